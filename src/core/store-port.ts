@@ -1,0 +1,112 @@
+/**
+ * The Store port: everything the engine needs from the database that holds a dataset. Dialects
+ * (src/store/sqlite, postgres, odbc/iris) implement it. Inspection methods run a few set queries and never
+ * read vectors; every write method is one transaction, so a crash never leaves a half-written document.
+ */
+import type { DocumentRecord, LedgerEntry, TokenEmbedding } from './types.ts';
+
+/** What the schema must look like. */
+export interface SchemaExpectation {
+  /** Declared vector dimension (token_embedding holds exactly this many float32 values). */
+  dimension: number;
+}
+
+/** One way the live schema differs from the expected one, with the exact statement(s) that fix it. */
+export interface SchemaProblem {
+  /** Table, column or index concerned, e.g. "RAG.DocumentTokenEmbeddings.token_embedding". */
+  object: string;
+  problem: string;
+  /** DDL that fixes it, in the store's own dialect. */
+  fix: string;
+}
+
+export interface SchemaReport {
+  /** True when every table, column, type, dimension and index is as expected. */
+  ok: boolean;
+  /** True when none of the tables exist yet (a fresh database: creating the schema is safe). */
+  empty: boolean;
+  problems: SchemaProblem[];
+}
+
+/** A document that may be in the target set: it has a non-empty abstract. Ids and small facts only. */
+export interface Candidate {
+  docId: string;
+  pubDate: string | null;
+  /** Length of the trimmed abstract in characters. */
+  abstractLength: number;
+  /** The abstract itself when it is short (< 64 chars), so the core can tell placeholders apart. */
+  shortAbstract: string | null;
+}
+
+/** What the store knows about one target document's embeddings. */
+export interface EmbeddingState {
+  docId: string;
+  /** sha256 of the document's current abstract; null when it changed behind our back (trigger) or is unknown. */
+  contentHash: string | null;
+  /** The ledger row, or null when the document has never been completely embedded. */
+  ledger: Omit<LedgerEntry, 'docId'> | null;
+  /** How many token rows exist for the document right now. */
+  tokenRows: number;
+}
+
+export interface StoreCounts {
+  /** Rows in SourceDocuments. */
+  documents: number;
+  /** Rows with a non-empty (trimmed) abstract. */
+  documentsWithAbstract: number;
+  /** Distinct documents that have at least one token row. */
+  documentsWithTokens: number;
+  /** Token rows in all. */
+  tokenRows: number;
+  /** Distinct doc_ids that have token rows (or ledger rows) but no SourceDocuments row. */
+  orphanDocIds: string[];
+}
+
+/** A document to write, with its content hash computed by the caller. */
+export interface DocumentWrite extends DocumentRecord {
+  contentHash: string;
+}
+
+/** The text to embed for one document, with its current content hash. */
+export interface DocumentText {
+  docId: string;
+  text: string;
+  contentHash: string;
+}
+
+/** A document's complete set of token rows and its ledger row, written all together or not at all. */
+export interface EmbeddingWrite {
+  embedding: TokenEmbedding;
+  ledger: LedgerEntry;
+}
+
+export interface Store {
+  /** "sqlite", "postgres", "iris", ... */
+  readonly dialect: string;
+  /** A description safe to print (no credentials). */
+  readonly description: string;
+
+  /** Compares the live schema with the expectation. Never changes anything. */
+  checkSchema(expect: SchemaExpectation): Promise<SchemaReport>;
+  /** Creates whatever tables, indexes and triggers are missing. Never alters or drops existing ones. */
+  createSchema(expect: SchemaExpectation): Promise<void>;
+
+  counts(): Promise<StoreCounts>;
+  /** Every document with a non-empty abstract: ids and small facts, never texts or vectors. */
+  candidates(): Promise<Candidate[]>;
+  /** Embedding state of the given documents (ledger + actual token row counts). */
+  embeddingStates(docIds: readonly string[]): Promise<EmbeddingState[]>;
+  /** Which of these doc ids already exist in SourceDocuments. */
+  existingDocIds(docIds: readonly string[]): Promise<Set<string>>;
+
+  /** Inserts or replaces documents, in one transaction. */
+  upsertDocuments(docs: readonly DocumentWrite[]): Promise<void>;
+  /** The abstracts of the given documents (missing ids are left out). Fills in a missing content hash. */
+  readTexts(docIds: readonly string[]): Promise<DocumentText[]>;
+  /** For each document: delete its token rows, insert the new ones, upsert its ledger row. One transaction. */
+  writeEmbeddings(writes: readonly EmbeddingWrite[]): Promise<void>;
+  /** Deletes token rows and ledger rows of these doc ids, in one transaction. */
+  deleteEmbeddings(docIds: readonly string[]): Promise<void>;
+
+  close(): Promise<void>;
+}
