@@ -1,0 +1,137 @@
+/**
+ * The healing plan: the diff between the declared state and the inspection, as work to do. Pure.
+ */
+import type { PlanSummary, TargetState } from '../api/schema.ts';
+import { embeddingStatus, type EmbeddingStatus, type Expectation, type Inspection } from './inspection.ts';
+import { isPlaceholderAbstract } from './selection.ts';
+import type { SchemaProblem } from './store-port.ts';
+
+export interface EmbedTask {
+  docId: string;
+  reason: Exclude<EmbeddingStatus, 'complete'> | 'forced';
+}
+
+export interface PlanInput {
+  targetState: TargetState;
+  docCount: number;
+  forceRegenerate: boolean;
+  batchSize: number;
+  /** Seconds one document takes to embed, for the time estimate; omitted when unknown. */
+  secondsPerDocument?: number;
+}
+
+export interface HealingPlan {
+  /** The schema does not exist yet and will be created. */
+  createSchema: boolean;
+  /** The schema exists but differs: healing stops here and names the DDL that fixes it. */
+  schemaProblems: SchemaProblem[];
+  /** How many more documents with an abstract must come from the source. */
+  documentsToLoad: number;
+  /** Target documents with a placeholder abstract, to re-read from the source. */
+  reloadDocIds: string[];
+  /** doc_ids with token or ledger rows but no document; deleted unless the document is loaded again. */
+  orphanDocIds: string[];
+  /** Target documents to (re-)embed now, in target order. */
+  embed: EmbedTask[];
+  /** embed split into batches (one transaction each). */
+  batches: string[][];
+  batchSize: number;
+  summary: PlanSummary;
+}
+
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export function buildPlan(inspection: Inspection, input: PlanInput, expect: Expectation): HealingPlan {
+  const wantsDocuments = input.targetState !== 'token-embeddings';
+  const wantsEmbeddings = input.targetState !== 'documents';
+  const schemaProblems = inspection.schema.empty ? [] : inspection.schema.problems;
+
+  const documentsToLoad = wantsDocuments ? Math.max(0, input.docCount - inspection.candidatesTotal) : 0;
+  const reloadDocIds = wantsDocuments
+    ? inspection.target.filter((t) => isPlaceholderAbstract(t.candidate)).map((t) => t.candidate.docId)
+    : [];
+
+  const embed: EmbedTask[] = [];
+  if (wantsEmbeddings) {
+    for (const t of inspection.target) {
+      const status = embeddingStatus(t.embedding, expect);
+      if (status !== 'complete') embed.push({ docId: t.candidate.docId, reason: status });
+      else if (input.forceRegenerate) embed.push({ docId: t.candidate.docId, reason: 'forced' });
+    }
+  }
+  const count = (pred: (t: EmbedTask) => boolean) => embed.filter(pred).length;
+  // Documents loaded now will need embeddings too: counted in the summary, embedded after the load.
+  const toEmbedAfterLoad = wantsEmbeddings ? documentsToLoad : 0;
+  const embedTotal = embed.length + toEmbedAfterLoad;
+  const batches = chunk(
+    embed.map((t) => t.docId),
+    input.batchSize,
+  );
+  const summary: PlanSummary = {
+    documentsToLoad,
+    embeddingsMissing: count((t) => t.reason === 'missing' || t.reason === 'partial') + toEmbedAfterLoad,
+    embeddingsStale: count((t) => t.reason !== 'missing' && t.reason !== 'partial'),
+    embeddingsToDelete: inspection.counts.orphanDocIds.length,
+    batches: Math.ceil(embedTotal / input.batchSize),
+    batchSize: input.batchSize,
+  };
+  if (input.secondsPerDocument !== undefined) summary.estimatedSeconds = Math.round(embedTotal * input.secondsPerDocument);
+  return {
+    createSchema: inspection.schema.empty,
+    schemaProblems,
+    documentsToLoad,
+    reloadDocIds,
+    orphanDocIds: [...inspection.counts.orphanDocIds],
+    embed,
+    batches,
+    batchSize: input.batchSize,
+    summary,
+  };
+}
+
+/** True when the plan has nothing to do. */
+export function planIsEmpty(plan: HealingPlan): boolean {
+  return (
+    !plan.createSchema &&
+    plan.documentsToLoad === 0 &&
+    plan.reloadDocIds.length === 0 &&
+    plan.orphanDocIds.length === 0 &&
+    plan.embed.length === 0
+  );
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** The plan as lines a person reads. */
+export function describePlan(plan: HealingPlan): string[] {
+  const lines: string[] = [];
+  if (plan.createSchema) lines.push('create the schema (tables, indexes, trigger)');
+  for (const p of plan.schemaProblems) lines.push(`schema: ${p.object}: ${p.problem} — fix by hand: ${p.fix}`);
+  if (plan.documentsToLoad) lines.push(`load ${plural(plan.documentsToLoad, 'document')} with an abstract from the source`);
+  if (plan.reloadDocIds.length)
+    lines.push(`re-read ${plural(plan.reloadDocIds.length, 'document')} with a placeholder abstract from the source`);
+  if (plan.orphanDocIds.length)
+    lines.push(`delete the token embeddings of ${plural(plan.orphanDocIds.length, 'document')} that no longer exist (kept if loaded again)`);
+  const s = plan.summary;
+  if (s.embeddingsMissing) lines.push(`embed ${plural(s.embeddingsMissing, 'document')} with missing or partial token embeddings`);
+  if (s.embeddingsStale) lines.push(`re-embed ${plural(s.embeddingsStale, 'document')} with stale embeddings`);
+  if (s.batches)
+    lines.push(
+      `${plural(s.batches, 'batch', 'batches')} of up to ${s.batchSize} documents` +
+        (s.estimatedSeconds !== undefined ? `, about ${formatDuration(s.estimatedSeconds)}` : ''),
+    );
+  if (!lines.length) lines.push('nothing to do');
+  return lines;
+}
