@@ -29,6 +29,9 @@ export const ORDER_BY = ['doc_id', 'newest', 'random'] as const;
 export const DIALECTS = ['sqlite', 'postgres', 'iris'] as const;
 export const SOURCE_TYPES = ['pmc-xml', 'jsonl', 'synthetic'] as const;
 
+/** SQL identifiers we accept for schema and table names (quoted everywhere, but kept simple). */
+const IDENTIFIER = '^[A-Za-z_][A-Za-z0-9_]{0,62}$';
+
 export const SelectionSchema = Type.Object(
   {
     orderBy: StringEnum(ORDER_BY, {
@@ -50,9 +53,9 @@ export const SecretKeyRefSchema = Type.Object(
 
 export const TablesSchema = Type.Object(
   {
-    sourceDocuments: Type.String({ default: 'SourceDocuments', minLength: 1 }),
-    tokenEmbeddings: Type.String({ default: 'DocumentTokenEmbeddings', minLength: 1 }),
-    ledger: Type.String({ default: 'DocumentEmbeddingLedger', minLength: 1 }),
+    sourceDocuments: Type.String({ default: 'SourceDocuments', pattern: IDENTIFIER }),
+    tokenEmbeddings: Type.String({ default: 'DocumentTokenEmbeddings', pattern: IDENTIFIER }),
+    ledger: Type.String({ default: 'DocumentEmbeddingLedger', pattern: IDENTIFIER }),
   },
   { default: {}, additionalProperties: false },
 );
@@ -67,7 +70,7 @@ export const DatabaseSchema = Type.Object(
       }),
     ),
     connectionSecretRef: Type.Optional(SecretKeyRefSchema),
-    schema: Type.String({ default: 'RAG', minLength: 1, pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
+    schema: Type.String({ default: 'RAG', pattern: IDENTIFIER }),
     tables: TablesSchema,
   },
   { default: {}, additionalProperties: false },

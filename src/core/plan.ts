@@ -21,9 +21,9 @@ export interface PlanInput {
 }
 
 export interface HealingPlan {
-  /** The schema does not exist yet and will be created. */
+  /** Tables, indexes or triggers are missing and will be created. */
   createSchema: boolean;
-  /** The schema exists but differs: healing stops here and names the DDL that fixes it. */
+  /** Existing objects differ from the expectation: healing stops here and names the DDL that fixes it. */
   schemaProblems: SchemaProblem[];
   /** How many more documents with an abstract must come from the source. */
   documentsToLoad: number;
@@ -48,7 +48,7 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
 export function buildPlan(inspection: Inspection, input: PlanInput, expect: Expectation): HealingPlan {
   const wantsDocuments = input.targetState !== 'token-embeddings';
   const wantsEmbeddings = input.targetState !== 'documents';
-  const schemaProblems = inspection.schema.empty ? [] : inspection.schema.problems;
+  const schemaProblems = inspection.schema.problems.filter((p) => p.kind === 'mismatch');
 
   const documentsToLoad = wantsDocuments ? Math.max(0, input.docCount - inspection.candidatesTotal) : 0;
   const reloadDocIds = wantsDocuments
@@ -81,7 +81,7 @@ export function buildPlan(inspection: Inspection, input: PlanInput, expect: Expe
   };
   if (input.secondsPerDocument !== undefined) summary.estimatedSeconds = Math.round(embedTotal * input.secondsPerDocument);
   return {
-    createSchema: inspection.schema.empty,
+    createSchema: inspection.schema.empty || inspection.schema.problems.some((p) => p.kind === 'missing'),
     schemaProblems,
     documentsToLoad,
     reloadDocIds,

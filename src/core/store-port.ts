@@ -13,6 +13,8 @@ export interface SchemaExpectation {
 
 /** One way the live schema differs from the expected one, with the exact statement(s) that fix it. */
 export interface SchemaProblem {
+  /** missing: the object does not exist and createSchema() makes it; mismatch: it exists but differs. */
+  kind: 'missing' | 'mismatch';
   /** Table, column or index concerned, e.g. "RAG.DocumentTokenEmbeddings.token_embedding". */
   object: string;
   problem: string;

@@ -97,7 +97,7 @@ test('checks of a healthy dataset all pass; each failure names the documents', (
 
 test('schema mismatch: the check names the fix', () => {
   const insp = inspection(1, [complete('a')], {
-    schema: { ok: false, empty: false, problems: [{ object: 'RAG.T.token_embedding', problem: 'dimension 384, expected 768', fix: 'ALTER ...' }] },
+    schema: { ok: false, empty: false, problems: [{ kind: 'mismatch', object: 'RAG.T.token_embedding', problem: 'dimension 384, expected 768', fix: 'ALTER ...' }] },
   });
   const checks = runChecks(insp, 'ragas-eval', { ...expect });
   const schema = checks.find((c) => c.name === 'schema_integrity')!;

@@ -1,0 +1,16 @@
+/** Errors of the stores, and which of them are worth retrying. */
+
+/** Bad store configuration (unknown URL scheme, missing driver): the CLI maps it to exit code 2. */
+export class StoreConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreConfigError';
+  }
+}
+
+/** SQLite's BUSY/LOCKED: another writer holds the lock past busy_timeout; trying again later may work. */
+export function isTransientSqliteError(error: unknown): boolean {
+  const e = error as { code?: string; errcode?: number; message?: string };
+  if (e?.errcode !== undefined) return (e.errcode & 0xff) === 5 || (e.errcode & 0xff) === 6;
+  return /SQLITE_BUSY|SQLITE_LOCKED|database is locked/i.test(String(e?.message ?? ''));
+}
