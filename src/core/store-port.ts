@@ -110,5 +110,8 @@ export interface Store {
   /** Deletes token rows and ledger rows of these doc ids, in one transaction. */
   deleteEmbeddings(docIds: readonly string[]): Promise<void>;
 
+  /** True for errors worth retrying with backoff (lock timeouts, dropped connections). */
+  isTransient(error: unknown): boolean;
+
   close(): Promise<void>;
 }

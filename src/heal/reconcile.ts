@@ -1,0 +1,184 @@
+/**
+ * One reconcile pass: inspect → checks → plan → (heal) → verify. Used as it is by the CLI and the
+ * controller. Level-triggered: everything it does is derived from what the database says now, so a pass
+ * killed at any moment is simply followed by another.
+ */
+import type { CheckResult, DatasetStateSpec } from '../api/schema.ts';
+import { effectiveBatchSize } from '../api/validate.ts';
+import { allPassed, runChecks } from '../core/checks.ts';
+import type { Outcome } from '../core/conditions.ts';
+import { groupByStatus, type Expectation, type Inspection } from '../core/inspection.ts';
+import { buildPlan, planIsEmpty, type HealingPlan } from '../core/plan.ts';
+import type { DocumentSource, Embedder } from '../core/ports.ts';
+import type { Store } from '../core/store-port.ts';
+import { isPlaceholderAbstract } from '../core/selection.ts';
+import { embedBatches } from './embed-batches.ts';
+import type { EngineListener } from './events.ts';
+import { inspect } from './inspect.ts';
+import { loadDocuments } from './load-documents.ts';
+
+export interface EngineDeps {
+  store: Store;
+  /** Opens the document source; called only when documents must be loaded. */
+  openSource: () => Promise<DocumentSource>;
+  /** The declared model's fingerprint, without loading the model; null when it cannot be known. */
+  modelFingerprint: () => Promise<string | null>;
+  /** Loads the embedder (slow); called only when there is embedding work. Must check the dimension. */
+  openEmbedder: () => Promise<Embedder>;
+  onEvent?: EngineListener;
+  now?: () => Date;
+}
+
+export interface ReconcileOptions {
+  signal?: AbortSignal;
+  /** Seconds one document takes to embed, for the plan's time estimate. */
+  secondsPerDocument?: number;
+  /** Overrides spec.healing.forceRegenerate (the controller honours it once per generation). */
+  forceRegenerate?: boolean;
+}
+
+export interface ReconcileResult {
+  /** Checks before any healing. */
+  initialChecks: CheckResult[];
+  /** Checks at the end (after verification when healing ran). */
+  checks: CheckResult[];
+  plan: HealingPlan;
+  ready: boolean;
+  outcome: Outcome;
+  /** Target documents present with an abstract, and those with complete current embeddings. */
+  documents: number;
+  embedded: number;
+  healed: { schemaCreated: boolean; documentsLoaded: number; documentsReloaded: number; orphansDeleted: number; embedded: number; tokens: number };
+  failures: { docId: string; reason: string }[];
+  skippedFiles: { origin: string; reason: string }[];
+  /** The embedder that did the work, if one was loaded. */
+  model?: { modelId: string; synthetic: boolean; dimension: number };
+}
+
+function summarize(inspection: Inspection, expect: Expectation) {
+  const g = groupByStatus(inspection, expect);
+  return {
+    documents: inspection.target.filter((t) => !isPlaceholderAbstract(t.candidate)).length,
+    embedded: g.complete.length,
+  };
+}
+
+export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, options: ReconcileOptions = {}): Promise<ReconcileResult> {
+  const { store } = deps;
+  const { signal } = options;
+  const emit: EngineListener = deps.onEvent ?? (() => undefined);
+  const wantsEmbeddings = spec.targetState !== 'documents';
+  const forceRegenerate = options.forceRegenerate ?? spec.healing.forceRegenerate;
+  const planInput = {
+    targetState: spec.targetState,
+    docCount: spec.docCount,
+    forceRegenerate,
+    batchSize: effectiveBatchSize(spec),
+    secondsPerDocument: options.secondsPerDocument,
+  };
+
+  const expect: Expectation = {
+    dimension: spec.embedding.dimension,
+    fingerprint: wantsEmbeddings ? await deps.modelFingerprint() : null,
+  };
+  let inspection = await inspect(store, spec.docCount, spec.selection, expect);
+  const initialChecks = runChecks(inspection, spec.targetState, expect);
+  emit({ type: 'inspected', checks: initialChecks });
+  let plan = buildPlan(inspection, planInput, expect);
+  emit({ type: 'plan', plan });
+
+  const healed = { schemaCreated: false, documentsLoaded: 0, documentsReloaded: 0, orphansDeleted: 0, embedded: 0, tokens: 0 };
+  const base = { initialChecks, healed, failures: [] as ReconcileResult['failures'], skippedFiles: [] as ReconcileResult['skippedFiles'] };
+  const finish = (checks: CheckResult[], outcome: Outcome, insp: Inspection, extra: Partial<ReconcileResult> = {}): ReconcileResult => ({
+    ...base,
+    checks,
+    plan,
+    ready: allPassed(checks) && outcome.kind === 'ready',
+    outcome,
+    ...summarize(insp, expect),
+    ...extra,
+  });
+
+  if (allPassed(initialChecks) && planIsEmpty(plan)) return finish(initialChecks, { kind: 'ready' }, inspection);
+  if (spec.mode !== 'AutoFix') return finish(initialChecks, { kind: 'gaps', mode: spec.mode }, inspection);
+  if (plan.schemaProblems.length) {
+    const message =
+      'the schema differs from the declaration and is not changed automatically: ' +
+      plan.schemaProblems.map((p) => `${p.object}: ${p.problem} (fix: ${p.fix})`).join('; ');
+    return finish(initialChecks, { kind: 'failed', message }, inspection);
+  }
+
+  // Load the model first when there will be embedding work: a dimension mismatch stops the run before any write.
+  let embedder: Embedder | null = null;
+  const embedWorkAhead = wantsEmbeddings && (plan.embed.length > 0 || plan.documentsToLoad > 0);
+  try {
+    if (embedWorkAhead) {
+      const t0 = Date.now();
+      embedder = await deps.openEmbedder();
+      emit({ type: 'embedder-ready', modelId: embedder.modelId, dimension: embedder.dimension, synthetic: embedder.synthetic, seconds: (Date.now() - t0) / 1000 });
+      expect.fingerprint = embedder.fingerprint;
+    }
+    if (plan.createSchema) {
+      await store.createSchema({ dimension: spec.embedding.dimension });
+      healed.schemaCreated = true;
+      emit({ type: 'schema-created' });
+    }
+
+    if (plan.documentsToLoad > 0 || plan.reloadDocIds.length > 0) {
+      const source = await deps.openSource();
+      const loaded = await loadDocuments(store, source, {
+        needed: plan.documentsToLoad,
+        reloadDocIds: plan.reloadDocIds,
+        signal,
+        onEvent: emit,
+      });
+      healed.documentsLoaded = loaded.loaded;
+      healed.documentsReloaded = loaded.reloaded;
+      base.skippedFiles = loaded.skipped;
+      for (const docId of loaded.notReloaded)
+        base.failures.push({ docId, reason: 'placeholder abstract, and the source has no better one' });
+    }
+    if (signal?.aborted) return finish(initialChecks, { kind: 'incomplete', message: 'cancelled' }, inspection);
+
+    // The target set may have changed with the load: diff again, then delete what belongs to no document.
+    inspection = await inspect(store, spec.docCount, spec.selection, expect);
+    plan = buildPlan(inspection, planInput, expect);
+    if (plan.orphanDocIds.length) {
+      await store.deleteEmbeddings(plan.orphanDocIds);
+      healed.orphansDeleted = plan.orphanDocIds.length;
+      emit({ type: 'orphans-deleted', docIds: plan.orphanDocIds });
+    }
+
+    if (plan.embed.length && embedder) {
+      const r = await embedBatches({
+        store,
+        embedder,
+        batches: plan.batches,
+        backoff: { maxRetries: spec.healing.maxRetries, initialMs: spec.healing.backoff.initialMs, maxMs: spec.healing.backoff.maxMs },
+        concurrency: spec.healing.concurrency,
+        signal,
+        onEvent: emit,
+        now: deps.now,
+      });
+      healed.embedded = r.embedded;
+      healed.tokens = r.tokens;
+      base.failures.push(...r.failures);
+    }
+  } finally {
+    await embedder?.close();
+  }
+  const model = embedder ? { modelId: embedder.modelId, synthetic: embedder.synthetic, dimension: embedder.dimension } : undefined;
+
+  // Verify: what does the database say now?
+  inspection = await inspect(store, spec.docCount, spec.selection, expect);
+  const checks = runChecks(inspection, spec.targetState, { ...expect, fingerprint: wantsEmbeddings ? expect.fingerprint : null });
+  emit({ type: 'verified', checks });
+  if (allPassed(checks)) return finish(checks, { kind: 'ready' }, inspection, { model });
+  const why: string[] = [];
+  if (signal?.aborted) why.push('cancelled');
+  if (base.failures.length) why.push(`${base.failures.length} documents failed`);
+  if (base.skippedFiles.length) why.push(`${base.skippedFiles.length} source files unreadable`);
+  const short = checks.find((c) => c.name === 'document_count' && !c.passed);
+  if (short) why.push(`the source ran out of documents (${short.message})`);
+  return finish(checks, { kind: 'incomplete', message: why.join('; ') || 'checks still failing after healing' }, inspection, { model });
+}
