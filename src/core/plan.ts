@@ -73,7 +73,8 @@ export function buildPlan(inspection: Inspection, input: PlanInput, expect: Expe
   );
   const summary: PlanSummary = {
     documentsToLoad,
-    embeddingsMissing: count((t) => t.reason === 'missing' || t.reason === 'partial') + toEmbedAfterLoad,
+    // Documents in the target set now; documents still to load are counted in documentsToLoad (and batches).
+    embeddingsMissing: count((t) => t.reason === 'missing' || t.reason === 'partial'),
     embeddingsStale: count((t) => t.reason !== 'missing' && t.reason !== 'partial'),
     embeddingsToDelete: inspection.counts.orphanDocIds.length,
     batches: Math.ceil(embedTotal / input.batchSize),
@@ -119,7 +120,11 @@ export function describePlan(plan: HealingPlan): string[] {
   const lines: string[] = [];
   if (plan.createSchema) lines.push('create the schema (tables, indexes, trigger)');
   for (const p of plan.schemaProblems) lines.push(`schema: ${p.object}: ${p.problem} — fix by hand: ${p.fix}`);
-  if (plan.documentsToLoad) lines.push(`load ${plural(plan.documentsToLoad, 'document')} with an abstract from the source`);
+  if (plan.documentsToLoad)
+    lines.push(
+      `load ${plural(plan.documentsToLoad, 'document')} with an abstract from the source` +
+        (plan.summary.batches > Math.ceil(plan.embed.length / plan.batchSize) ? ' (and embed them where no current embeddings exist)' : ''),
+    );
   if (plan.reloadDocIds.length)
     lines.push(`re-read ${plural(plan.reloadDocIds.length, 'document')} with a placeholder abstract from the source`);
   if (plan.orphanDocIds.length)

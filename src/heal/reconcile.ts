@@ -42,6 +42,7 @@ export interface ReconcileResult {
   initialChecks: CheckResult[];
   /** Checks at the end (after verification when healing ran). */
   checks: CheckResult[];
+  /** The plan made from the first inspection (what this pass set out to do). */
   plan: HealingPlan;
   ready: boolean;
   outcome: Outcome;
@@ -84,7 +85,7 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
   let inspection = await inspect(store, spec.docCount, spec.selection, expect);
   const initialChecks = runChecks(inspection, spec.targetState, expect);
   emit({ type: 'inspected', checks: initialChecks });
-  let plan = buildPlan(inspection, planInput, expect);
+  const plan = buildPlan(inspection, planInput, expect);
   emit({ type: 'plan', plan });
 
   const healed = { schemaCreated: false, documentsLoaded: 0, documentsReloaded: 0, orphansDeleted: 0, embedded: 0, tokens: 0 };
@@ -99,7 +100,8 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
     ...extra,
   });
 
-  if (allPassed(initialChecks) && planIsEmpty(plan)) return finish(initialChecks, { kind: 'ready' }, inspection);
+  // Every check passes: Ready. (AutoFix still tidies what no check is about, such as orphaned embeddings.)
+  if (allPassed(initialChecks) && (planIsEmpty(plan) || spec.mode !== 'AutoFix')) return finish(initialChecks, { kind: 'ready' }, inspection);
   if (spec.mode !== 'AutoFix') return finish(initialChecks, { kind: 'gaps', mode: spec.mode }, inspection);
   if (plan.schemaProblems.length) {
     const message =
@@ -142,18 +144,18 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
 
     // The target set may have changed with the load: diff again, then delete what belongs to no document.
     inspection = await inspect(store, spec.docCount, spec.selection, expect);
-    plan = buildPlan(inspection, planInput, expect);
-    if (plan.orphanDocIds.length) {
-      await store.deleteEmbeddings(plan.orphanDocIds);
-      healed.orphansDeleted = plan.orphanDocIds.length;
-      emit({ type: 'orphans-deleted', docIds: plan.orphanDocIds });
+    const work = buildPlan(inspection, planInput, expect);
+    if (work.orphanDocIds.length) {
+      await store.deleteEmbeddings(work.orphanDocIds);
+      healed.orphansDeleted = work.orphanDocIds.length;
+      emit({ type: 'orphans-deleted', docIds: work.orphanDocIds });
     }
 
-    if (plan.embed.length && embedder) {
+    if (work.embed.length && embedder) {
       const r = await embedBatches({
         store,
         embedder,
-        batches: plan.batches,
+        batches: work.batches,
         backoff: { maxRetries: spec.healing.maxRetries, initialMs: spec.healing.backoff.initialMs, maxMs: spec.healing.backoff.maxMs },
         concurrency: spec.healing.concurrency,
         signal,

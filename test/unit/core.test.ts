@@ -118,7 +118,7 @@ test('plan: exactly the missing work, batched; stale and forced; nothing for a h
   ]);
   assert.deepEqual(plan.batches, [['b', 'c'], ['d']]);
   assert.deepEqual(plan.summary, {
-    documentsToLoad: 2, embeddingsMissing: 4, embeddingsStale: 1, embeddingsToDelete: 1, batches: 3, batchSize: 2, estimatedSeconds: 3,
+    documentsToLoad: 2, embeddingsMissing: 2, embeddingsStale: 1, embeddingsToDelete: 1, batches: 3, batchSize: 2, estimatedSeconds: 3,
   });
   assert.deepEqual(plan.orphanDocIds, ['zz']);
   assert.ok(describePlan(plan).some((l) => l.includes('load 2 documents')));
@@ -137,6 +137,7 @@ test('plan: exactly the missing work, batched; stale and forced; nothing for a h
   const embOnly = buildPlan(insp, { targetState: 'token-embeddings', docCount: 6, forceRegenerate: false, batchSize: 2 }, expect);
   assert.equal(embOnly.documentsToLoad, 0);
   assert.equal(embOnly.summary.embeddingsMissing, 2);
+  assert.equal(embOnly.summary.batches, 2);
   assert.deepEqual(chunk([1, 2, 3, 4, 5], 2), [[1, 2], [3, 4], [5]]);
 });
 

@@ -1,0 +1,72 @@
+# datastate — make targets. Every target installs what it needs (Node 24 into .tools/, npm packages).
+#   make ensure-ragas-ready DOCS=1000 [SOURCE=path] [DB=path] [MODEL=dir]
+#   make validate-dataset-state DOCS=1000
+#   make populate-token-embeddings DOCS=1000
+#   make test
+SHELL := /bin/bash
+DOCS ?= 1000
+SOURCE ?=
+DB ?=
+MODEL ?=
+# Extra flags for the datastate CLI, e.g. FLAGS="--output json".
+FLAGS ?=
+
+NODE_BIN := $(shell scripts/ensure-node.sh)
+export PATH := $(NODE_BIN):$(PATH)
+# node-gyp (for the optional odbc addon) must build against Node 24's headers, not the system Node's.
+export npm_config_nodedir := $(abspath $(NODE_BIN)/..)
+
+DATASTATE := node src/cli/main.ts
+DATA_FLAGS = $(if $(SOURCE),--source $(SOURCE)) $(if $(DB),--db $(DB)) $(if $(MODEL),--model $(MODEL)) $(FLAGS)
+
+.PHONY: help deps ensure-ragas-ready ensure-ragas-1k ensure-ragas-5k ensure-ragas-10k populate-token-embeddings \
+	validate-dataset-state plan-dataset-state gen-crd typecheck lint format-check test test-unit bench
+
+help:
+	@sed -n '2,7p' Makefile
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed
+
+## The seed's targets ------------------------------------------------------------------------------
+ensure-ragas-ready: deps
+	$(DATASTATE) ensure --target-state ragas-eval --doc-count $(DOCS) --auto-fix $(DATA_FLAGS)
+
+ensure-ragas-1k:
+	$(MAKE) ensure-ragas-ready DOCS=1000
+ensure-ragas-5k:
+	$(MAKE) ensure-ragas-ready DOCS=5000
+ensure-ragas-10k:
+	$(MAKE) ensure-ragas-ready DOCS=10000
+
+populate-token-embeddings: deps
+	$(DATASTATE) ensure --target-state token-embeddings --doc-count $(DOCS) --auto-fix $(DATA_FLAGS)
+
+validate-dataset-state: deps
+	$(DATASTATE) validate --target-state ragas-eval --doc-count $(DOCS) $(DATA_FLAGS)
+
+plan-dataset-state: deps
+	$(DATASTATE) plan --target-state ragas-eval --doc-count $(DOCS) $(DATA_FLAGS)
+
+## Development --------------------------------------------------------------------------------------
+gen-crd: deps
+	node scripts/gen-crd.ts
+
+typecheck: deps
+	npx tsc -p tsconfig.json
+
+lint: deps
+	npx eslint .
+
+format-check: deps
+	npx prettier --check .
+
+test-unit: deps
+	node --test 'test/unit/**/*.test.ts'
+
+# All tests: unit, integration (real SQLite, real ONNX runs, real kube-apiserver) and end-to-end.
+test: deps typecheck lint
+	npm test

@@ -1,0 +1,138 @@
+/**
+ * The datastate command line: ensure / validate / plan a dataset's state, generate the demo model.
+ * Exit codes: 0 the target state holds; 1 it does not; 2 bad input or configuration; 130 interrupted.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import type { DatasetStateSpec } from '../api/schema.ts';
+import { ValidationError } from '../api/validate.ts';
+import { reconcile } from '../heal/reconcile.ts';
+import { isConfigError } from './errors.ts';
+import { jsonReport, progressRenderer, textReport } from './render.ts';
+import { specFromFlags, type EnsureFlags } from './spec-from-flags.ts';
+import { wire } from './wiring.ts';
+
+export const EXIT = { ready: 0, notReady: 1, badInput: 2, interrupted: 130 } as const;
+
+/** ~369 word pieces per abstract at ~1,000 tokens/s: the BERT-base-shaped model on 2 cores (docs/embedding.md). */
+const DEMO_SECONDS_PER_DOCUMENT = 0.37;
+
+interface CommonFlags extends EnsureFlags {
+  output: 'text' | 'json';
+  quiet?: boolean;
+}
+
+async function runEnsure(flags: CommonFlags, defaultMode: DatasetStateSpec['mode']): Promise<number> {
+  const { spec, name } = specFromFlags(flags, defaultMode);
+  const json = flags.output === 'json';
+  const notes: string[] = [];
+  const progress = progressRenderer({ tty: Boolean(process.stderr.isTTY), quiet: Boolean(flags.quiet) });
+  const note = (m: string) => {
+    if (!notes.includes(m)) {
+      notes.push(m);
+      progress.note(m);
+    }
+  };
+  const abort = new AbortController();
+  let interrupted = false;
+  const onSignal = (sig: string) => {
+    if (interrupted) process.exit(EXIT.interrupted);
+    interrupted = true;
+    progress.stop();
+    process.stderr.write(`\n${sig}: stopping after the batch in flight; every finished batch is saved. Run again to resume.\n`);
+    abort.abort(new Error(`interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const wired = await wire(spec, (e) => progress.onEvent(e), note);
+  try {
+    const result = await reconcile(spec, wired.deps, {
+      signal: abort.signal,
+      secondsPerDocument: spec.embedding.modelPath ? undefined : DEMO_SECONDS_PER_DOCUMENT,
+    });
+    progress.stop();
+    const ctx = { name, targetState: spec.targetState, docCount: spec.docCount, mode: spec.mode, store: wired.deps.store.description, notes };
+    process.stdout.write(json ? JSON.stringify(jsonReport(result, ctx), null, 2) + '\n' : textReport(result, ctx) + '\n');
+    if (interrupted) return EXIT.interrupted;
+    return result.ready ? EXIT.ready : EXIT.notReady;
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await wired.close();
+  }
+}
+
+function ensureOptions(cmd: Command, withModes: boolean): Command {
+  cmd
+    .option('-f, --file <manifest>', 'DatasetState manifest (YAML); flags override its spec')
+    .option('--target-state <state>', 'ragas-eval | token-embeddings | documents (default ragas-eval)')
+    .option('--doc-count <n>', 'documents in the target set')
+    .option('--source <path>', 'PMC JATS XML directory or .tar.gz, or a .jsonl file (default: a SYNTHETIC generated corpus)')
+    .option('--db <url>', 'database: a SQLite file path (default .datastate/datastate.db)')
+    .option('--model <dir>', 'model directory: model.onnx + tokenizer.json (default: the generated SYNTHETIC BERT-base model)')
+    .option('--dimension <n>', 'declared vector dimension (default 768)')
+    .option('--batch-size <n>', 'documents per batch, or auto')
+    .option('--order-by <order>', 'doc_id | newest | random')
+    .option('--seed <n>', 'seed for --order-by random')
+    .option('--force-regenerate', 're-embed every document of the target set')
+    .addOption(new Option('--output <format>', 'text or json').choices(['text', 'json']).default('text'))
+    .option('-q, --quiet', 'no progress output');
+  if (withModes)
+    cmd
+      .option('--auto-fix', 'heal whatever is missing (default)')
+      .option('--validate-only', 'check only; write nothing')
+      .option('--dry-run', 'print the healing plan; write nothing');
+  return cmd;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('datastate')
+    .description('Declarative, self-healing RAG evaluation datasets: converge documents and token embeddings to a declared state.')
+    .exitOverride()
+    .configureOutput({ outputError: (s, write) => write(s) });
+  ensureOptions(program.command('ensure').description('bring the dataset to the declared state (AutoFix unless told otherwise)'), true).action(
+    async (flags: CommonFlags) => {
+      process.exitCode = await runEnsure(flags, 'AutoFix');
+    },
+  );
+  ensureOptions(program.command('validate').description('run the checks and report; writes nothing (exit 1 when a check fails)'), false).action(
+    async (flags: CommonFlags) => {
+      process.exitCode = await runEnsure({ ...flags, validateOnly: true }, 'ValidateOnly');
+    },
+  );
+  ensureOptions(program.command('plan').description('print the healing plan: what, how many, batches, estimated time; writes nothing'), false).action(
+    async (flags: CommonFlags) => {
+      process.exitCode = await runEnsure({ ...flags, dryRun: true }, 'DryRun');
+    },
+  );
+  program
+    .command('gen-model')
+    .description('generate the SYNTHETIC BERT-shaped demo model (random weights, fixed seed) into a directory')
+    .argument('<dir>', 'model directory to create')
+    .addOption(new Option('--preset <preset>', 'bert-base or small').choices(['bert-base', 'small']).default('bert-base'))
+    .action(async (dir: string, opts: { preset: 'bert-base' | 'small' }) => {
+      const { ensureDemoModel } = await import('../embed/index.ts');
+      const out = await ensureDemoModel(dir, { preset: opts.preset, onProgress: (m) => process.stderr.write(m + '\n') });
+      process.stdout.write(`${out}\n`);
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT.badInput;
+    if (e instanceof ValidationError || isConfigError(e)) {
+      process.stderr.write(`datastate: ${(e as Error).message.split('; ').join('\n  ')}\n`);
+      return EXIT.badInput;
+    }
+    process.stderr.write(`datastate: ${(e as Error)?.stack ?? String(e)}\n`);
+    return EXIT.notReady;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exit(code);

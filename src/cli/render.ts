@@ -1,0 +1,169 @@
+/**
+ * What the CLI prints: progress while it works (a bar on a TTY, plain lines otherwise, on stderr) and a
+ * report at the end (text, or one JSON object with --output json, on stdout).
+ */
+import cliProgress from 'cli-progress';
+import type { CheckResult } from '../api/schema.ts';
+import { describePlan, formatDuration, type HealingPlan } from '../core/plan.ts';
+import type { EngineEvent } from '../heal/events.ts';
+import type { ReconcileResult } from '../heal/reconcile.ts';
+
+export function checkLine(c: CheckResult): string {
+  return `  ${c.passed ? 'PASS' : 'FAIL'}  ${c.name.padEnd(26)} ${c.message}`;
+}
+
+export interface ProgressRenderer {
+  onEvent(e: EngineEvent): void;
+  note(message: string): void;
+  stop(): void;
+}
+
+/** Progress on stderr: a bar when stderr is a terminal, a line every few seconds otherwise. */
+export function progressRenderer(options: { tty: boolean; quiet: boolean; lineEveryMs?: number }): ProgressRenderer {
+  const err = (s: string) => process.stderr.write(s + '\n');
+  let bar: cliProgress.SingleBar | null = null;
+  let lastLine = 0;
+  const every = options.lineEveryMs ?? 5000;
+  const stopBar = () => {
+    bar?.stop();
+    bar = null;
+  };
+  const say = (s: string) => {
+    if (options.quiet) return;
+    if (bar) {
+      stopBar();
+    }
+    err(s);
+  };
+  return {
+    note: (m) => say(`note: ${m}`),
+    stop: stopBar,
+    onEvent(e) {
+      if (options.quiet) return;
+      switch (e.type) {
+        case 'schema-created':
+          say('created the schema');
+          break;
+        case 'load-progress':
+          say(`loading documents: ${e.loaded}/${e.needed} with an abstract` + (e.reloaded ? `, ${e.reloaded} re-read` : ''));
+          break;
+        case 'source-skipped':
+          say(`skipped ${e.origin}: ${e.reason}`);
+          break;
+        case 'orphans-deleted':
+          say(`deleted the token embeddings of ${e.docIds.length} documents that no longer exist`);
+          break;
+        case 'embedder-ready':
+          say(`model ${e.modelId} loaded in ${e.seconds.toFixed(1)} s (dimension ${e.dimension}${e.synthetic ? ', SYNTHETIC weights' : ''})`);
+          break;
+        case 'batch-retry':
+          say(`batch of ${e.docIds.length} failed (${e.reason}); retry ${e.attempt} in ${e.delayMs} ms`);
+          break;
+        case 'batch-split':
+          say(`batch of ${e.docIds.length} split in half: ${e.reason}`);
+          break;
+        case 'document-failed':
+          say(`document ${e.docId} failed: ${e.reason}`);
+          break;
+        case 'embed-progress': {
+          const p = e.progress;
+          if (options.tty) {
+            if (!bar) {
+              bar = new cliProgress.SingleBar(
+                { format: 'embedding [{bar}] {percentage}% | {value}/{total} docs | {rate} docs/s | {tokens} tokens | ETA {etaText}', stream: process.stderr, hideCursor: true },
+                cliProgress.Presets.shades_classic,
+              );
+              bar.start(p.total, p.processed, { rate: '0', tokens: 0, etaText: '…' });
+            }
+            bar.update(p.processed, { rate: p.rate.toFixed(2), tokens: e.tokens, etaText: p.etaSeconds === undefined ? '…' : formatDuration(p.etaSeconds) });
+            if (p.processed >= p.total) stopBar();
+          } else {
+            const now = Date.now();
+            if (now - lastLine < every && p.processed < p.total && p.processed > 0) return;
+            lastLine = now;
+            err(
+              `embedding: ${p.processed}/${p.total} documents (${p.percent.toFixed(1)}%), ${p.rate.toFixed(2)} docs/s, ` +
+                `${e.tokens} tokens` + (p.etaSeconds !== undefined && p.processed < p.total ? `, ETA ${formatDuration(p.etaSeconds)}` : ''),
+            );
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    },
+  };
+}
+
+export interface ReportContext {
+  name: string;
+  targetState: string;
+  docCount: number;
+  mode: string;
+  store: string;
+  notes: string[];
+}
+
+export function planText(plan: HealingPlan): string {
+  return describePlan(plan).map((l) => `  - ${l}`).join('\n');
+}
+
+export function textReport(r: ReconcileResult, ctx: ReportContext): string {
+  const out: string[] = [];
+  out.push(`datastate: ${ctx.targetState}, ${ctx.docCount} documents, ${ctx.mode}, ${ctx.store}`);
+  const healedSomething = r.healed.schemaCreated || r.healed.documentsLoaded || r.healed.orphansDeleted || r.healed.embedded || r.healed.documentsReloaded;
+  if (ctx.mode !== 'AutoFix' || healedSomething) {
+    out.push('', 'checks before:');
+    out.push(...r.initialChecks.map(checkLine));
+  }
+  out.push('', ctx.mode === 'AutoFix' && healedSomething ? 'healing plan (done):' : 'healing plan:');
+  out.push(planText(r.plan));
+  if (healedSomething) {
+    const h = r.healed;
+    out.push(
+      '',
+      `healed: ${h.schemaCreated ? 'schema created, ' : ''}${h.documentsLoaded} documents loaded, ${h.documentsReloaded} re-read, ` +
+        `${h.orphansDeleted} orphaned embedding sets deleted, ${h.embedded} documents embedded (${h.tokens} token vectors)`,
+    );
+  }
+  if (r.failures.length) {
+    out.push('', `failed documents (${r.failures.length}):`);
+    out.push(...r.failures.slice(0, 20).map((f) => `  ${f.docId}: ${f.reason}`));
+    if (r.failures.length > 20) out.push(`  … and ${r.failures.length - 20} more (see --output json)`);
+  }
+  if (r.skippedFiles.length) {
+    out.push('', `unreadable source files skipped (${r.skippedFiles.length}):`);
+    out.push(...r.skippedFiles.slice(0, 20).map((f) => `  ${f.origin}: ${f.reason}`));
+  }
+  out.push('', ctx.mode === 'AutoFix' && healedSomething ? 'checks after healing:' : 'checks:');
+  out.push(...r.checks.map(checkLine));
+  for (const n of ctx.notes) out.push('', `note: ${n}`);
+  out.push('');
+  if (r.ready) out.push(`READY: ${r.embedded}/${ctx.docCount} documents embedded; the target state holds.`);
+  else if (r.outcome.kind === 'gaps')
+    out.push(`NOT READY: ${r.checks.filter((c) => !c.passed).length} checks failed (${ctx.mode}: nothing was written).`);
+  else out.push(`NOT READY: ${'message' in r.outcome ? r.outcome.message : 'checks failed'}.`);
+  return out.join('\n');
+}
+
+export function jsonReport(r: ReconcileResult, ctx: ReportContext): unknown {
+  return {
+    name: ctx.name,
+    targetState: ctx.targetState,
+    docCount: ctx.docCount,
+    mode: ctx.mode,
+    store: ctx.store,
+    ready: r.ready,
+    outcome: r.outcome,
+    documents: r.documents,
+    embedded: r.embedded,
+    initialChecks: r.initialChecks,
+    checks: r.checks,
+    plan: { ...r.plan.summary, lines: describePlan(r.plan), embed: r.plan.embed, orphanDocIds: r.plan.orphanDocIds, reloadDocIds: r.plan.reloadDocIds },
+    healed: r.healed,
+    failures: r.failures,
+    skippedFiles: r.skippedFiles,
+    model: r.model,
+    notes: ctx.notes,
+  };
+}

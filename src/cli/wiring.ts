@@ -1,0 +1,64 @@
+/**
+ * Builds the engine's dependencies (store, source, model) from a spec: the one place the CLI picks adapters.
+ */
+import { join, resolve } from 'node:path';
+import type { DatasetStateSpec } from '../api/schema.ts';
+import type { EngineDeps } from '../heal/reconcile.ts';
+import type { EngineListener } from '../heal/events.ts';
+import { openStore } from '../store/index.ts';
+import { openSource } from '../corpus/index.ts';
+import { ensureDemoModel, loadEmbedder, modelFingerprint } from '../embed/index.ts';
+
+/** Where the embedded defaults live: the SQLite file, the generated model. */
+export function dataHome(): string {
+  return resolve(process.env.DATASTATE_HOME ?? '.datastate');
+}
+
+export const DEMO_MODEL_NOTE =
+  'the default model is SYNTHETIC: a BERT-base-shaped encoder with random weights (fixed seed) and the real ' +
+  'bert-base-uncased tokenizer. Its vectors have the real shape and cost but no meaning; point --model (MODEL=) ' +
+  'at an exported encoder for real embeddings (see docs/embedding.md).';
+
+/** The model directory the spec names, or the generated demo model (generated on first use). */
+export async function resolveModelDir(spec: DatasetStateSpec, onNote?: (message: string) => void): Promise<string> {
+  if (spec.embedding.modelPath) return resolve(spec.embedding.modelPath);
+  const dir = join(dataHome(), 'models', 'synthetic-bert-base');
+  return ensureDemoModel(dir, { onProgress: (m) => onNote?.(m) });
+}
+
+export interface Wired {
+  deps: EngineDeps;
+  close(): Promise<void>;
+}
+
+export async function wire(spec: DatasetStateSpec, onEvent: EngineListener, onNote: (message: string) => void): Promise<Wired> {
+  const dbUrl = spec.database.url ?? (spec.database.dialect === 'sqlite' ? join(dataHome(), 'datastate.db') : undefined);
+  const store = await openStore({ ...spec.database, url: dbUrl });
+  let modelDir: string | null = null;
+  const model = async () => (modelDir ??= await resolveModelDir(spec, onNote));
+  const deps: EngineDeps = {
+    store,
+    onEvent,
+    openSource: async () => {
+      const source = openSource({ type: spec.source.type, path: spec.source.path });
+      if (source.synthetic)
+        onNote('the document source is SYNTHETIC: generated English-like abstracts, not real text (give --source / SOURCE= for real documents)');
+      return source;
+    },
+    modelFingerprint: async () => modelFingerprint(await model()),
+    openEmbedder: async () => {
+      const dir = await model();
+      const embedder = await loadEmbedder(dir, {
+        dimension: spec.embedding.dimension,
+        maxTokens: spec.embedding.maxTokens,
+        stride: spec.embedding.stride,
+        normalize: spec.embedding.normalize,
+        keepSpecialTokens: spec.embedding.keepSpecialTokens,
+        modelId: spec.embedding.modelId,
+      });
+      if (embedder.synthetic) onNote(DEMO_MODEL_NOTE);
+      return embedder;
+    },
+  };
+  return { deps, close: () => store.close() };
+}
