@@ -81,7 +81,9 @@ interface Plan {
   normalize: boolean;
 }
 
-async function loadVocab(choice: TokenizerChoice): Promise<{ vocab: string[]; tokenizerJson: string; vocabText: string }> {
+async function loadVocab(
+  choice: TokenizerChoice,
+): Promise<{ vocab: string[]; tokenizerJson: string; vocabText: string }> {
   if (choice === 'tiny') {
     const vocab = tinyVocab();
     return { vocab, tokenizerJson: JSON.stringify(bertTokenizerJson(vocab)), vocabText: vocabTxt(vocab) };
@@ -94,7 +96,8 @@ async function loadVocab(choice: TokenizerChoice): Promise<{ vocab: string[]; to
 function planOf(opts: GenerateModelOptions, vocabSize: number): Plan {
   const preset = opts.preset ?? 'bert-base';
   const base = PRESETS[preset];
-  if (base === undefined) throw new EmbedderError(`unknown model preset "${String(preset)}" (bert-base, small)`);
+  if (base === undefined)
+    throw new EmbedderError(`unknown model preset "${String(preset)}" (bert-base, small)`);
   const spec: SyntheticBertSpec = {
     ...base,
     vocabSize,
@@ -111,7 +114,12 @@ function planOf(opts: GenerateModelOptions, vocabSize: number): Plan {
 }
 
 function generatorRecord(plan: Plan): Record<string, unknown> {
-  return { name: 'datastate-synthetic-bert', version: GENERATOR_VERSION, tokenizer: plan.tokenizer, spec: plan.spec };
+  return {
+    name: 'datastate-synthetic-bert',
+    version: GENERATOR_VERSION,
+    tokenizer: plan.tokenizer,
+    spec: plan.spec,
+  };
 }
 
 function sameRecord(a: unknown, b: unknown): boolean {

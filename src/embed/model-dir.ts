@@ -59,7 +59,10 @@ export function parseModelDirConfig(raw: unknown, file: string): ModelDirConfig 
   const pooling = str('pooling');
   if (pooling !== undefined) {
     if (pooling !== 'none') {
-      fail(file, `"pooling": "${pooling}" is not supported: a token embedder keeps one vector per word piece ("none")`);
+      fail(
+        file,
+        `"pooling": "${pooling}" is not supported: a token embedder keeps one vector per word piece ("none")`,
+      );
     }
     cfg.pooling = 'none';
   }
@@ -75,7 +78,8 @@ export function parseModelDirConfig(raw: unknown, file: string): ModelDirConfig 
   if (description !== undefined) cfg.description = description;
   if (o.maxPositions !== undefined) {
     const v = o.maxPositions;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 3) fail(file, '"maxPositions" must be an integer >= 3');
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 3)
+      fail(file, '"maxPositions" must be an integer >= 3');
     cfg.maxPositions = v;
   }
   if (o.generator !== undefined) cfg.generator = o.generator;

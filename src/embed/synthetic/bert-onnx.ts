@@ -142,10 +142,18 @@ class GraphBuilder {
 }
 
 export function validateSpec(spec: SyntheticBertSpec): void {
-  const ints: (keyof SyntheticBertSpec)[] = ['vocabSize', 'hidden', 'layers', 'heads', 'intermediate', 'maxPositions'];
+  const ints: (keyof SyntheticBertSpec)[] = [
+    'vocabSize',
+    'hidden',
+    'layers',
+    'heads',
+    'intermediate',
+    'maxPositions',
+  ];
   for (const k of ints) {
     const v = spec[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`model spec: ${k} must be a positive integer`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+      throw new Error(`model spec: ${k} must be a positive integer`);
   }
   if (spec.hidden % spec.heads !== 0) {
     throw new Error(`model spec: hidden (${spec.hidden}) must be a multiple of heads (${spec.heads})`);
@@ -209,7 +217,10 @@ export function buildSyntheticBert(spec: SyntheticBertSpec): Uint8Array {
     const inter = g.linear(x, `${p}.intermediate.dense`, H, I);
     // GELU(x) = 0.5 * x * (1 + erf(x / sqrt(2)))
     const erf = g.node('Erf', [g.node('Div', [inter, sqrt2])]);
-    const gelu = g.node('Mul', [g.node('Mul', [inter, g.node('Add', [erf, g.scalarFloat(`${p}.const.one`, 1)])]), half]);
+    const gelu = g.node('Mul', [
+      g.node('Mul', [inter, g.node('Add', [erf, g.scalarFloat(`${p}.const.one`, 1)])]),
+      half,
+    ]);
     const ffOut = g.linear(gelu, `${p}.output.dense`, I, H);
     x = g.layerNorm(g.node('Add', [ffOut, x]), `${p}.output.LayerNorm`, H, eps);
   }

@@ -26,7 +26,10 @@ export function vocabTxt(vocab: readonly string[]): string {
 }
 
 /** A tokenizer.json object for a BERT WordPiece vocabulary. Throws when a special token is missing. */
-export function bertTokenizerJson(vocab: readonly string[], opts: BertTokenizerOptions = {}): Record<string, unknown> {
+export function bertTokenizerJson(
+  vocab: readonly string[],
+  opts: BertTokenizerOptions = {},
+): Record<string, unknown> {
   const unk = opts.unkToken ?? '[UNK]';
   const cls = opts.clsToken ?? '[CLS]';
   const sep = opts.sepToken ?? '[SEP]';

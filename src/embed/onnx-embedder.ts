@@ -1,0 +1,545 @@
+/**
+ * The token embedder: one forward pass per document (or per window of a long document) through a BERT-family
+ * ONNX encoder with onnxruntime-node, keeping the contextual vector of every word piece, as ColBERT does.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { stat } from 'node:fs/promises';
+import ort from 'onnxruntime-node';
+import type { Embedder, EmbedInput } from '../core/ports.ts';
+import type { EmbedOutcome } from '../core/types.ts';
+import { DimensionMismatchError, EmbedderError, EmbedderOptionsError, ModelLoadError } from './errors.ts';
+import { fileDigests, manifestDigest } from './fingerprint.ts';
+import {
+  MODEL_FILE,
+  TOKENIZER_FILE,
+  VOCAB_FILE,
+  readModelDirConfig,
+  type ModelDirConfig,
+} from './model-dir.ts';
+import { assignOwners, groupBatches, planWindows, type BatchLimits, type Window } from './plan.ts';
+import { loadTokenizer, type LoadedTokenizer } from './tokenizer.ts';
+
+export interface EmbedderOptions {
+  /** The declared dimension (spec.embedding.dimension). When set and the model's differs, loadEmbedder throws
+   *  DimensionMismatchError, before anything is embedded or written. */
+  dimension?: number;
+  /** Most tokens per model input, special tokens included (default 512, and at most the model's positions). */
+  maxTokens?: number;
+  /** When set, documents longer than maxTokens are cut into overlapping windows whose starts are `stride`
+   *  word pieces apart (see docs/embedding.md); when unset they are truncated to their first pieces. */
+  stride?: number;
+  /** Keep vectors for the special tokens ([CLS], [SEP]) around the text (default false: word pieces only). */
+  keepSpecialTokens?: boolean;
+  /** L2-normalize every vector (ColBERT does). Default: embedder.json's "normalize", else false. */
+  normalize?: boolean;
+  /** Model id reported (default: embedder.json's modelId, else the directory name). */
+  modelId?: string;
+  /** onnxruntime intra-op threads (default: all cores; see docs/embedding.md for the measurement). */
+  threads?: number;
+  /** Batching limits (defaults: 8 sequences, 4096 padded tokens, 5% padding per sequence). */
+  maxBatchSize?: number;
+  maxBatchTokens?: number;
+  maxPadFraction?: number;
+}
+
+/** What a loaded embedder resolved its settings to (for logs and docs). */
+export interface EmbedderInfo {
+  modelDir: string;
+  modelFile: string;
+  tokenizerFile: string;
+  output: string;
+  maxTokens: number;
+  stride: number | undefined;
+  keepSpecialTokens: boolean;
+  normalize: boolean;
+  threads: number;
+  batch: BatchLimits;
+  description: string | undefined;
+}
+
+interface DocWork {
+  index: number;
+  docId: string;
+  tokens: string[];
+  ids: number[];
+  windows: Window[];
+  owner: Int32Array | null;
+  /** Number of output vectors. */
+  count: number;
+  vectors: Float32Array;
+}
+
+interface Seq {
+  doc: DocWork;
+  window: number;
+  length: number;
+}
+
+const DEFAULT_LIMITS: BatchLimits = { maxBatchSize: 8, maxBatchTokens: 4096, maxPadFraction: 0.05 };
+
+function positiveInt(name: string, v: number | undefined): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
+    throw new EmbedderOptionsError(`${name} must be a positive integer, got ${v}`);
+  }
+}
+
+class OnnxTokenEmbedder implements Embedder {
+  readonly modelId: string;
+  readonly fingerprint: string;
+  readonly dimension: number;
+  readonly synthetic: boolean;
+  readonly info: EmbedderInfo;
+  private session: ort.InferenceSession | null;
+  private readonly tokenizer: LoadedTokenizer;
+  private readonly inputType: 'int64' | 'int32';
+  private readonly hasTokenTypes: boolean;
+  private readonly windowSize: number;
+
+  constructor(args: {
+    modelId: string;
+    fingerprint: string;
+    dimension: number;
+    synthetic: boolean;
+    info: EmbedderInfo;
+    session: ort.InferenceSession;
+    tokenizer: LoadedTokenizer;
+    inputType: 'int64' | 'int32';
+    hasTokenTypes: boolean;
+  }) {
+    this.modelId = args.modelId;
+    this.fingerprint = args.fingerprint;
+    this.dimension = args.dimension;
+    this.synthetic = args.synthetic;
+    this.info = args.info;
+    this.session = args.session;
+    this.tokenizer = args.tokenizer;
+    this.inputType = args.inputType;
+    this.hasTokenTypes = args.hasTokenTypes;
+    this.windowSize =
+      args.info.maxTokens - args.tokenizer.prefix.ids.length - args.tokenizer.suffix.ids.length;
+  }
+
+  /** Feeds for a batch of token id rows, right-padded with the pad id and a 0 mask. */
+  feeds(rows: readonly (readonly number[])[]): Record<string, ort.Tensor> {
+    const b = rows.length;
+    const s = Math.max(...rows.map((r) => r.length));
+    const n = b * s;
+    const pad = this.tokenizer.padId;
+    const make = (fill: (row: readonly number[], i: number) => number): ort.Tensor => {
+      if (this.inputType === 'int64') {
+        const a = new BigInt64Array(n);
+        rows.forEach((row, r) => {
+          for (let i = 0; i < s; i++) a[r * s + i] = BigInt(fill(row, i));
+        });
+        return new ort.Tensor('int64', a, [b, s]);
+      }
+      const a = new Int32Array(n);
+      rows.forEach((row, r) => {
+        for (let i = 0; i < s; i++) a[r * s + i] = fill(row, i);
+      });
+      return new ort.Tensor('int32', a, [b, s]);
+    };
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: make((row, i) => (i < row.length ? row[i]! : pad)),
+      attention_mask: make((row, i) => (i < row.length ? 1 : 0)),
+    };
+    if (this.hasTokenTypes) feeds.token_type_ids = make(() => 0);
+    return feeds;
+  }
+
+  /** Runs the model on rows; returns the output tensor's data and its sequence length. */
+  async run(rows: readonly (readonly number[])[]): Promise<{ data: Float32Array; seqLen: number }> {
+    const session = this.session;
+    if (session === null) throw new EmbedderError('the embedder is closed');
+    const out = (await session.run(this.feeds(rows), [this.info.output]))[this.info.output];
+    if (out === undefined || out.type !== 'float32' || out.dims.length !== 3) {
+      throw new EmbedderError(
+        `model output ${this.info.output} is not a float32 [batch, sequence, dim] tensor`,
+      );
+    }
+    const [ob, os_, od] = out.dims as [number, number, number];
+    if (ob !== rows.length || od !== this.dimension) {
+      throw new EmbedderError(
+        `model output ${this.info.output} has shape [${out.dims.join(', ')}], unexpected`,
+      );
+    }
+    return { data: out.data as Float32Array, seqLen: os_ };
+  }
+
+  /** Input ids of one window of a document, special tokens added. */
+  private row(doc: DocWork, w: number): number[] {
+    const win = doc.windows[w]!;
+    const { prefix, suffix } = this.tokenizer;
+    return [...prefix.ids, ...doc.ids.slice(win.start, win.end), ...suffix.ids];
+  }
+
+  private prepare(input: EmbedInput, index: number): DocWork | EmbedOutcome {
+    const { docId, text } = input;
+    if (typeof text !== 'string' || text.trim() === '') return { ok: false, docId, reason: 'empty text' };
+    let ids: number[];
+    let tokens: string[];
+    try {
+      ({ ids, tokens } = this.tokenizer.encode(text));
+    } catch (e) {
+      return { ok: false, docId, reason: `tokenizer failed: ${(e as Error).message}` };
+    }
+    if (ids.length === 0)
+      return { ok: false, docId, reason: 'the text has no tokens (only whitespace or control characters)' };
+    const windows = planWindows(ids.length, this.windowSize, this.info.stride);
+    const owner = windows.length > 1 ? assignOwners(windows, ids.length) : null;
+    const kept = owner !== null ? ids.length : windows[0]!.end;
+    const { prefix, suffix } = this.tokenizer;
+    const keepSpecial = this.info.keepSpecialTokens;
+    const outTokens = keepSpecial
+      ? [...prefix.tokens, ...tokens.slice(0, kept), ...suffix.tokens]
+      : tokens.slice(0, kept);
+    return {
+      index,
+      docId,
+      tokens: outTokens,
+      ids,
+      windows,
+      owner,
+      count: outTokens.length,
+      vectors: new Float32Array(outTokens.length * this.dimension),
+    };
+  }
+
+  /** Copies the kept positions of one output row into the document's vectors. */
+  private collect(seq: Seq, data: Float32Array, rowIndex: number, seqLen: number): void {
+    const { doc, window: w } = seq;
+    const D = this.dimension;
+    const win = doc.windows[w]!;
+    const pre = this.tokenizer.prefix.ids.length;
+    const suf = this.tokenizer.suffix.ids.length;
+    const keepSpecial = this.info.keepSpecialTokens;
+    const offset = keepSpecial ? pre : 0;
+    const rowBase = rowIndex * seqLen * D;
+    const content = win.end - win.start;
+    const copy = (pos: number, target: number): void => {
+      const src = rowBase + pos * D;
+      doc.vectors.set(data.subarray(src, src + D), target * D);
+    };
+    if (keepSpecial && w === 0) for (let p = 0; p < pre; p++) copy(p, p);
+    for (let k = 0; k < content; k++) {
+      const docPos = win.start + k;
+      if (doc.owner !== null && doc.owner[docPos] !== w) continue;
+      copy(pre + k, offset + docPos);
+    }
+    if (keepSpecial && w === doc.windows.length - 1) {
+      const tail = doc.count - suf;
+      for (let j = 0; j < suf; j++) copy(pre + content + j, tail + j);
+    }
+  }
+
+  async embed(docs: EmbedInput[], signal?: AbortSignal): Promise<EmbedOutcome[]> {
+    if (this.session === null) throw new EmbedderError('the embedder is closed');
+    signal?.throwIfAborted();
+    const outcomes: EmbedOutcome[] = new Array<EmbedOutcome>(docs.length);
+    const work: DocWork[] = [];
+    docs.forEach((d, i) => {
+      const r = this.prepare(d, i);
+      if ('ok' in r) outcomes[i] = r;
+      else work.push(r);
+    });
+    const seqs: Seq[] = [];
+    for (const doc of work) {
+      const extra = this.tokenizer.prefix.ids.length + this.tokenizer.suffix.ids.length;
+      doc.windows.forEach((win, w) => seqs.push({ doc, window: w, length: win.end - win.start + extra }));
+    }
+    const batches = groupBatches(
+      seqs.map((s) => s.length),
+      this.info.batch,
+    );
+    for (const batch of batches) {
+      signal?.throwIfAborted();
+      const members = batch.map((i) => seqs[i]!);
+      const { data, seqLen } = await this.run(members.map((s) => this.row(s.doc, s.window)));
+      members.forEach((s, r) => this.collect(s, data, r, seqLen));
+    }
+    const D = this.dimension;
+    for (const doc of work) {
+      if (this.info.normalize) l2normalize(doc.vectors, D);
+      outcomes[doc.index] = {
+        ok: true,
+        docId: doc.docId,
+        tokens: doc.tokens,
+        vectors: doc.vectors,
+        dimension: D,
+      };
+    }
+    return outcomes;
+  }
+
+  async close(): Promise<void> {
+    const s = this.session;
+    this.session = null;
+    if (s !== null) await s.release();
+  }
+}
+
+/** In place: each `dim`-long vector scaled to unit L2 norm (zero vectors stay zero). */
+export function l2normalize(v: Float32Array, dim: number): void {
+  for (let base = 0; base < v.length; base += dim) {
+    let ss = 0;
+    for (let i = base; i < base + dim; i++) ss += v[i]! * v[i]!;
+    if (ss === 0) continue;
+    const inv = 1 / Math.sqrt(ss);
+    for (let i = base; i < base + dim; i++) v[i] = v[i]! * inv;
+  }
+}
+
+function pickOutput(session: ort.InferenceSession, cfg: ModelDirConfig, modelFile: string): string {
+  if (cfg.output !== undefined) {
+    if (!session.outputNames.includes(cfg.output)) {
+      throw new ModelLoadError(
+        modelFile,
+        `has no output "${cfg.output}" (named in embedder.json); its outputs are ${session.outputNames.join(', ')}`,
+      );
+    }
+    return cfg.output;
+  }
+  if (session.outputNames.includes('last_hidden_state')) return 'last_hidden_state';
+  const rank3 = session.outputMetadata.filter(
+    (m) => m.isTensor && m.type === 'float32' && m.shape.length === 3,
+  );
+  if (rank3.length === 1) return rank3[0]!.name;
+  throw new ModelLoadError(
+    modelFile,
+    `cannot tell which output holds the token vectors (outputs: ${session.outputNames.join(', ')}); ` +
+      `name it in embedder.json as "output"`,
+  );
+}
+
+/** Settings that change the vectors, resolved the same way loadEmbedder resolves them. */
+function resolvedSettings(cfg: ModelDirConfig, options: EmbedderOptions): Record<string, unknown> {
+  return {
+    maxTokens: options.maxTokens ?? Math.min(512, cfg.maxPositions ?? 512),
+    stride: options.stride ?? null,
+    keepSpecialTokens: options.keepSpecialTokens ?? false,
+    normalize: options.normalize ?? cfg.normalize ?? false,
+    output: cfg.output ?? null,
+  };
+}
+
+async function fingerprintOf(
+  dir: string,
+  cfg: ModelDirConfig,
+  tokenizerName: string,
+  options: EmbedderOptions,
+): Promise<string> {
+  const files = [MODEL_FILE, tokenizerName];
+  for (const extra of ['model.onnx.data', 'model.onnx_data']) {
+    try {
+      await stat(path.join(dir, extra));
+      files.push(extra);
+    } catch {
+      // no external weights file
+    }
+  }
+  let digests: Record<string, string>;
+  try {
+    digests = await fileDigests(dir, files);
+  } catch (e) {
+    throw new ModelLoadError(dir, `cannot hash the model files: ${(e as Error).message}`, { cause: e });
+  }
+  return manifestDigest({
+    fingerprintVersion: 1,
+    files: digests,
+    ...resolvedSettings(cfg, options),
+    lowercase: tokenizerName === VOCAB_FILE ? (cfg.lowercase ?? true) : null,
+  });
+}
+
+/**
+ * The fingerprint loadEmbedder(modelDir, options).fingerprint will have, without loading the model: sha256 over
+ * the model and tokenizer files (cached by size and mtime) and the settings that change the vectors (maxTokens,
+ * stride, keepSpecialTokens, normalize, output). Pass the same options as to loadEmbedder.
+ */
+export async function modelFingerprint(modelDir: string, options: EmbedderOptions = {}): Promise<string> {
+  const dir = path.resolve(modelDir);
+  const cfg = await readModelDirConfig(dir);
+  let tokenizerName: string | null = null;
+  for (const name of [TOKENIZER_FILE, VOCAB_FILE]) {
+    try {
+      await stat(path.join(dir, name));
+      tokenizerName = name;
+      break;
+    } catch {
+      // try the next one
+    }
+  }
+  if (tokenizerName === null) {
+    throw new ModelLoadError(
+      dir,
+      `no tokenizer: the model directory needs a ${TOKENIZER_FILE} or a ${VOCAB_FILE}`,
+    );
+  }
+  try {
+    await stat(path.join(dir, MODEL_FILE));
+  } catch {
+    throw new ModelLoadError(path.join(dir, MODEL_FILE), `missing: a model directory needs ${MODEL_FILE}`);
+  }
+  return fingerprintOf(dir, cfg, tokenizerName, options);
+}
+
+/**
+ * Loads a model directory (model.onnx + tokenizer.json or vocab.txt + optional embedder.json) and returns an
+ * Embedder. Throws ModelLoadError (naming the file) when something is missing or corrupt, and
+ * DimensionMismatchError when `options.dimension` is set and differs from the model's output dimension.
+ */
+export async function loadEmbedder(
+  modelDir: string,
+  options: EmbedderOptions = {},
+): Promise<Embedder & { info: EmbedderInfo }> {
+  const dir = path.resolve(modelDir);
+  try {
+    if (!(await stat(dir)).isDirectory()) throw new ModelLoadError(dir, 'is not a directory');
+  } catch (e) {
+    if (e instanceof ModelLoadError) throw e;
+    throw new ModelLoadError(dir, `model directory cannot be read: ${(e as Error).message}`, { cause: e });
+  }
+  for (const k of [
+    'dimension',
+    'maxTokens',
+    'stride',
+    'threads',
+    'maxBatchSize',
+    'maxBatchTokens',
+  ] as const) {
+    positiveInt(k, options[k]);
+  }
+  if (options.maxPadFraction !== undefined && !(options.maxPadFraction >= 0 && options.maxPadFraction <= 1)) {
+    throw new EmbedderOptionsError(`maxPadFraction must be between 0 and 1, got ${options.maxPadFraction}`);
+  }
+  const cfg = await readModelDirConfig(dir);
+  const modelFile = path.join(dir, MODEL_FILE);
+  try {
+    await stat(modelFile);
+  } catch {
+    throw new ModelLoadError(modelFile, `missing: a model directory needs ${MODEL_FILE} (an ONNX encoder)`);
+  }
+  const tokenizer = await loadTokenizer(dir, cfg.lowercase === undefined ? {} : { lowercase: cfg.lowercase });
+
+  const maxTokens = options.maxTokens ?? Math.min(512, cfg.maxPositions ?? 512);
+  if (cfg.maxPositions !== undefined && maxTokens > cfg.maxPositions) {
+    throw new EmbedderOptionsError(
+      `maxTokens ${maxTokens} exceeds the model's ${cfg.maxPositions} positions (embedder.json maxPositions); ` +
+        `set maxTokens to at most ${cfg.maxPositions}`,
+    );
+  }
+  const special = tokenizer.prefix.ids.length + tokenizer.suffix.ids.length;
+  const windowSize = maxTokens - special;
+  if (windowSize < 1) {
+    throw new EmbedderOptionsError(
+      `maxTokens ${maxTokens} leaves no room for text next to ${special} special tokens`,
+    );
+  }
+  if (options.stride !== undefined && options.stride > windowSize) {
+    throw new EmbedderOptionsError(
+      `stride ${options.stride} is larger than a window's ${windowSize} word pieces (maxTokens ${maxTokens} minus ` +
+        `${special} special tokens): windows would leave gaps; use a stride of at most ${windowSize}`,
+    );
+  }
+  const threads = options.threads ?? os.availableParallelism();
+
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(modelFile, {
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+    });
+  } catch (e) {
+    throw new ModelLoadError(
+      modelFile,
+      `onnxruntime cannot load it (corrupt, truncated or not an ONNX model?): ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  try {
+    const inputs = session.inputNames;
+    for (const need of ['input_ids', 'attention_mask']) {
+      if (!inputs.includes(need)) {
+        throw new ModelLoadError(
+          modelFile,
+          `has no "${need}" input (inputs: ${inputs.join(', ')}); a BERT-family encoder is expected`,
+        );
+      }
+    }
+    const unknown = inputs.filter((n) => !['input_ids', 'attention_mask', 'token_type_ids'].includes(n));
+    if (unknown.length > 0) {
+      throw new ModelLoadError(modelFile, `has inputs this embedder cannot feed: ${unknown.join(', ')}`);
+    }
+    const idMeta = session.inputMetadata.find((m) => m.name === 'input_ids');
+    const idType = idMeta && idMeta.isTensor ? idMeta.type : 'int64';
+    if (idType !== 'int64' && idType !== 'int32') {
+      throw new ModelLoadError(modelFile, `input_ids has type ${idType}; int64 or int32 expected`);
+    }
+    const output = pickOutput(session, cfg, modelFile);
+    const info: EmbedderInfo = {
+      modelDir: dir,
+      modelFile,
+      tokenizerFile: tokenizer.file,
+      output,
+      maxTokens,
+      stride: options.stride,
+      keepSpecialTokens: options.keepSpecialTokens ?? false,
+      normalize: options.normalize ?? cfg.normalize ?? false,
+      threads,
+      batch: {
+        maxBatchSize: options.maxBatchSize ?? DEFAULT_LIMITS.maxBatchSize,
+        maxBatchTokens: Math.max(options.maxBatchTokens ?? DEFAULT_LIMITS.maxBatchTokens, maxTokens),
+        maxPadFraction: options.maxPadFraction ?? DEFAULT_LIMITS.maxPadFraction,
+      },
+      description: cfg.description,
+    };
+
+    // Probe: one tiny forward pass reads the output dimension from the model itself and proves it runs.
+    const probeIds = [...tokenizer.prefix.ids, ...tokenizer.encode('probe').ids, ...tokenizer.suffix.ids];
+    const probe = new OnnxTokenEmbedder({
+      modelId: '',
+      fingerprint: '',
+      dimension: 0,
+      synthetic: false,
+      info,
+      session,
+      tokenizer,
+      inputType: idType,
+      hasTokenTypes: inputs.includes('token_type_ids'),
+    });
+    let dimension: number;
+    try {
+      const out = (await session.run(probe.feeds([probeIds]), [output]))[output];
+      if (out === undefined || out.type !== 'float32' || out.dims.length !== 3) {
+        throw new Error(`output ${output} is not a float32 [batch, sequence, dim] tensor`);
+      }
+      dimension = out.dims[2]!;
+    } catch (e) {
+      throw new ModelLoadError(modelFile, `a test forward pass failed: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    if (options.dimension !== undefined && options.dimension !== dimension) {
+      throw new DimensionMismatchError(dir, options.dimension, dimension);
+    }
+
+    const fingerprint = await fingerprintOf(dir, cfg, path.basename(tokenizer.file), options);
+    return new OnnxTokenEmbedder({
+      modelId: options.modelId ?? cfg.modelId ?? path.basename(dir),
+      fingerprint,
+      dimension,
+      synthetic: cfg.synthetic === true,
+      info,
+      session,
+      tokenizer,
+      inputType: idType,
+      hasTokenTypes: inputs.includes('token_type_ids'),
+    });
+  } catch (e) {
+    await session.release();
+    throw e;
+  }
+}

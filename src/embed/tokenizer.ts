@@ -1,0 +1,147 @@
+/**
+ * Tokenizer loading with @huggingface/tokenizers (pure JS, offline, synchronous; agrees id for id with
+ * HuggingFace's Rust `tokenizers` on the texts in test/unit/embed-tokenizer.test.ts).
+ *
+ * A model directory's tokenizer.json is used when present, else its vocab.txt is turned into the equivalent
+ * BERT WordPiece tokenizer. Truncation and padding settings inside tokenizer.json are removed: the embedder
+ * truncates, windows and pads itself.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { ModelLoadError } from './errors.ts';
+import { TOKENIZER_FILE, VOCAB_FILE } from './model-dir.ts';
+import { bertTokenizerJson, parseVocabTxt } from './synthetic/vocab.ts';
+
+export interface Pieces {
+  ids: number[];
+  tokens: string[];
+}
+
+export interface LoadedTokenizer {
+  /** The file it was built from (tokenizer.json or vocab.txt). */
+  readonly file: string;
+  readonly kind: 'tokenizer.json' | 'vocab.txt';
+  /** Special tokens the model expects before / after the text (e.g. [CLS] / [SEP]). */
+  readonly prefix: Pieces;
+  readonly suffix: Pieces;
+  /** Id used for padding positions (masked out; never produces a vector). */
+  readonly padId: number;
+  readonly vocabSize: number;
+  /** Word pieces of a text, without special tokens. Throws on tokenizer failure. */
+  encode(text: string): Pieces;
+}
+
+const PROBE = 'hello world';
+
+function padIdOf(json: Record<string, unknown>, tok: Tokenizer): number {
+  const padding = json.padding as { pad_id?: unknown } | null | undefined;
+  if (padding && typeof padding.pad_id === 'number') return padding.pad_id;
+  for (const t of ['[PAD]', '<pad>', '<PAD>']) {
+    const id = tok.token_to_id(t);
+    if (id !== undefined) return id;
+  }
+  return 0;
+}
+
+/** Builds a LoadedTokenizer from a tokenizer.json object. `file` is used in messages. */
+export function tokenizerFromJson(
+  json: Record<string, unknown>,
+  file: string,
+  kind: LoadedTokenizer['kind'],
+): LoadedTokenizer {
+  let tok: Tokenizer;
+  let padId: number;
+  let prefix: Pieces;
+  let suffix: Pieces;
+  try {
+    // The library ignores these today; remove them anyway so no future version honours them.
+    const clean = { ...json, truncation: null, padding: null };
+    tok = new Tokenizer(clean, {});
+    padId = padIdOf(json, tok);
+    // Find which special tokens the post-processor puts around a single text.
+    // (the package's .d.ts files use extensionless imports, which nodenext cannot follow: type them here)
+    const bare: Pieces = tok.encode(PROBE, { add_special_tokens: false });
+    const full: Pieces = tok.encode(PROBE, { add_special_tokens: true });
+    let at = -1;
+    for (let i = 0; i + bare.ids.length <= full.ids.length; i++) {
+      if (bare.ids.every((id, j) => full.ids[i + j] === id)) {
+        at = i;
+        break;
+      }
+    }
+    if (bare.ids.length === 0 || at < 0)
+      throw new Error('cannot tell its special tokens apart from the text');
+    const end = at + bare.ids.length;
+    prefix = { ids: full.ids.slice(0, at), tokens: full.tokens.slice(0, at) };
+    suffix = { ids: full.ids.slice(end), tokens: full.tokens.slice(end) };
+  } catch (e) {
+    throw new ModelLoadError(file, `not a usable tokenizer: ${(e as Error).message}`, { cause: e });
+  }
+  const vocabSize = tok.get_vocab(true).size;
+  return {
+    file,
+    kind,
+    prefix,
+    suffix,
+    padId,
+    vocabSize,
+    encode(text: string): Pieces {
+      const e: Pieces = tok.encode(text, { add_special_tokens: false });
+      return { ids: e.ids, tokens: e.tokens };
+    },
+  };
+}
+
+async function readIfExists(file: string): Promise<string | null> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new ModelLoadError(file, `cannot read: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Loads the tokenizer of a model directory: tokenizer.json, else vocab.txt (BERT WordPiece). */
+export async function loadTokenizer(
+  dir: string,
+  opts: { lowercase?: boolean } = {},
+): Promise<LoadedTokenizer> {
+  const jsonFile = path.join(dir, TOKENIZER_FILE);
+  const text = await readIfExists(jsonFile);
+  if (text !== null) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new ModelLoadError(
+        jsonFile,
+        `is not valid JSON (corrupt or truncated?): ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
+    }
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+      throw new ModelLoadError(jsonFile, 'is not a tokenizer.json object');
+    }
+    return tokenizerFromJson(json as Record<string, unknown>, jsonFile, 'tokenizer.json');
+  }
+  const vocabFile = path.join(dir, VOCAB_FILE);
+  const vocabText = await readIfExists(vocabFile);
+  if (vocabText !== null) {
+    let json: Record<string, unknown>;
+    try {
+      json = bertTokenizerJson(parseVocabTxt(vocabText), { lowercase: opts.lowercase ?? true });
+    } catch (e) {
+      throw new ModelLoadError(vocabFile, `not a BERT WordPiece vocabulary: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    return tokenizerFromJson(json, vocabFile, 'vocab.txt');
+  }
+  throw new ModelLoadError(
+    dir,
+    `no tokenizer: the model directory needs a ${TOKENIZER_FILE} (HuggingFace) or a ${VOCAB_FILE} (WordPiece)`,
+  );
+}
