@@ -3,7 +3,7 @@
  * core's Embedder port, and the generator of synthetic model directories. See docs/embedding.md.
  */
 export { loadEmbedder, modelFingerprint, l2normalize } from './onnx-embedder.ts';
-export type { EmbedderOptions, EmbedderInfo } from './onnx-embedder.ts';
+export type { EmbedderOptions, EmbedderInfo, EmbedderStats, TokenEmbedder } from './onnx-embedder.ts';
 export { DimensionMismatchError, EmbedderError, EmbedderOptionsError, ModelLoadError } from './errors.ts';
 export { ensureDemoModel, BERT_BASE_UNCASED_TOKENIZER_DIR, DEFAULT_SEED } from './demo-model.ts';
 export type { GenerateModelOptions, ModelPreset, TokenizerChoice } from './demo-model.ts';

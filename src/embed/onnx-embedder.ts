@@ -58,6 +58,24 @@ export interface EmbedderInfo {
   description: string | undefined;
 }
 
+/** Counters since load: what the model was fed. */
+export interface EmbedderStats {
+  /** session.run calls (the load-time probe not counted). */
+  runs: number;
+  /** Sequences (documents or windows) fed. */
+  sequences: number;
+  /** Real (non-pad) tokens fed, special tokens included. */
+  tokens: number;
+  /** Pad positions fed (masked; they never produce vectors). */
+  paddedTokens: number;
+}
+
+/** The Embedder port plus what this implementation can tell about itself. */
+export interface TokenEmbedder extends Embedder {
+  readonly info: EmbedderInfo;
+  readonly stats: EmbedderStats;
+}
+
 interface DocWork {
   index: number;
   docId: string;
@@ -84,7 +102,8 @@ function positiveInt(name: string, v: number | undefined): void {
   }
 }
 
-class OnnxTokenEmbedder implements Embedder {
+class OnnxTokenEmbedder implements TokenEmbedder {
+  readonly stats: EmbedderStats = { runs: 0, sequences: 0, tokens: 0, paddedTokens: 0 };
   readonly modelId: string;
   readonly fingerprint: string;
   readonly dimension: number;
@@ -256,6 +275,11 @@ class OnnxTokenEmbedder implements Embedder {
       signal?.throwIfAborted();
       const members = batch.map((i) => seqs[i]!);
       const { data, seqLen } = await this.run(members.map((s) => this.row(s.doc, s.window)));
+      const real = members.reduce((a, s) => a + s.length, 0);
+      this.stats.runs++;
+      this.stats.sequences += members.length;
+      this.stats.tokens += real;
+      this.stats.paddedTokens += members.length * seqLen - real;
       members.forEach((s, r) => this.collect(s, data, r, seqLen));
     }
     const D = this.dimension;
@@ -389,10 +413,7 @@ export async function modelFingerprint(modelDir: string, options: EmbedderOption
  * Embedder. Throws ModelLoadError (naming the file) when something is missing or corrupt, and
  * DimensionMismatchError when `options.dimension` is set and differs from the model's output dimension.
  */
-export async function loadEmbedder(
-  modelDir: string,
-  options: EmbedderOptions = {},
-): Promise<Embedder & { info: EmbedderInfo }> {
+export async function loadEmbedder(modelDir: string, options: EmbedderOptions = {}): Promise<TokenEmbedder> {
   const dir = path.resolve(modelDir);
   try {
     if (!(await stat(dir)).isDirectory()) throw new ModelLoadError(dir, 'is not a directory');
