@@ -9,7 +9,12 @@
  * same model is already there. See docs/embedding.md.
  */
 import { parseArgs } from 'node:util';
-import { ensureDemoModel, type GenerateModelOptions, type ModelPreset, type TokenizerChoice } from '../src/embed/index.ts';
+import {
+  ensureDemoModel,
+  type GenerateModelOptions,
+  type ModelPreset,
+  type TokenizerChoice,
+} from '../src/embed/index.ts';
 
 const { values } = parseArgs({
   options: {
