@@ -1,5 +1,6 @@
 /**
- * Builds the engine's dependencies (store, source, model) from a spec: the one place the CLI picks adapters.
+ * The composition root: builds the engine's dependencies (store, source, model) from a spec. The one place
+ * where adapters are chosen, shared by the CLI and the controller.
  */
 import { join, resolve } from 'node:path';
 import type { DatasetStateSpec } from '../api/schema.ts';
@@ -31,8 +32,19 @@ export interface Wired {
   close(): Promise<void>;
 }
 
-export async function wire(spec: DatasetStateSpec, onEvent: EngineListener, onNote: (message: string) => void): Promise<Wired> {
-  const dbUrl = spec.database.url ?? (spec.database.dialect === 'sqlite' ? join(dataHome(), 'datastate.db') : undefined);
+export interface WireOptions {
+  /** The database URL when it does not come from spec.database.url (e.g. read from a Secret). */
+  databaseUrl?: string;
+}
+
+export async function wire(
+  spec: DatasetStateSpec,
+  onEvent: EngineListener,
+  onNote: (message: string) => void,
+  options: WireOptions = {},
+): Promise<Wired> {
+  const dbUrl =
+    options.databaseUrl ?? spec.database.url ?? (spec.database.dialect === 'sqlite' ? join(dataHome(), 'datastate.db') : undefined);
   const store = await openStore({ ...spec.database, url: dbUrl });
   let modelDir: string | null = null;
   const model = async () => (modelDir ??= await resolveModelDir(spec, onNote));

@@ -9,7 +9,7 @@ import { reconcile } from '../heal/reconcile.ts';
 import { isConfigError } from './errors.ts';
 import { jsonReport, progressRenderer, textReport } from './render.ts';
 import { specFromFlags, type EnsureFlags } from './spec-from-flags.ts';
-import { wire } from './wiring.ts';
+import { wire } from '../app/wiring.ts';
 
 export const EXIT = { ready: 0, notReady: 1, badInput: 2, interrupted: 130 } as const;
 

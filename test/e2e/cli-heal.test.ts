@@ -70,7 +70,7 @@ test('ensure 200 real PMC documents, then validate exits 0', async () => {
   assert.ok(rep.healed.documentsLoaded >= 200, 'documents without abstract are loaded too');
   assert.equal(rep.healed.embedded, 200);
   assert.ok(rep.notes.some((n: string) => /SYNTHETIC/.test(n)), 'the synthetic model is named as such');
-  const [{ n }] = sql<{ n: number }>("SELECT COUNT(*) AS n FROM SourceDocuments WHERE length(trim(abstract)) > 0");
+  const n = sql<{ n: number }>("SELECT COUNT(*) AS n FROM SourceDocuments WHERE length(trim(abstract)) > 0")[0]!.n;
   assert.equal(n, 200);
   assert.deepEqual(partialDocuments(), []);
 
