@@ -2,7 +2,9 @@
  * The composition root: builds the engine's dependencies (store, source, model) from a spec. The one place
  * where adapters are chosen, shared by the CLI and the controller.
  */
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ValidationError } from '../api/validate.ts';
 import type { DatasetStateSpec } from '../api/schema.ts';
 import type { EngineDeps } from '../heal/reconcile.ts';
 import type { EngineListener } from '../heal/events.ts';
@@ -27,6 +29,21 @@ export async function resolveModelDir(spec: DatasetStateSpec, onNote?: (message:
   return ensureDemoModel(dir, { onProgress: (m) => onNote?.(m) });
 }
 
+/**
+ * Paths the spec names on this machine must exist, whether or not this pass needs them: a typo in --source
+ * or --model is an error now, not when the dataset next drifts.
+ */
+export function checkLocalPaths(spec: DatasetStateSpec): void {
+  const problems: string[] = [];
+  if (spec.source.path && !existsSync(spec.source.path))
+    problems.push(`source.path: ${spec.source.path} does not exist`);
+  if (spec.embedding.modelPath && !existsSync(spec.embedding.modelPath))
+    problems.push(`embedding.modelPath: ${spec.embedding.modelPath} does not exist`);
+  if (spec.embedding.tokenizerPath && !existsSync(spec.embedding.tokenizerPath))
+    problems.push(`embedding.tokenizerPath: ${spec.embedding.tokenizerPath} does not exist`);
+  if (problems.length) throw new ValidationError(problems);
+}
+
 export interface Wired {
   deps: EngineDeps;
   close(): Promise<void>;
@@ -43,11 +60,21 @@ export async function wire(
   onNote: (message: string) => void,
   options: WireOptions = {},
 ): Promise<Wired> {
+  checkLocalPaths(spec);
   const dbUrl =
     options.databaseUrl ?? spec.database.url ?? (spec.database.dialect === 'sqlite' ? join(dataHome(), 'datastate.db') : undefined);
   const store = await openStore({ ...spec.database, url: dbUrl });
   let modelDir: string | null = null;
   const model = async () => (modelDir ??= await resolveModelDir(spec, onNote));
+  // The fingerprint covers the settings that change the vectors: both calls must get the same options.
+  const embedderOptions = {
+    dimension: spec.embedding.dimension,
+    maxTokens: spec.embedding.maxTokens,
+    stride: spec.embedding.stride,
+    normalize: spec.embedding.normalize,
+    keepSpecialTokens: spec.embedding.keepSpecialTokens,
+    modelId: spec.embedding.modelId,
+  };
   const deps: EngineDeps = {
     store,
     onEvent,
@@ -57,17 +84,10 @@ export async function wire(
         onNote('the document source is SYNTHETIC: generated English-like abstracts, not real text (give --source / SOURCE= for real documents)');
       return source;
     },
-    modelFingerprint: async () => modelFingerprint(await model()),
+    modelFingerprint: async () => modelFingerprint(await model(), embedderOptions),
     openEmbedder: async () => {
       const dir = await model();
-      const embedder = await loadEmbedder(dir, {
-        dimension: spec.embedding.dimension,
-        maxTokens: spec.embedding.maxTokens,
-        stride: spec.embedding.stride,
-        normalize: spec.embedding.normalize,
-        keepSpecialTokens: spec.embedding.keepSpecialTokens,
-        modelId: spec.embedding.modelId,
-      });
+      const embedder = await loadEmbedder(dir, embedderOptions);
       if (embedder.synthetic) onNote(DEMO_MODEL_NOTE);
       return embedder;
     },

@@ -172,12 +172,14 @@ test('bad flags and manifests exit 2 with a message naming the problem, and chan
     [['ensure', '--doc-count', '5', '--target-state', 'ragas'], /--target-state: must be one of "ragas-eval", "token-embeddings", "documents"/],
     [['ensure', '--doc-count', '5', '--validate-only', '--dry-run'], /exclude each other/],
     [['ensure'], /--doc-count: is required/],
-    [['ensure', '--doc-count', '5', '--source', join(dir, 'nope')], /nope/],
-    [['ensure', '--doc-count', '5', '--model', join(dir, 'no-model')], /no-model/],
+    [['ensure', '--doc-count', '5', '--source', join(dir, 'nope')], /source\.path: .*nope does not exist/],
+    [['ensure', '--doc-count', '5', '--model', join(dir, 'no-model')], /modelPath: .*no-model does not exist/],
+    [['ensure', '--doc-count', '5', '--model', dir], /the model directory needs/],
     [['ensure', '--doc-count', '5', '--bogus'], /unknown option '--bogus'/],
   ];
+  const defaults = ['--source', pmcCorpusPath(), '--model', await smallModelDir(), '--dimension', String(SMALL_DIM), '--db', db, '--quiet'];
   for (const [args, message] of cases) {
-    const r = await runCli([...args, '--db', db, '--quiet']);
+    const r = await runCli([args[0]!, ...defaults, ...args.slice(1)]);
     assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
     assert.match(r.stderr, message, args.join(' '));
   }
