@@ -115,6 +115,43 @@ export function buildProgram(): Command {
       const out = await ensureDemoModel(dir, { preset: opts.preset, onProgress: (m) => process.stderr.write(m + '\n') });
       process.stdout.write(`${out}\n`);
     });
+  program
+    .command('controller')
+    .description('run the Kubernetes controller: watch DatasetStates and converge them')
+    .option('--kubeconfig <path>', 'kubeconfig (default: in-cluster, else KUBECONFIG / ~/.kube/config)')
+    .option('--namespaces <list>', 'comma-separated namespaces to watch (default: all)', '')
+    .option('--resync <seconds>', 're-check every dataset this often', '300')
+    .option('--concurrency <n>', 'datasets reconciled at once', '2')
+    .option('--metrics-port <port>', '/metrics, /healthz, /readyz port (0: any free port)', '8080')
+    .option('--metrics-host <host>', 'address to listen on', '0.0.0.0')
+    .option('--leader-elect', 'elect a leader through a Lease so only one replica heals')
+    .option('--lease-namespace <ns>', 'namespace of the Lease', process.env.POD_NAMESPACE ?? 'default')
+    .option('--lease-name <name>', 'name of the Lease', 'datastate-controller')
+    .option('--lease-duration <seconds>', 'Lease duration', '15')
+    .option('--status-every <seconds>', 'minimum seconds between two status writes while healing', '3')
+    .option('--grace-period <seconds>', 'how long SIGTERM waits for running passes', '25')
+    .action(async (f: Record<string, string | boolean | undefined>) => {
+      const { runController } = await import('../controller/run.ts');
+      const num = (name: string, v: unknown) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0) throw new ValidationError([`--${name}: must be a non-negative number (got ${JSON.stringify(v)})`]);
+        return n;
+      };
+      process.exitCode = await runController({
+        kubeconfig: f.kubeconfig as string | undefined,
+        namespaces: String(f.namespaces ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+        resyncSeconds: num('resync', f.resync),
+        concurrency: Math.max(1, num('concurrency', f.concurrency)),
+        metricsPort: num('metrics-port', f.metricsPort),
+        metricsHost: String(f.metricsHost),
+        leaderElect: Boolean(f.leaderElect),
+        leaseNamespace: String(f.leaseNamespace),
+        leaseName: String(f.leaseName),
+        leaseDurationSeconds: Math.max(1, num('lease-duration', f.leaseDuration)),
+        statusEverySeconds: num('status-every', f.statusEvery),
+        gracePeriodSeconds: num('grace-period', f.gracePeriod),
+      });
+    });
   return program;
 }
 

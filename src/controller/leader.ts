@@ -16,7 +16,8 @@ export interface LeaderElectionOptions {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   onStartedLeading: (leadership: AbortSignal) => void;
-  onStoppedLeading: () => void;
+  /** Called when leadership ends; the Lease is released only after the returned promise settles. */
+  onStoppedLeading: () => void | Promise<void>;
   onNewLeader?: (identity: string) => void;
   log?: (message: string) => void;
 }
@@ -139,7 +140,7 @@ export class LeaderElector {
       }
       this.leading = false;
       leadership.abort(new Error('leadership lost'));
-      this.o.onStoppedLeading();
+      await this.o.onStoppedLeading();
       if (signal.aborted) await this.release();
       else this.o.log?.(`leader election: ${this.o.identity} lost the Lease`);
     }
