@@ -44,7 +44,11 @@ export function toStructural(node: Json): Json {
       const properties: Json = {};
       for (const [k, v] of Object.entries(node.properties as Record<string, Json>)) properties[k] = toStructural(v);
       const out: Json = copyKept(node, { type: 'object', properties });
-      if (Array.isArray(node.required) && node.required.length) out.required = node.required;
+      // A property with a default is filled in by the API server before validation: requiring it would only
+      // make the enclosing object's own default ({}) invalid.
+      const props = node.properties as Record<string, Json>;
+      const required = Array.isArray(node.required) ? (node.required as string[]).filter((k) => props[k]?.default === undefined) : [];
+      if (required.length) out.required = required;
       return out;
     }
     case 'array':
