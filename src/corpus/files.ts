@@ -3,11 +3,15 @@
  * (gzip-compressed or not), both sorted by their path inside the source (plain code-unit order of the
  * "/"-separated relative path, the same for a directory and for the archive made from it).
  *
- * A gzip stream cannot be read out of order, so an archive is read in passes: the first lists its entries
- * (and so checks the whole archive before anything is yielded); then each further pass reads one window of
- * the sorted list, at most `windowBytes` of uncompressed XML, and hands those entries back in sorted order.
- * Memory holds the sorted list of names plus one window, whatever the size of the archive.
+ * A gzip stream cannot be read out of order, so an archive is read in passes. Each pass reads the whole
+ * archive and keeps the raw bytes of the files that come next in sorted order (after those already handed
+ * out), at most `windowBytes` of them: a file that sorts before the kept ones pushes the last ones out. At
+ * the end of the pass the kept files are handed out in order; if anything did not fit, another pass follows.
+ * Memory holds one window of raw bytes (outside the JS heap) whatever the size of the archive, nothing is
+ * parsed twice, and an archive that fits in one window is read once. The first pass reads the whole archive
+ * before the first file is handed out, so a damaged archive fails before anything is yielded.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -59,8 +63,6 @@ export interface TarFile {
   /** Normalized path inside the archive ("./a/b.xml" -> "a/b.xml"). */
   name: string;
   size: number;
-  /** Position among all entries of the archive: tells apart two entries of the same name (the last wins). */
-  index: number;
 }
 
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
@@ -78,17 +80,14 @@ function normalizeEntryName(p: string): string {
 async function scanTar(
   path: string,
   want: (f: TarFile) => boolean,
-  onFile: (f: TarFile, body: Buffer | undefined) => void,
+  onFile: (f: TarFile, body: Buffer) => void,
   signal?: AbortSignal,
 ): Promise<void> {
-  let index = -1;
   let failure: unknown;
   const parser = new Parser({ strict: true });
   parser.on('entry', (entry: ReadEntry) => {
-    index++;
-    const f: TarFile = { name: normalizeEntryName(entry.path), size: entry.size, index };
+    const f: TarFile = { name: normalizeEntryName(entry.path), size: entry.size };
     if (!FILE_TYPES.has(entry.type) || !want(f)) {
-      if (FILE_TYPES.has(entry.type)) onFile(f, undefined);
       entry.resume();
       return;
     }
@@ -96,7 +95,7 @@ async function scanTar(
     entry.on('data', (c: Buffer) => chunks.push(c));
     entry.on('end', () => {
       try {
-        onFile(f, Buffer.concat(chunks));
+        onFile(f, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
       } catch (e) {
         failure ??= e;
         parser.abort(e instanceof Error ? e : new Error(String(e)));
@@ -126,74 +125,98 @@ async function scanTar(
   if (failure !== undefined) throw failure;
 }
 
-/** All regular files of an archive, one per name (the last entry of a name wins), sorted by name. */
-export async function listTar(path: string, signal?: AbortSignal): Promise<TarFile[]> {
-  const byName = new Map<string, TarFile>();
-  await scanTar(
-    path,
-    () => false,
-    (f) => {
-      byName.set(f.name, f);
-    },
-    signal,
-  );
-  return [...byName.values()].sort((a, b) => comparePaths(a.name, b.name));
+export interface SortedTarOptions {
+  /** Most raw bytes kept per pass (a single larger file is still read, alone). */
+  windowBytes: number;
+  /** Which (non-hidden) files to hand out; the others are only counted. */
+  accept: (name: string) => boolean;
+  /** Called once, after the first pass, with the number of non-hidden regular files and of accepted ones. */
+  onListed?: (files: number, accepted: number) => void;
+  signal?: AbortSignal;
 }
 
-/** Consecutive slices of `files` holding at most `windowBytes` in total (or one file, if that is larger). */
-export function windows(files: TarFile[], windowBytes: number): TarFile[][] {
-  const out: TarFile[][] = [];
-  let cur: TarFile[] = [];
-  let bytes = 0;
-  for (const f of files) {
-    if (cur.length > 0 && bytes + f.size > windowBytes) {
-      out.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(f);
-    bytes += f.size;
+/** Index of the first kept entry whose name is >= name (binary search). */
+function lowerBound(kept: { name: string }[], name: string): number {
+  let lo = 0;
+  let hi = kept.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (kept[mid]!.name < name) lo = mid + 1;
+    else hi = mid;
   }
-  if (cur.length > 0) out.push(cur);
-  return out;
+  return lo;
 }
 
 /**
- * Read the given files of an archive (a window of listTar's result) in one pass; `handle` turns each
- * file's bytes into results as it arrives (so the raw bytes are not kept). Returns the results in the
- * order of `files`. Throws CorpusError(SOURCE_INVALID) if the archive changed since it was listed.
+ * The accepted regular files of an archive with their bytes, sorted by name, in passes of at most
+ * `windowBytes` (see the top of this file). Hidden paths are left out; when a name occurs twice, the later
+ * entry wins, as when extracting. Throws CorpusError(SOURCE_INVALID) if the archive is damaged or changes
+ * between passes.
  */
-export async function readTarFiles<T>(
-  path: string,
-  files: TarFile[],
-  handle: (f: TarFile, body: Buffer) => T,
-  signal?: AbortSignal,
-): Promise<T[]> {
-  const pos = new Map<number, number>();
-  files.forEach((f, i) => pos.set(f.index, i));
-  const results = new Array<T | undefined>(files.length);
-  let found = 0;
-  await scanTar(
-    path,
-    (f) => pos.has(f.index),
-    (f, body) => {
-      const i = pos.get(f.index);
-      if (i === undefined || body === undefined) return;
-      const expected = files[i]!;
-      if (expected.name !== f.name || expected.size !== f.size) {
-        throw new CorpusError(
-          'SOURCE_INVALID',
-          `archive ${path} changed while being read (entry ${f.index} is now ${f.name}, ${f.size} bytes; expected ${expected.name}, ${expected.size} bytes)`,
-          { path },
-        );
-      }
-      results[i] = handle(f, body);
-      found++;
-    },
-    signal,
-  );
-  if (found !== files.length) {
-    throw new CorpusError('SOURCE_INVALID', `archive ${path} changed while being read (${files.length - found} entries missing)`, { path });
+export async function* sortedTarFiles(path: string, opts: SortedTarOptions): AsyncGenerator<{ name: string; body: Buffer }> {
+  const { windowBytes, accept, signal } = opts;
+  let after: string | undefined;
+  let signature: string | undefined;
+  for (;;) {
+    const kept: ({ name: string; body: Buffer } | undefined)[] = [];
+    const live = kept as { name: string; body: Buffer }[];
+    let bytes = 0;
+    // Every file named below `limit` that was seen in this pass is kept; files at or above it wait for a
+    // later pass. It starts open and comes down to the first name that did not fit (or was pushed out).
+    let limit: string | undefined;
+    let files = 0;
+    let accepted = 0;
+    const hash = createHash('sha256');
+    await scanTar(
+      path,
+      (f) => {
+        hash.update(`${f.name}\0${f.size}\n`);
+        if (isHiddenPath(f.name)) return false;
+        files++;
+        if (!accept(f.name)) return false;
+        accepted++;
+        if (after !== undefined && f.name <= after) return false; // handed out by an earlier pass
+        if (limit !== undefined && f.name >= limit) return false; // a later pass
+        const i = lowerBound(live, f.name);
+        if (i < live.length && live[i]!.name === f.name) return true; // a later entry of a kept name
+        if (live.length > 0 && i === live.length && bytes + f.size > windowBytes) {
+          limit = f.name; // it would be the first to go
+          return false;
+        }
+        return true;
+      },
+      (f, body) => {
+        const i = lowerBound(live, f.name);
+        if (i < live.length && live[i]!.name === f.name) {
+          bytes += body.length - live[i]!.body.length;
+          live[i] = { name: f.name, body };
+        } else {
+          live.splice(i, 0, { name: f.name, body });
+          bytes += body.length;
+        }
+        while (bytes > windowBytes && live.length > 1) {
+          const out = live.pop()!;
+          bytes -= out.body.length;
+          limit = out.name;
+        }
+      },
+      signal,
+    );
+    const sig = hash.digest('hex');
+    if (signature === undefined) {
+      signature = sig;
+      opts.onListed?.(files, accepted);
+    } else if (sig !== signature) {
+      throw new CorpusError('SOURCE_INVALID', `archive ${path} changed while being read`, { path });
+    }
+    if (kept.length === 0) return;
+    const last = live[live.length - 1]!.name;
+    for (let i = 0; i < kept.length; i++) {
+      const k = kept[i]!;
+      kept[i] = undefined; // let its bytes go once handed out
+      yield k;
+    }
+    if (limit === undefined) return; // everything fitted: that was the last pass
+    after = last;
   }
-  return results as T[];
 }

@@ -131,8 +131,28 @@ function flattenInto(el: XmlElement, out: string[], mode: InlineMode): void {
   }
 }
 
+/**
+ * A superscript that only holds citation links ("...products<sup><xref>1</xref>-<xref>4</xref></sup>").
+ * Left out: as text it would glue numbers to the word before it ("products1-4"). Units (mm<sup>3</sup>) stay.
+ */
+function isCitationSup(el: XmlElement): boolean {
+  let refs = 0;
+  for (const c of el.children) {
+    if (typeof c === 'string') {
+      if (!/^[\s,;\-\u2010-\u2015\u2212()[\]]*$/.test(c)) return false;
+    } else if (c.name === 'xref' && (c.attrs['ref-type'] ?? 'bibr') === 'bibr') {
+      refs++;
+    } else {
+      return false;
+    }
+  }
+  return refs > 0;
+}
+
 function flattenOne(c: XmlElement, out: string[], mode: InlineMode): void {
-  if (c.name === 'tex-math') {
+  if (c.name === 'sup' && isCitationSup(c)) {
+    return;
+  } else if (c.name === 'tex-math') {
     out.push(cleanTex(rawText(c)));
   } else if (localName(c.name) === 'math') {
     out.push(mathText(c));

@@ -184,7 +184,7 @@ const OBJECTIVE: Template[] = [
 ];
 const METHOD_SENTENCES: Template[] = [
   (t, r) => `We conducted ${t.method} including ${num(r, 40, 12000)} ${t.organism} from ${r.pick(COUNTRIES)}.`,
-  (t, r) => `${cap(t.sample)} were collected at baseline and after ${num(r, 4, 52)} weeks of follow-up.`,
+  (t, r) => `Samples of ${t.sample} were collected at baseline and after ${num(r, 4, 52)} weeks of follow-up.`,
   (t, r) => `Expression of ${t.gene} in ${t.cell} was quantified by ${r.pick(['quantitative PCR', 'RNA sequencing', 'immunohistochemistry', 'western blotting', 'flow cytometry'])} and ${r.pick(['immunoblotting', 'ELISA', 'confocal microscopy'])}.`,
   (t, r) => `Participants were randomly assigned to ${t.intervention} or placebo in a ${r.pick(['1:1', '2:1'])} ratio.`,
   (t, r) => `The primary end point was ${t.outcome}; secondary end points included ${other(r, OUTCOMES, t.outcome)} and adverse events.`,
@@ -235,30 +235,44 @@ function words(s: string): number {
   return n;
 }
 
-/** Sentences from `templates` up to about `target` words (at least one). */
+function shuffled(n: number, r: Rng): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = r.int(0, i);
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+/** Sentences from `templates`, as close to `target` words as whole sentences get (at least one). */
 function sentences(templates: readonly Template[], topic: Topic, r: Rng, target: number): string {
   const out: string[] = [];
   let n = 0;
-  let last = -1;
-  while (out.length === 0 || n < target) {
-    let k = Math.floor(r.float() * templates.length);
-    if (k === last && templates.length > 1) k = (k + 1) % templates.length;
-    last = k;
-    const s = templates[k]!(topic, r);
+  // Draw templates from a shuffled bag, so that a template comes back only after all the others.
+  let bag: number[] = [];
+  for (;;) {
+    if (bag.length === 0) bag = shuffled(templates.length, r);
+    const s = templates[bag.pop()!]!(topic, r);
+    const w = words(s);
+    if (out.length > 0 && n + w / 2 > target) break;
     out.push(s);
-    n += words(s);
+    n += w;
   }
   return out.join(' ');
 }
 
 /**
- * Bert-base-uncased word pieces per word of this generator's text, measured (see docs/corpus.md) and used
- * to aim the abstract lengths at the real corpus' word-piece distribution.
+ * Bert-base-uncased word pieces per whitespace-separated word of this generator's abstracts (measured: 1.473
+ * over the first 5,000 documents; test/integration/corpus-lengths.test.ts), used to turn piece targets into
+ * word targets.
  */
-export const PIECES_PER_WORD = 1.45;
-/** Log-normal abstract length in word pieces: median e^MU ~ 352, sigma 0.32 -> mean ~370, ~12% over 512. */
-const MU = 5.863;
-const SIGMA = 0.32;
+export const PIECES_PER_WORD = 1.47;
+/**
+ * Log-normal abstract length in word pieces (median e^MU ~ 347, sigma 0.3), aimed at the real corpus: measured
+ * over the first 5,000 documents, mean 368 pieces and 10.4% over 512 (the PMC archive: 360 and 10.7%).
+ */
+const MU = 5.85;
+const SIGMA = 0.3;
 
 function topicOf(r: Rng): Topic {
   return {
