@@ -28,12 +28,20 @@ export function isHiddenPath(rel: string): boolean {
   return rel.split('/').some((part) => part.startsWith('.'));
 }
 
+/** A file found in a directory tree, or a subdirectory that could not be listed (`error` set). */
+export interface DirectoryEntry {
+  /** "/"-separated path relative to the root. */
+  rel: string;
+  error?: string;
+}
+
 /**
  * Every regular file under `root` (symbolic links to files included, links to directories not followed,
- * hidden files and directories left out), as "/"-separated paths relative to root, sorted.
+ * hidden files and directories left out), sorted by path. A subdirectory that cannot be listed is an entry
+ * with `error` (reported, the rest goes on); a root that cannot be listed throws SOURCE_UNREADABLE.
  */
-export async function listDirectory(root: string, signal?: AbortSignal): Promise<string[]> {
-  const out: string[] = [];
+export async function listDirectory(root: string, signal?: AbortSignal): Promise<DirectoryEntry[]> {
+  const out: DirectoryEntry[] = [];
   const walk = async (rel: string): Promise<void> => {
     signal?.throwIfAborted();
     let entries;
@@ -41,21 +49,22 @@ export async function listDirectory(root: string, signal?: AbortSignal): Promise
       entries = await readdir(rel === '' ? root : join(root, rel), { withFileTypes: true });
     } catch (e) {
       if (rel === '') throw new CorpusError('SOURCE_UNREADABLE', `cannot read directory ${root}: ${describeError(e)}`, { path: root, cause: e });
-      throw new CorpusError('SOURCE_UNREADABLE', `cannot read directory ${join(root, rel)}: ${describeError(e)}`, { path: root, cause: e });
+      out.push({ rel: `${rel}/`, error: `cannot read directory: ${describeError(e)}` });
+      return;
     }
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const child = rel === '' ? e.name : `${rel}/${e.name}`;
       if (e.isDirectory()) await walk(child);
-      else if (e.isFile()) out.push(child);
+      else if (e.isFile()) out.push({ rel: child });
       else if (e.isSymbolicLink()) {
         const s = await stat(join(root, child)).catch(() => undefined);
-        if (s?.isFile()) out.push(child);
+        if (s?.isFile()) out.push({ rel: child });
       }
     }
   };
   await walk('');
-  return out.sort(comparePaths);
+  return out.sort((a, b) => comparePaths(a.rel, b.rel));
 }
 
 /** One regular-file entry of an archive. */
@@ -95,7 +104,8 @@ async function scanTar(
     entry.on('data', (c: Buffer) => chunks.push(c));
     entry.on('end', () => {
       try {
-        onFile(f, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+        // Always a copy: a chunk can be a slice of a larger decompressed block, which it would keep alive.
+        onFile(f, Buffer.concat(chunks));
       } catch (e) {
         failure ??= e;
         parser.abort(e instanceof Error ? e : new Error(String(e)));

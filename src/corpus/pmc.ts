@@ -81,24 +81,31 @@ export class PmcXmlSource implements CorpusSource {
 
   async *#fromDirectory(signal?: AbortSignal): AsyncGenerator<SourceItem> {
     const all = await listDirectory(this.path, signal);
-    const articles = all.filter(isArticleFile);
-    this.#stats.files = all.length;
+    const files = all.filter((e) => e.error === undefined);
+    const articles = all.filter((e) => e.error !== undefined || isArticleFile(e.rel));
+    this.#stats.files = files.length;
     this.#stats.skipped = all.length - articles.length;
     // Keep a few reads in flight so the disk works while we parse.
     const pending: Promise<Buffer | Error>[] = [];
     let next = 0;
-    for (const rel of articles) {
+    const read = (rel: string): Promise<Buffer | Error> =>
+      readFile(join(this.path, rel), signal === undefined ? {} : { signal }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+    for (const entry of articles) {
+      if (entry.error !== undefined) {
+        yield { ok: false, origin: entry.rel, reason: entry.error };
+        continue;
+      }
       while (pending.length < READ_AHEAD && next < articles.length) {
-        const file = join(this.path, articles[next++]!);
-        pending.push(readFile(file, signal === undefined ? {} : { signal }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))));
+        const e = articles[next++]!;
+        if (e.error === undefined) pending.push(read(e.rel));
       }
       const bytes = await pending.shift()!;
       signal?.throwIfAborted();
       if (bytes instanceof Error) {
-        yield { ok: false, origin: rel, reason: `cannot read file: ${describeError(bytes)}` };
+        yield { ok: false, origin: entry.rel, reason: `cannot read file: ${describeError(bytes)}` };
         continue;
       }
-      yield* parseJatsFile(bytes, rel);
+      yield* parseJatsFile(bytes, entry.rel);
     }
   }
 

@@ -152,6 +152,14 @@ describe('pmc-xml archive source', () => {
     assert.equal(items[0]!.doc.abstract, 'new');
   });
 
+  it('stops when aborted during a pass', async () => {
+    const ac = new AbortController();
+    ac.abort(new Error('stop: aborted by the test'));
+    await assert.rejects(async () => {
+      for await (const _ of openSource({ path: tgz }).items(ac.signal)) assert.fail('nothing is yielded');
+    }, /aborted by the test/);
+  });
+
   it('throws SOURCE_INVALID for a corrupt or truncated archive, before yielding anything', async () => {
     const gz = await readFile(tgz);
     const truncated = join(root, 'truncated.tar.gz');
