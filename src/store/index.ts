@@ -1,12 +1,20 @@
 /**
  * Opens the store a DatasetState names. The embedded default is a SQLite file under .datastate/.
+ *
+ * URLs (src/store/url.ts): a SQLite path (or sqlite:PATH, file:PATH); postgres://user:pass@host:port/db;
+ * iris:<ODBC connection string> (odbc: means the same); odbc+postgres:<...> and odbc+sqlite:<...> run the
+ * ODBC path with PostgreSQL's or SQLite's SQL. Without a URL, DATASTATE_DB_URL is used (for postgres/iris).
  */
 import type { Store } from '../core/store-port.ts';
 import { SqliteStore } from './sqlite.ts';
 import { StoreConfigError } from './errors.ts';
+import { openPostgresStore } from './postgres.ts';
+import { openOdbcStore } from './odbc.ts';
+import { parseDbUrl, redactUrl } from './url.ts';
 
 export { StoreConfigError } from './errors.ts';
 export { contentHash } from './content-hash.ts';
+export { redactUrl } from './url.ts';
 
 export const DEFAULT_SQLITE_PATH = '.datastate/datastate.db';
 
@@ -20,23 +28,33 @@ export interface StoreConfig {
 
 /** The dialect a URL implies, or null when it does not say. */
 export function dialectOfUrl(url: string): StoreConfig['dialect'] | null {
-  if (/^postgres(ql)?:\/\//i.test(url)) return 'postgres';
-  if (/^(odbc|iris):/i.test(url)) return 'iris';
-  if (/^(sqlite|file):/i.test(url) || /\.(db|sqlite3?)$/i.test(url)) return 'sqlite';
-  return null;
+  return parseDbUrl(url)?.dialect ?? null;
 }
 
 export async function openStore(config: StoreConfig): Promise<Store> {
-  const url = config.url ?? (config.dialect === 'sqlite' ? DEFAULT_SQLITE_PATH : undefined);
-  if (!url) throw new StoreConfigError(`database.url (or connectionSecretRef) is required for dialect ${config.dialect}`);
-  const implied = dialectOfUrl(url);
-  if (implied && implied !== config.dialect)
-    throw new StoreConfigError(`database.url looks like ${implied} but database.dialect is ${config.dialect}`);
-  switch (config.dialect) {
+  const url =
+    config.url ?? (config.dialect === 'sqlite' ? DEFAULT_SQLITE_PATH : process.env.DATASTATE_DB_URL?.trim() || undefined);
+  if (!url)
+    throw new StoreConfigError(
+      `database.url (or connectionSecretRef, or the environment variable DATASTATE_DB_URL) is required for dialect ${config.dialect}`,
+    );
+  const parsed = parseDbUrl(url);
+  if (parsed && parsed.dialect !== config.dialect)
+    throw new StoreConfigError(`database.url looks like ${parsed.dialect} but database.dialect is ${config.dialect}`);
+  const names = { schema: config.schema, tables: config.tables };
+  if (!parsed) {
+    if (config.dialect === 'sqlite') return new SqliteStore({ path: url, ...names });
+    throw new StoreConfigError(
+      `database.url ${redactUrl(url)} is not a ${config.dialect} URL: use ` +
+        (config.dialect === 'postgres' ? 'postgres://user:password@host:5432/database' : 'iris:Driver=...;Host=...;Port=1972;Namespace=USER;UID=...;PWD=... (or iris:DSN=...)'),
+    );
+  }
+  switch (parsed.transport) {
     case 'sqlite':
-      return new SqliteStore({ path: url.replace(/^(sqlite|file):(\/\/)?/i, ''), schema: config.schema, tables: config.tables });
+      return new SqliteStore({ path: parsed.path, ...names });
     case 'postgres':
-    case 'iris':
-      throw new StoreConfigError(`the ${config.dialect} store is not available in this build yet; use dialect sqlite`);
+      return openPostgresStore({ url: parsed.url, ...names });
+    case 'odbc':
+      return openOdbcStore({ connectionString: parsed.connectionString, dialect: parsed.dialect, ...names });
   }
 }

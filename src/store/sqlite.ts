@@ -7,7 +7,8 @@
  * byte length to the declared dimension, so no vector of another dimension can be written.
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import type {
   Candidate,
@@ -16,13 +17,15 @@ import type {
   EmbeddingState,
   EmbeddingWrite,
   SchemaExpectation,
-  SchemaProblem,
   SchemaReport,
   Store,
   StoreCounts,
 } from '../core/store-port.ts';
 import { contentHash } from './content-hash.ts';
 import { isTransientSqliteError } from './errors.ts';
+import { checkSqliteSchema, sqliteSchemaObjects, type SchemaObject } from './dialects/sqlite.ts';
+import type { TableNames } from './sql/dialect.ts';
+import type { Row } from './sql/client.ts';
 
 export interface SqliteStoreOptions {
   /** Path of the database file; created (with its directory) if missing. */
@@ -32,6 +35,11 @@ export interface SqliteStoreOptions {
   tables?: { sourceDocuments?: string; tokenEmbeddings?: string; ledger?: string };
   /** Milliseconds to wait for another writer's lock before giving up (default 10 s). */
   busyTimeoutMs?: number;
+  /**
+   * Open without the right to write (ValidateOnly, DryRun): a missing file is not created but inspected as
+   * an empty database, and any write fails.
+   */
+  readOnly?: boolean;
 }
 
 const SHORT_ABSTRACT = 64;
@@ -39,11 +47,6 @@ const SHORT_ABSTRACT = 64;
 function q(id: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(id)) throw new Error(`invalid SQL identifier: ${JSON.stringify(id)}`);
   return `"${id}"`;
-}
-
-interface ColumnSpec {
-  name: string;
-  type: string;
 }
 
 export class SqliteStore implements Store {
@@ -57,7 +60,7 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     const path = resolve(options.path);
-    mkdirSync(dirname(path), { recursive: true });
+    if (!options.readOnly) mkdirSync(dirname(path), { recursive: true });
     this.description = `sqlite:${path}`;
     this.schema = options.schema ?? 'RAG';
     this.names = {
@@ -69,8 +72,12 @@ export class SqliteStore implements Store {
     this.t = { docs: `${s}.${q(this.names.docs)}`, tokens: `${s}.${q(this.names.tokens)}`, ledger: `${s}.${q(this.names.ledger)}` };
     this.db = new DatabaseSync(':memory:');
     this.db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 10_000}`);
-    this.db.prepare(`ATTACH DATABASE ? AS ${s}`).run(path);
-    this.db.exec(`PRAGMA ${s}.journal_mode = WAL; PRAGMA ${s}.synchronous = NORMAL;`);
+    if (!options.readOnly) {
+      this.db.prepare(`ATTACH DATABASE ? AS ${s}`).run(path);
+      this.db.exec(`PRAGMA ${s}.journal_mode = WAL; PRAGMA ${s}.synchronous = NORMAL;`);
+    } else {
+      this.db.prepare(`ATTACH DATABASE ? AS ${s}`).run(existsSync(path) ? `${pathToFileURL(path).href}?mode=ro` : ':memory:');
+    }
   }
 
   private stmt(sql: string): StatementSync {
@@ -97,82 +104,13 @@ export class SqliteStore implements Store {
 
   // ---- schema ---------------------------------------------------------------------------------------
 
-  private columns(): Record<'docs' | 'tokens' | 'ledger', ColumnSpec[]> {
-    return {
-      docs: [
-        { name: 'doc_id', type: 'TEXT' },
-        { name: 'title', type: 'TEXT' },
-        { name: 'abstract', type: 'TEXT' },
-        { name: 'authors', type: 'TEXT' },
-        { name: 'keywords', type: 'TEXT' },
-        { name: 'pub_date', type: 'TEXT' },
-        { name: 'origin', type: 'TEXT' },
-        { name: 'content_hash', type: 'TEXT' },
-        { name: 'loaded_at', type: 'TEXT' },
-        { name: 'text_content', type: 'TEXT' },
-      ],
-      tokens: [
-        { name: 'doc_id', type: 'TEXT' },
-        { name: 'token_index', type: 'INTEGER' },
-        { name: 'token_text', type: 'TEXT' },
-        { name: 'token_embedding', type: 'BLOB' },
-      ],
-      ledger: [
-        { name: 'doc_id', type: 'TEXT' },
-        { name: 'model_fingerprint', type: 'TEXT' },
-        { name: 'content_hash', type: 'TEXT' },
-        { name: 'token_count', type: 'INTEGER' },
-        { name: 'dimension', type: 'INTEGER' },
-        { name: 'embedded_at', type: 'TEXT' },
-      ],
-    };
+  private tableNames(): TableNames {
+    return { schema: this.schema, ...this.names };
   }
 
-  /** The statements that create each object, in dependency order. */
-  ddl(expect: SchemaExpectation): { object: string; table?: 'docs' | 'tokens' | 'ledger'; kind: 'table' | 'index' | 'trigger'; name: string; sql: string }[] {
-    const s = q(this.schema);
-    const bytes = expect.dimension * 4;
-    const n = this.names;
-    return [
-      {
-        object: `${this.schema}.${n.docs}`,
-        table: 'docs',
-        kind: 'table',
-        name: n.docs,
-        // text_content last: inspection reads the columns before it without paging through the body text.
-        sql:
-          `CREATE TABLE ${this.t.docs} (doc_id TEXT PRIMARY KEY NOT NULL, title TEXT, abstract TEXT, authors TEXT, ` +
-          `keywords TEXT, pub_date TEXT, origin TEXT, content_hash TEXT, loaded_at TEXT, text_content TEXT)`,
-      },
-      {
-        object: `${this.schema}.${n.tokens}`,
-        table: 'tokens',
-        kind: 'table',
-        name: n.tokens,
-        sql:
-          `CREATE TABLE ${this.t.tokens} (doc_id TEXT NOT NULL, token_index INTEGER NOT NULL, token_text TEXT NOT NULL, ` +
-          `token_embedding BLOB NOT NULL CHECK (length(token_embedding) = ${bytes}), PRIMARY KEY (doc_id, token_index))`,
-      },
-      {
-        object: `${this.schema}.${n.ledger}`,
-        table: 'ledger',
-        kind: 'table',
-        name: n.ledger,
-        sql:
-          `CREATE TABLE ${this.t.ledger} (doc_id TEXT PRIMARY KEY NOT NULL, model_fingerprint TEXT NOT NULL, ` +
-          `content_hash TEXT NOT NULL, token_count INTEGER NOT NULL, dimension INTEGER NOT NULL, embedded_at TEXT NOT NULL)`,
-      },
-      {
-        object: `${this.schema}.${n.docs}_content_changed`,
-        kind: 'trigger',
-        name: `${n.docs}_content_changed`,
-        // An abstract changed by anyone but us (who set content_hash with it) makes its embeddings stale.
-        sql:
-          `CREATE TRIGGER ${s}.${q(`${n.docs}_content_changed`)} AFTER UPDATE OF abstract ON ${q(n.docs)} ` +
-          `WHEN NEW.abstract IS NOT OLD.abstract AND NEW.content_hash IS OLD.content_hash ` +
-          `BEGIN UPDATE ${q(n.docs)} SET content_hash = NULL WHERE doc_id = NEW.doc_id; END`,
-      },
-    ];
+  /** The statements that create each object, in dependency order (shared with the SQLite ODBC dialect). */
+  ddl(expect: SchemaExpectation): SchemaObject[] {
+    return sqliteSchemaObjects(this.tableNames(), expect);
   }
 
   private master(type: string, name: string): string | null {
@@ -183,60 +121,7 @@ export class SqliteStore implements Store {
   }
 
   async checkSchema(expect: SchemaExpectation): Promise<SchemaReport> {
-    const problems: SchemaProblem[] = [];
-    const cols = this.columns();
-    let present = 0;
-    const objects = this.ddl(expect);
-    for (const obj of objects) {
-      const sql = this.master(obj.kind, obj.name);
-      if (sql === null) {
-        problems.push({ kind: 'missing', object: obj.object, problem: `${obj.kind} does not exist`, fix: obj.sql });
-        continue;
-      }
-      if (obj.kind === 'table') present++;
-      if (!obj.table) continue;
-      const live = this.db.prepare(`PRAGMA ${q(this.schema)}.table_info(${q(obj.name)})`).all() as { name: string; type: string }[];
-      const byName = new Map(live.map((c) => [c.name.toLowerCase(), c.type.toUpperCase()]));
-      for (const c of cols[obj.table]) {
-        const type = byName.get(c.name);
-        if (type === undefined)
-          problems.push({
-            kind: 'mismatch',
-            object: `${obj.object}.${c.name}`,
-            problem: 'column does not exist',
-            fix: `ALTER TABLE ${this.t[obj.table]} ADD COLUMN ${q(c.name)} ${c.type}`,
-          });
-        else if (type !== c.type)
-          problems.push({
-            kind: 'mismatch',
-            object: `${obj.object}.${c.name}`,
-            problem: `column type is ${type || '(none)'}, expected ${c.type}`,
-            fix: `recreate ${obj.object} with: ${obj.sql}`,
-          });
-      }
-      if (obj.table === 'tokens') {
-        const m = /length\(token_embedding\)\s*=\s*(\d+)/i.exec(sql);
-        const bytes = expect.dimension * 4;
-        if (!m)
-          problems.push({
-            kind: 'mismatch',
-            object: `${obj.object}.token_embedding`,
-            problem: `no dimension constraint (expected vectors of dimension ${expect.dimension})`,
-            fix: `recreate ${obj.object} with: ${obj.sql}`,
-          });
-        else if (Number(m[1]) !== bytes)
-          problems.push({
-            kind: 'mismatch',
-            object: `${obj.object}.token_embedding`,
-            problem: `vector dimension is ${Number(m[1]) / 4}, expected ${expect.dimension}`,
-            fix:
-              `the stored vectors are of another model: DROP TABLE ${this.t.tokens}; DELETE FROM ${this.t.ledger}; ` +
-              `${obj.sql}` +
-              ` (or declare embedding.dimension: ${Number(m[1]) / 4})`,
-          });
-      }
-    }
-    return { ok: problems.length === 0, empty: present === 0, problems };
+    return checkSqliteSchema(async (sql, params) => this.stmt(sql).all(...(params as (string | number | null | Uint8Array)[])) as Row[], this.tableNames(), expect);
   }
 
   async createSchema(expect: SchemaExpectation): Promise<void> {

@@ -1,0 +1,220 @@
+/**
+ * SqlClient over ODBC: the `odbc` package (an optional native addon) on unixODBC. One code path for every
+ * ODBC driver; what a driver needs beyond plain ODBC comes in as options (statements run when a connection
+ * opens, SQL that begins a transaction).
+ *
+ * The addon is loaded on first use with a dynamic import, so everything else works on machines where it
+ * could not be built (it needs unixODBC's headers: apt-get install unixodbc-dev, then npm rebuild odbc).
+ */
+import { StoreConfigError } from '../errors.ts';
+import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
+import { lowerKeys } from '../sql/client.ts';
+import { odbcText } from '../dialects/sqlite.ts';
+
+/** The parts of the odbc package's API we use. */
+interface OdbcResult extends Array<Record<string, unknown>> {
+  count: number;
+}
+interface OdbcStatement {
+  prepare(sql: string): Promise<void>;
+  bind(params: unknown[]): Promise<void>;
+  execute(): Promise<OdbcResult>;
+  close(): Promise<void>;
+}
+interface OdbcConnection {
+  query(sql: string, params?: unknown[]): Promise<OdbcResult>;
+  createStatement(): Promise<OdbcStatement>;
+  beginTransaction(): Promise<void>;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+  close(): Promise<void>;
+}
+interface OdbcModule {
+  connect(connectionString: string | { connectionString: string; connectionTimeout?: number; loginTimeout?: number }): Promise<OdbcConnection>;
+}
+
+export const ODBC_MISSING =
+  'the ODBC driver manager bindings are not installed (the optional npm package `odbc` could not be built): ' +
+  'apt-get install unixodbc unixodbc-dev, then npm rebuild odbc';
+
+let loaded: Promise<OdbcModule> | null = null;
+
+/** The odbc addon, or a StoreConfigError naming the packages to install. */
+export function loadOdbc(): Promise<OdbcModule> {
+  loaded ??= (async () => {
+    try {
+      const mod = (await import('odbc')) as unknown as { default?: OdbcModule } & OdbcModule;
+      return mod.default ?? mod;
+    } catch (e) {
+      loaded = null;
+      throw new StoreConfigError(`${ODBC_MISSING} (${(e as Error).message.split('\n')[0]})`);
+    }
+  })();
+  return loaded;
+}
+
+export interface OdbcClientOptions {
+  connectionString: string;
+  /** Printable description (no password). */
+  description: string;
+  /** Connections kept (default 4). */
+  poolSize?: number;
+  /** Statements run on every new connection (e.g. SQLite's ATTACH and PRAGMAs). */
+  onConnect?: string[];
+  /** SQL that begins/commits/rolls back a transaction; by default ODBC's own (autocommit off, SQLEndTran). */
+  transactionSql?: { begin: string; commit: string; rollback: string };
+  /** Seconds to wait for a connection (default 15). */
+  loginTimeout?: number;
+  /** A hint added to connection errors (e.g. which driver package to install). */
+  connectHint?: string;
+}
+
+function bindable(params: readonly SqlValue[] | undefined): unknown[] | undefined {
+  return params?.map((p) => (p instanceof Uint8Array && !Buffer.isBuffer(p) ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p));
+}
+
+/** A connection whose link failed is not given back to the pool. */
+function connectionLost(e: unknown): boolean {
+  const errs = (e as { odbcErrors?: { state?: string }[] })?.odbcErrors ?? [];
+  return errs.some((x) => /^08/.test(x.state ?? ''));
+}
+
+class OdbcSession implements SqlSession {
+  private readonly c: OdbcConnection;
+  constructor(c: OdbcConnection) {
+    this.c = c;
+  }
+
+  async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    const r = params?.length ? await this.c.query(sql, bindable(params)) : await this.c.query(sql);
+    return r.map((row) => lowerKeys(row)) as T[];
+  }
+
+  async executeMany(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<void> {
+    if (!rows.length) return;
+    const st = await this.c.createStatement();
+    try {
+      await st.prepare(sql);
+      for (const r of rows) {
+        await st.bind(bindable(r)!);
+        await st.execute();
+      }
+    } finally {
+      await st.close().catch(() => {});
+    }
+  }
+}
+
+export class OdbcClient implements SqlClient {
+  readonly description: string;
+  private readonly options: OdbcClientOptions;
+  private readonly idle: OdbcConnection[] = [];
+  private readonly waiting: ((c: OdbcConnection | null) => void)[] = [];
+  private open = 0;
+  private closed = false;
+
+  constructor(options: OdbcClientOptions) {
+    this.options = options;
+    this.description = options.description;
+  }
+
+  private async connect(): Promise<OdbcConnection> {
+    const odbc = await loadOdbc();
+    let c: OdbcConnection;
+    try {
+      c = await odbc.connect({ connectionString: this.options.connectionString, loginTimeout: this.options.loginTimeout ?? 15, connectionTimeout: 0 });
+    } catch (e) {
+      const msg = odbcText(e);
+      const hint = /can't open lib|file not found|data source name not found/i.test(msg) && this.options.connectHint ? ` (${this.options.connectHint})` : '';
+      // The driver's message, never the connection string (it may carry a password).
+      const message = `cannot connect to ${this.description}: ${msg}${hint}`;
+      throw Object.assign(hint ? new StoreConfigError(message) : new Error(message), { odbcErrors: (e as { odbcErrors?: unknown }).odbcErrors });
+    }
+    try {
+      for (const sql of this.options.onConnect ?? []) await c.query(sql);
+    } catch (e) {
+      await c.close().catch(() => {});
+      throw e;
+    }
+    return c;
+  }
+
+  private async acquire(): Promise<OdbcConnection> {
+    if (this.closed) throw new Error(`${this.description}: the store is closed`);
+    const c = this.idle.pop();
+    if (c) return c;
+    if (this.open < (this.options.poolSize ?? 4)) {
+      this.open++;
+      try {
+        return await this.connect();
+      } catch (e) {
+        this.open--;
+        throw e;
+      }
+    }
+    const next = await new Promise<OdbcConnection | null>((resolve) => this.waiting.push(resolve));
+    return next ?? this.acquire();
+  }
+
+  private release(c: OdbcConnection, broken: boolean): void {
+    if (broken || this.closed) {
+      this.open--;
+      void c.close().catch(() => {});
+      this.waiting.shift()?.(null);
+      return;
+    }
+    const w = this.waiting.shift();
+    if (w) w(c);
+    else this.idle.push(c);
+  }
+
+  async withSession<T>(fn: (s: SqlSession) => Promise<T>): Promise<T> {
+    const c = await this.acquire();
+    let broken = false;
+    try {
+      return await fn(new OdbcSession(c));
+    } catch (e) {
+      broken = connectionLost(e);
+      throw e;
+    } finally {
+      this.release(c, broken);
+    }
+  }
+
+  async transaction<T>(fn: (s: SqlSession) => Promise<T>): Promise<T> {
+    const c = await this.acquire();
+    const tx = this.options.transactionSql;
+    let broken = false;
+    try {
+      if (tx) await c.query(tx.begin);
+      else await c.beginTransaction();
+      try {
+        const out = await fn(new OdbcSession(c));
+        if (tx) await c.query(tx.commit);
+        else await c.commit();
+        return out;
+      } catch (e) {
+        try {
+          if (tx) await c.query(tx.rollback);
+          else await c.rollback();
+        } catch {
+          broken = true; // a connection whose transaction state is unknown is not reused
+        }
+        throw e;
+      }
+    } catch (e) {
+      broken ||= connectionLost(e);
+      throw e;
+    } finally {
+      this.release(c, broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiting.splice(0)) w(null);
+    const all = this.idle.splice(0);
+    this.open -= all.length;
+    await Promise.all(all.map((c) => c.close().catch(() => {})));
+  }
+}

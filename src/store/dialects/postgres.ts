@@ -1,0 +1,426 @@
+/**
+ * PostgreSQL's SQL, for the `pg` driver, PGlite and psqlODBC alike.
+ *
+ * Vectors: pgvector's `vector(n)` when the extension is there (pg_available_extensions), else `real[]` with a
+ * CHECK on its length. `vector` rather than `halfvec`: the embedder computes float32 and the store's contract
+ * is that vectors round-trip exactly; halfvec would halve the bytes (768 x 2 instead of x 4) but keeps only
+ * ~3 significant digits. `real[]` rather than `bytea` where pgvector is missing: it is typed (the CHECK reads
+ * its length, SQL can read its values) and converts to pgvector in place
+ * (ALTER COLUMN ... TYPE vector(n) USING token_embedding::vector(n)); on the wire and on disk it costs the same.
+ *
+ * Token rows are written with binary COPY over `pg` (measured fastest; see docs/databases.md), or multi-row
+ * INSERTs where COPY is not available (ODBC).
+ */
+import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
+import type { TokenEmbedding } from '../../core/types.ts';
+import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
+import { SqlDialect, checkIdentifier, type IdFilter, type TableNames } from '../sql/dialect.ts';
+import { PgBinaryCopy, joinFloats } from '../sql/vectors.ts';
+import { odbcText } from './sqlite.ts';
+
+export type PgVectorType = 'vector' | 'real[]';
+
+export interface PostgresDialectOptions {
+  /** auto (default): keep what the table has; for a new table pgvector's vector when available, else real[]. */
+  vectorType?: 'auto' | PgVectorType;
+  /** How token rows are written when the driver can COPY: copy (default) or insert (multi-row INSERT). */
+  bulk?: 'copy' | 'insert';
+}
+
+type TableKey = 'docs' | 'tokens' | 'ledger';
+
+interface PgObject {
+  kind: 'schema' | 'extension' | 'table' | 'function' | 'trigger';
+  object: string;
+  table?: TableKey;
+  sql: string;
+}
+
+/** Serialization failures, deadlocks, lock timeouts, shutdowns, too many connections, lost connections. */
+const TRANSIENT_STATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006', '08S01']);
+
+export function isTransientPgError(error: unknown): boolean {
+  const e = error as { code?: string; message?: string; odbcErrors?: { state?: string }[] };
+  if (e?.code && TRANSIENT_STATES.has(e.code)) return true;
+  if (e?.odbcErrors?.some((x) => x.state && TRANSIENT_STATES.has(x.state))) return true;
+  return /deadlock detected|could not serialize|lock timeout|Connection terminated|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|server closed the connection|could not connect/i.test(
+    odbcText(error),
+  );
+}
+
+export class PostgresDialect extends SqlDialect {
+  readonly name = 'postgres';
+  /** Ids go in as one JSON array parameter, so a chunk can be large. */
+  readonly idChunk = 10_000;
+  /** 4 parameters a row: 400 a statement (PostgreSQL allows 65,535). */
+  readonly tokenRowsPerInsert = 100;
+  readonly requested: 'auto' | PgVectorType;
+  bulk: 'copy' | 'insert';
+  /** The vector column type in use; resolved by prepare(). */
+  vectorType: PgVectorType;
+  private resolved = false;
+
+  constructor(names: TableNames, options: PostgresDialectOptions = {}) {
+    super(names);
+    this.requested = options.vectorType ?? 'auto';
+    this.bulk = options.bulk ?? 'copy';
+    this.vectorType = this.requested === 'auto' ? 'real[]' : this.requested;
+  }
+
+  ident(id: string): string {
+    return `"${checkIdentifier(id)}"`;
+  }
+
+  idFilter(column: string, ids: readonly string[]): IdFilter {
+    return { sql: `${column} IN (SELECT value FROM json_array_elements_text(CAST(? AS json)))`, params: [JSON.stringify(ids)] };
+  }
+
+  upsertDocument(): string {
+    return (
+      `INSERT INTO ${this.t.docs} (doc_id, title, abstract, authors, keywords, pub_date, origin, content_hash, loaded_at, text_content) ` +
+      `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id) DO UPDATE SET title = EXCLUDED.title, ` +
+      `abstract = EXCLUDED.abstract, authors = EXCLUDED.authors, keywords = EXCLUDED.keywords, pub_date = EXCLUDED.pub_date, ` +
+      `origin = EXCLUDED.origin, content_hash = EXCLUDED.content_hash, loaded_at = EXCLUDED.loaded_at, text_content = EXCLUDED.text_content`
+    );
+  }
+
+  upsertLedger(): string {
+    return (
+      `INSERT INTO ${this.t.ledger} (doc_id, model_fingerprint, content_hash, token_count, dimension, embedded_at) ` +
+      `VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id) DO UPDATE SET model_fingerprint = EXCLUDED.model_fingerprint, ` +
+      `content_hash = EXCLUDED.content_hash, token_count = EXCLUDED.token_count, dimension = EXCLUDED.dimension, ` +
+      `embedded_at = EXCLUDED.embedded_at`
+    );
+  }
+
+  insertTokens(rows: number): string {
+    const cast = this.vectorType === 'vector' ? 'CAST(? AS vector)' : 'CAST(? AS real[])';
+    return `INSERT INTO ${this.t.tokens} (doc_id, token_index, token_text, token_embedding) VALUES ${Array(rows).fill(`(?, ?, ?, ${cast})`).join(', ')}`;
+  }
+
+  tokenParams(e: TokenEmbedding, i: number): SqlValue[] {
+    const floats = joinFloats(e.vectors, i * e.dimension, e.dimension);
+    return [e.docId, i, e.tokens[i]!, this.vectorType === 'vector' ? `[${floats}]` : `{${floats}}`];
+  }
+
+  copyTokens(): string {
+    return `COPY ${this.t.tokens} (doc_id, token_index, token_text, token_embedding) FROM STDIN (FORMAT binary)`;
+  }
+
+  override async writeTokens(s: SqlSession, embeddings: readonly TokenEmbedding[]): Promise<void> {
+    if (this.bulk !== 'copy' || !s.copyFrom) return super.writeTokens(s, embeddings);
+    const copy = new PgBinaryCopy(this.vectorType);
+    let rows = 0;
+    for (const e of embeddings) {
+      const id = copy.encodeId(e.docId);
+      for (let i = 0; i < e.tokens.length; i++) copy.row(id, i, e.tokens[i]!, e.vectors, i * e.dimension, e.dimension);
+      rows += e.tokens.length;
+    }
+    if (rows) await s.copyFrom(this.copyTokens(), copy.finish());
+  }
+
+  // ---- schema -------------------------------------------------------------------------------------------
+
+  /** Every object of the schema, in creation order, for the given vector type. */
+  schemaObjects(expect: SchemaExpectation, vectorType: PgVectorType = this.vectorType): PgObject[] {
+    const n = this.names;
+    const fn = `${this.ident(n.schema)}.${this.ident(`${n.docs}_content_changed`)}`;
+    const objects: PgObject[] = [{ kind: 'schema', object: n.schema, sql: `CREATE SCHEMA IF NOT EXISTS ${this.ident(n.schema)}` }];
+    if (vectorType === 'vector') objects.push({ kind: 'extension', object: 'vector', sql: 'CREATE EXTENSION IF NOT EXISTS vector' });
+    objects.push(
+      {
+        kind: 'table',
+        table: 'docs',
+        object: this.object(n.docs),
+        sql:
+          `CREATE TABLE ${this.t.docs} (doc_id text PRIMARY KEY, title text, abstract text, authors text, keywords text, ` +
+          `pub_date text, origin text, content_hash text, loaded_at text, text_content text)`,
+      },
+      { kind: 'table', table: 'tokens', object: this.object(n.tokens), sql: this.createTokens(expect.dimension, vectorType) },
+      {
+        kind: 'table',
+        table: 'ledger',
+        object: this.object(n.ledger),
+        sql:
+          `CREATE TABLE ${this.t.ledger} (doc_id text PRIMARY KEY, model_fingerprint text NOT NULL, content_hash text NOT NULL, ` +
+          `token_count integer NOT NULL, dimension integer NOT NULL, embedded_at text NOT NULL)`,
+      },
+      {
+        kind: 'function',
+        object: this.object(`${n.docs}_content_changed()`),
+        // An abstract changed by anyone but us (who set content_hash with it) makes its embeddings stale.
+        sql:
+          `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ` +
+          `IF NEW.abstract IS DISTINCT FROM OLD.abstract AND NEW.content_hash IS NOT DISTINCT FROM OLD.content_hash THEN ` +
+          `NEW.content_hash := NULL; END IF; RETURN NEW; END $$`,
+      },
+      {
+        kind: 'trigger',
+        object: this.object(`${n.docs}_content_changed`),
+        sql:
+          `CREATE TRIGGER ${this.ident(`${n.docs}_content_changed`)} BEFORE UPDATE OF abstract ON ${this.t.docs} ` +
+          `FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
+      },
+    );
+    return objects;
+  }
+
+  private dimensionConstraint(dimension: number): string {
+    return `CONSTRAINT ${this.ident(`${this.names.tokens}_dimension`)} CHECK (array_ndims(token_embedding) = 1 AND cardinality(token_embedding) = ${dimension})`;
+  }
+
+  private createTokens(dimension: number, vectorType: PgVectorType): string {
+    const column = vectorType === 'vector' ? `token_embedding vector(${dimension}) NOT NULL` : `token_embedding real[] NOT NULL ${this.dimensionConstraint(dimension)}`;
+    return `CREATE TABLE ${this.t.tokens} (doc_id text NOT NULL, token_index integer NOT NULL, token_text text NOT NULL, ${column}, PRIMARY KEY (doc_id, token_index))`;
+  }
+
+  private expectedColumns(dimension: number): Record<TableKey, [string, string][]> {
+    return {
+      docs: ['doc_id', 'title', 'abstract', 'authors', 'keywords', 'pub_date', 'origin', 'content_hash', 'loaded_at', 'text_content'].map((c) => [c, 'text']),
+      tokens: [
+        ['doc_id', 'text'],
+        ['token_index', 'integer'],
+        ['token_text', 'text'],
+        ['token_embedding', this.vectorType === 'vector' ? `vector(${dimension})` : 'real[]'],
+      ],
+      ledger: [
+        ['doc_id', 'text'],
+        ['model_fingerprint', 'text'],
+        ['content_hash', 'text'],
+        ['token_count', 'integer'],
+        ['dimension', 'integer'],
+        ['embedded_at', 'text'],
+      ],
+    };
+  }
+
+  private static readonly PRIMARY_KEYS: Record<TableKey, string> = { docs: 'doc_id', tokens: 'doc_id, token_index', ledger: 'doc_id' };
+
+  /** The live type of the token_embedding column, or null when the table does not exist. */
+  private async liveVectorColumn(s: SqlSession): Promise<string | null> {
+    const [row] = await s.query(
+      `SELECT format_type(a.atttypid, a.atttypmod) AS data_type FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid ` +
+        `JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ? AND a.attname = 'token_embedding' AND NOT a.attisdropped`,
+      [this.names.schema, this.names.tokens],
+    );
+    return row ? String(row.data_type) : null;
+  }
+
+  /** Keeps the vector type the table has; for a new table, pgvector's when available (vectorType auto). */
+  override async prepare(client: SqlClient): Promise<void> {
+    await client.withSession(async (s) => {
+      const live = await this.liveVectorColumn(s);
+      if (live !== null) this.vectorType = /^(\S+\.)?"?vector"?\(/.test(live) ? 'vector' : 'real[]';
+      else if (this.requested !== 'auto') this.vectorType = this.requested;
+      else this.vectorType = (await s.query(`SELECT name FROM pg_available_extensions WHERE name = 'vector'`)).length ? 'vector' : 'real[]';
+    });
+    this.resolved = true;
+  }
+
+  async checkSchema(client: SqlClient, expect: SchemaExpectation): Promise<SchemaReport> {
+    if (!this.resolved) await this.prepare(client);
+    return client.withSession(async (s) => {
+      const n = this.names;
+      const problems: SchemaProblem[] = [];
+      const objects = this.schemaObjects(expect);
+      const schemaRow = await s.query(`SELECT nspname FROM pg_namespace WHERE nspname = ?`, [n.schema]);
+      const extension = await s.query(`SELECT extname FROM pg_extension WHERE extname = 'vector'`);
+      const cols = await s.query(
+        `SELECT c.relname AS table_name, a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS data_type ` +
+          `FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace ` +
+          `LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ` +
+          `WHERE n.nspname = ? AND c.relkind IN ('r', 'p')`,
+        [n.schema],
+      );
+      const constraints = await s.query(
+        `SELECT c.relname AS table_name, k.conname AS name, CAST(k.contype AS text) AS type, pg_get_constraintdef(k.oid) AS def ` +
+          `FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace ` +
+          `WHERE n.nspname = ? AND k.contype IN ('p', 'c')`,
+        [n.schema],
+      );
+      const triggers = await s.query(
+        `SELECT t.tgname AS name FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace ` +
+          `WHERE n.nspname = ? AND c.relname = ? AND NOT t.tgisinternal`,
+        [n.schema, n.docs],
+      );
+      const functions = await s.query(
+        `SELECT p.proname AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ? AND p.proname = ?`,
+        [n.schema, `${n.docs}_content_changed`],
+      );
+      const tableName: Record<TableKey, string> = { docs: n.docs, tokens: n.tokens, ledger: n.ledger };
+      const columnsOf = (table: string) => cols.filter((r: Row) => r.table_name === table && r.column_name !== null);
+      const tablePresent = (table: string) => cols.some((r: Row) => r.table_name === table);
+      const expected = this.expectedColumns(expect.dimension);
+      let present = 0;
+      for (const obj of objects) {
+        switch (obj.kind) {
+          case 'schema':
+            if (!schemaRow.length) problems.push({ kind: 'missing', object: obj.object, problem: 'schema does not exist', fix: obj.sql });
+            break;
+          case 'extension':
+            if (!extension.length)
+              problems.push({ kind: 'missing', object: 'extension vector', problem: 'the pgvector extension is not installed in this database', fix: obj.sql });
+            break;
+          case 'function':
+            if (!functions.length) problems.push({ kind: 'missing', object: obj.object, problem: 'function does not exist', fix: obj.sql });
+            break;
+          case 'trigger':
+            if (!triggers.some((t) => t.name === `${n.docs}_content_changed`))
+              problems.push({ kind: 'missing', object: obj.object, problem: 'trigger does not exist', fix: obj.sql });
+            break;
+          case 'table': {
+            const key = obj.table!;
+            const name = tableName[key];
+            if (!tablePresent(name)) {
+              problems.push({ kind: 'missing', object: obj.object, problem: 'table does not exist', fix: obj.sql });
+              break;
+            }
+            present++;
+            const live = new Map(columnsOf(name).map((r) => [String(r.column_name), String(r.data_type)]));
+            const qualified = this.t[key];
+            for (const [col, type] of expected[key]) {
+              const liveType = live.get(col);
+              if (liveType === undefined) {
+                problems.push({
+                  kind: 'mismatch',
+                  object: `${obj.object}.${col}`,
+                  problem: 'column does not exist',
+                  fix: `ALTER TABLE ${qualified} ADD COLUMN ${col} ${type}`,
+                });
+              } else if (col === 'token_embedding') {
+                this.checkVectorColumn(liveType, expect, obj, constraints, problems);
+              } else if (liveType !== type) {
+                problems.push({
+                  kind: 'mismatch',
+                  object: `${obj.object}.${col}`,
+                  problem: `column type is ${liveType}, expected ${type}`,
+                  fix: `ALTER TABLE ${qualified} ALTER COLUMN ${col} TYPE ${type} USING ${col}::${type}`,
+                });
+              }
+            }
+            const pk = constraints.find((c) => c.table_name === name && c.type === 'p');
+            const wantPk = PostgresDialect.PRIMARY_KEYS[key];
+            if (!pk)
+              problems.push({
+                kind: 'mismatch',
+                object: `${obj.object} primary key`,
+                problem: `no primary key (expected on ${wantPk})`,
+                fix: `ALTER TABLE ${qualified} ADD PRIMARY KEY (${wantPk})`,
+              });
+            else if (String(pk.def).replace(/\s+/g, ' ') !== `PRIMARY KEY (${wantPk})`)
+              problems.push({
+                kind: 'mismatch',
+                object: `${obj.object} primary key`,
+                problem: `primary key is ${String(pk.def)}, expected PRIMARY KEY (${wantPk})`,
+                fix: `ALTER TABLE ${qualified} DROP CONSTRAINT ${this.ident(String(pk.name))}, ADD PRIMARY KEY (${wantPk})`,
+              });
+          }
+        }
+      }
+      return { ok: problems.length === 0, empty: present === 0, problems };
+    });
+  }
+
+  private rebuildTokens(dimension: number): string {
+    return `DROP TABLE ${this.t.tokens}; DELETE FROM ${this.t.ledger}; ${this.createTokens(dimension, this.vectorType)}`;
+  }
+
+  private checkVectorColumn(liveType: string, expect: SchemaExpectation, obj: PgObject, constraints: Row[], problems: SchemaProblem[]): void {
+    const object = `${obj.object}.token_embedding`;
+    const vec = /^(?:\S+\.)?"?vector"?\((\d+)\)$/.exec(liveType);
+    if (vec) {
+      const live = Number(vec[1]);
+      if (live !== expect.dimension)
+        problems.push({
+          kind: 'mismatch',
+          object,
+          problem:
+            `vector dimension is ${live}, expected ${expect.dimension}: the stored vectors are of another model ` +
+            `(or declare embedding.dimension: ${live})`,
+          fix: this.rebuildTokens(expect.dimension),
+        });
+      return;
+    }
+    if (liveType !== 'real[]') {
+      problems.push({
+        kind: 'mismatch',
+        object,
+        problem: `column type is ${liveType}, expected real[] or vector(${expect.dimension})`,
+        fix: this.rebuildTokens(expect.dimension),
+      });
+      return;
+    }
+    const checks = constraints.filter((c) => c.table_name === this.names.tokens && c.type === 'c').map((c) => String(c.def));
+    const dims = checks.map((d) => /cardinality\(token_embedding\)\s*=\s*(\d+)/i.exec(d)).filter((m) => m !== null);
+    if (!dims.length)
+      problems.push({
+        kind: 'mismatch',
+        object,
+        problem: `no dimension constraint (expected vectors of dimension ${expect.dimension})`,
+        fix: `ALTER TABLE ${this.t.tokens} ADD ${this.dimensionConstraint(expect.dimension)}`,
+      });
+    else if (dims.some((m) => Number(m[1]) !== expect.dimension)) {
+      const live = Number(dims.find((m) => Number(m[1]) !== expect.dimension)![1]);
+      problems.push({
+        kind: 'mismatch',
+        object,
+        problem:
+          `vector dimension is ${live}, expected ${expect.dimension}: the stored vectors are of another model ` +
+          `(or declare embedding.dimension: ${live})`,
+        fix: this.rebuildTokens(expect.dimension),
+      });
+    }
+  }
+
+  async createSchema(client: SqlClient, expect: SchemaExpectation): Promise<void> {
+    if (!this.resolved) await this.prepare(client);
+    const n = this.names;
+    await client.transaction(async (s) => {
+      // Two controllers creating the schema at once wait for each other instead of racing on the catalogs.
+      await s.query(`SELECT pg_advisory_xact_lock(${ADVISORY_KEY})`);
+      if (this.vectorType === 'vector' && this.requested === 'auto') {
+        // pgvector is available but maybe not ours to install (CREATE EXTENSION needs privileges): then real[].
+        await s.query('SAVEPOINT datastate_extension');
+        try {
+          await s.query('CREATE EXTENSION IF NOT EXISTS vector');
+          await s.query('RELEASE SAVEPOINT datastate_extension');
+        } catch {
+          await s.query('ROLLBACK TO SAVEPOINT datastate_extension');
+          this.vectorType = 'real[]';
+        }
+      }
+      for (const obj of this.schemaObjects(expect)) {
+        let exists = false;
+        switch (obj.kind) {
+          case 'schema':
+          case 'extension':
+            break; // IF NOT EXISTS
+          case 'table':
+            exists = (await s.query(`SELECT to_regclass(?) AS oid`, [this.t[obj.table!]]))[0]?.oid != null;
+            break;
+          case 'function':
+            break; // CREATE OR REPLACE
+          case 'trigger':
+            exists =
+              (
+                await s.query(
+                  `SELECT 1 AS x FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace ` +
+                    `WHERE n.nspname = ? AND c.relname = ? AND t.tgname = ?`,
+                  [n.schema, n.docs, `${n.docs}_content_changed`],
+                )
+              ).length > 0;
+            break;
+        }
+        if (!exists) await s.query(obj.sql);
+      }
+    });
+    await this.prepare(client);
+  }
+
+  isTransient(error: unknown): boolean {
+    return isTransientPgError(error);
+  }
+}
+
+/** pg_advisory_xact_lock key of createSchema ("datastat" in ASCII). */
+const ADVISORY_KEY = 0x6461746173746174n.toString();

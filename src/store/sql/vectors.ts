@@ -1,0 +1,113 @@
+/**
+ * Vectors on the wire. Text forms print each float32 with JavaScript's shortest round-trip form of the
+ * (exactly representable) double, so the server's float4/float parse gives back the very same float32.
+ */
+
+/** `a,b,c` for floats [start, start + dim) of v. */
+export function joinFloats(v: Float32Array, start: number, dim: number): string {
+  let s = '';
+  for (let i = 0; i < dim; i++) {
+    if (i) s += ',';
+    s += String(v[start + i]!);
+  }
+  return s;
+}
+
+/** Little-endian float32 bytes of one vector (a view, no copy). */
+export function float32Bytes(v: Float32Array, start: number, dim: number): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset + start * 4, dim * 4);
+}
+
+/**
+ * PostgreSQL binary COPY of token rows (doc_id text, token_index int4, token_text text, token_embedding
+ * real[] | vector). See the COPY binary file format and pgvector's vector_recv.
+ */
+export class PgBinaryCopy {
+  private static readonly HEADER = Uint8Array.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+  private readonly enc = new TextEncoder();
+  private readonly chunks: Uint8Array[] = [PgBinaryCopy.HEADER];
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+  bytes = PgBinaryCopy.HEADER.length;
+
+  private readonly vectorType: 'real[]' | 'vector';
+  private readonly chunkSize: number;
+
+  constructor(vectorType: 'real[]' | 'vector', chunkSize = 1 << 20) {
+    this.vectorType = vectorType;
+    this.chunkSize = chunkSize;
+    this.buf = new Uint8Array(chunkSize);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    this.flush();
+    if (n > this.buf.length) {
+      this.buf = new Uint8Array(n);
+      this.view = new DataView(this.buf.buffer);
+    }
+  }
+
+  private flush(): void {
+    if (this.pos === 0) return;
+    this.chunks.push(this.buf.subarray(0, this.pos));
+    this.bytes += this.pos;
+    this.buf = new Uint8Array(Math.max(this.chunkSize, this.buf.length));
+    this.view = new DataView(this.buf.buffer);
+    this.pos = 0;
+  }
+
+  row(docId: Uint8Array, tokenIndex: number, tokenText: string, v: Float32Array, start: number, dim: number): void {
+    const text = this.enc.encode(tokenText);
+    const vecBytes = this.vectorType === 'vector' ? 4 + 4 * dim : 20 + 8 * dim;
+    this.ensure(2 + 4 + docId.length + 8 + 4 + text.length + 4 + vecBytes);
+    const d = this.view;
+    let p = this.pos;
+    d.setInt16(p, 4);
+    p += 2;
+    d.setInt32(p, docId.length);
+    this.buf.set(docId, p + 4);
+    p += 4 + docId.length;
+    d.setInt32(p, 4);
+    d.setInt32(p + 4, tokenIndex);
+    p += 8;
+    d.setInt32(p, text.length);
+    this.buf.set(text, p + 4);
+    p += 4 + text.length;
+    d.setInt32(p, vecBytes);
+    p += 4;
+    if (this.vectorType === 'vector') {
+      d.setInt16(p, dim);
+      d.setInt16(p + 2, 0);
+      p += 4;
+      for (let i = 0; i < dim; i++, p += 4) d.setFloat32(p, v[start + i]!);
+    } else {
+      d.setInt32(p, 1); // ndim
+      d.setInt32(p + 4, 0); // no nulls
+      d.setInt32(p + 8, 700); // float4
+      d.setInt32(p + 12, dim);
+      d.setInt32(p + 16, 1); // lower bound
+      p += 20;
+      for (let i = 0; i < dim; i++, p += 8) {
+        d.setInt32(p, 4);
+        d.setFloat32(p + 4, v[start + i]!);
+      }
+    }
+    this.pos = p;
+  }
+
+  /** The whole COPY stream, trailer included. */
+  finish(): Uint8Array[] {
+    this.ensure(2);
+    this.view.setInt16(this.pos, -1);
+    this.pos += 2;
+    this.flush();
+    return this.chunks;
+  }
+
+  encodeId(id: string): Uint8Array {
+    return this.enc.encode(id);
+  }
+}

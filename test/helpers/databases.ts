@@ -1,0 +1,295 @@
+/**
+ * The databases the store conformance suite runs against, each created fresh for a test and dropped after:
+ *
+ *   sqlite         the embedded store (node:sqlite), a temp file
+ *   postgres       a real PostgreSQL server through `pg` (a new database per test); real[] vectors
+ *                  (pgvector's vector if the server has the extension)
+ *   pglite         PostgreSQL in WASM with pgvector: the vector(n) variant of the PostgreSQL SQL, for real
+ *   odbc+postgres  the ODBC path (odbc addon, unixODBC, psqlODBC) to the same server, a new database per test
+ *   odbc+sqlite    the ODBC path with SQLite's ODBC driver, a temp file
+ *
+ * The real server comes from DATASTATE_TEST_PG_URL (scripts/ci-databases.sh starts one and prints it).
+ * Without it, the server and ODBC tests fail and say how to start it, unless DATASTATE_SKIP_DB_TESTS=1.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { Store } from '../../src/core/store-port.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { SqlStore } from '../../src/store/sql-store.ts';
+import { openPgliteStore, openPostgresStore } from '../../src/store/postgres.ts';
+import { openOdbcStore } from '../../src/store/odbc.ts';
+import { loadOdbc } from '../../src/store/clients/odbc.ts';
+import type { TableNameOptions } from '../../src/store/sql/dialect.ts';
+import type { PgliteLike } from '../../src/store/clients/pglite.ts';
+
+export type BackendName = 'sqlite' | 'postgres' | 'pglite' | 'odbc+postgres' | 'odbc+sqlite';
+export const BACKENDS: BackendName[] = ['sqlite', 'postgres', 'pglite', 'odbc+postgres', 'odbc+sqlite'];
+
+export const SKIP_DB_TESTS = process.env.DATASTATE_SKIP_DB_TESTS === '1';
+
+export const HOW_TO_START =
+  'DATASTATE_TEST_PG_URL is not set: start the test database with `eval "$(scripts/ci-databases.sh)"` ' +
+  '(installs PostgreSQL and the ODBC drivers with apt-get, starts a cluster on 127.0.0.1:55432 and exports the URL), ' +
+  'or point DATASTATE_TEST_PG_URL at a PostgreSQL server where the user may CREATE DATABASE; ' +
+  'or set DATASTATE_SKIP_DB_TESTS=1 to skip these tests';
+
+/** Which backends need something outside the process, and whether the tests may skip them. */
+export function backendRequirement(name: BackendName): { needsServer: boolean; needsOdbc: boolean } {
+  return { needsServer: name === 'postgres' || name === 'odbc+postgres', needsOdbc: name.startsWith('odbc') };
+}
+
+/** Why a backend's tests are skipped (only with DATASTATE_SKIP_DB_TESTS=1), or false. */
+export function skipReason(name: BackendName): string | false {
+  if (!SKIP_DB_TESTS) return false;
+  const r = backendRequirement(name);
+  return r.needsServer || r.needsOdbc ? 'DATASTATE_SKIP_DB_TESTS=1' : false;
+}
+
+export function pgUrl(): string {
+  const url = process.env.DATASTATE_TEST_PG_URL;
+  if (!url) throw new Error(HOW_TO_START);
+  return url;
+}
+
+export interface TestDb {
+  name: BackendName;
+  store: Store;
+  /** Opens another store on the same database (a second writer). */
+  openAnother(): Promise<Store>;
+  /** Runs SQL outside the store (tests only): one statement, or several separated by `;`. */
+  raw(sql: string): Promise<Record<string, unknown>[]>;
+  /** Reads back the stored vector of one token row as float32 values. */
+  readVector(docId: string, tokenIndex: number): Promise<number[]>;
+  /** The SQL that drops the content-change trigger. */
+  dropTriggerSql: string;
+  cleanup(): Promise<void>;
+}
+
+/** Splits a script on `;` outside quotes and dollar-quoted bodies. */
+export function splitSql(script: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let i = 0;
+  while (i < script.length) {
+    const c = script[i]!;
+    if (c === "'" || c === '"') {
+      const end = script.indexOf(c, i + 1);
+      const stop = end < 0 ? script.length : end + 1;
+      cur += script.slice(i, stop);
+      i = stop;
+    } else if (c === '$' && /^\$[A-Za-z_]*\$/.test(script.slice(i))) {
+      const tag = /^\$[A-Za-z_]*\$/.exec(script.slice(i))![0];
+      const end = script.indexOf(tag, i + tag.length);
+      const stop = end < 0 ? script.length : end + tag.length;
+      cur += script.slice(i, stop);
+      i = stop;
+    } else if (c === ';') {
+      if (cur.trim()) out.push(cur.trim());
+      cur = '';
+      i++;
+    } else {
+      cur += c;
+      i++;
+    }
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
+}
+
+let dbCounter = 0;
+
+async function createPgDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = pgUrl();
+  const name = `datastate_test_${process.pid}_${Date.now().toString(36)}_${dbCounter++}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  try {
+    await c.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await c.end();
+  }
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const d = new pg.Client({ connectionString: admin });
+      await d.connect();
+      try {
+        await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await d.end();
+      }
+    },
+  };
+}
+
+/** psqlODBC connection string for a postgres:// URL. */
+export function psqlOdbcConnectionString(url: string): string {
+  const u = new URL(url);
+  return (
+    `Driver={PostgreSQL Unicode};Server=${u.hostname};Port=${u.port || '5432'};Database=${u.pathname.slice(1)};` +
+    `Uid=${decodeURIComponent(u.username)};Pwd=${decodeURIComponent(u.password)};`
+  );
+}
+
+function fromBlob(b: unknown): number[] {
+  const bytes = b instanceof ArrayBuffer ? new Uint8Array(b) : (b as Uint8Array);
+  const copy = new Uint8Array(bytes);
+  return [...new Float32Array(copy.buffer, 0, copy.length / 4)];
+}
+
+function fromText(v: unknown): number[] {
+  if (Array.isArray(v)) return v.map(Number);
+  return String(v)
+    .replace(/^[[{]|[\]}]$/g, '')
+    .split(',')
+    .map(Number);
+}
+
+async function sqlStoreRaw(store: SqlStore, sql: string): Promise<Record<string, unknown>[]> {
+  let last: Record<string, unknown>[] = [];
+  for (const stmt of splitSql(sql)) last = await store.client.withSession((s) => s.query(stmt));
+  return last;
+}
+
+let pgliteShared: Promise<PgliteLike> | null = null;
+
+/** One PGlite (with pgvector) per test process: starting one takes seconds; tests drop their schemas after. */
+async function sharedPglite(): Promise<PgliteLike> {
+  pgliteShared ??= (async () => {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { vector } = await import('@electric-sql/pglite-pgvector');
+    return (await PGlite.create({ extensions: { vector } })) as unknown as PgliteLike;
+  })();
+  return pgliteShared;
+}
+
+/** Closes the shared PGlite (call from an after() hook). */
+export async function closeShared(): Promise<void> {
+  if (pgliteShared) await (await pgliteShared).close();
+  pgliteShared = null;
+}
+
+export async function openTestDb(name: BackendName, names: TableNameOptions = {}): Promise<TestDb> {
+  const schema = names.schema ?? 'RAG';
+  const tokens = names.tables?.tokenEmbeddings ?? 'DocumentTokenEmbeddings';
+  const docs = names.tables?.sourceDocuments ?? 'SourceDocuments';
+  const vectorQuery = (q: string) => `SELECT token_embedding AS v FROM "${schema}"."${tokens}" WHERE doc_id = '${q.split('\u0000')[0]}' AND token_index = ${Number(q.split('\u0000')[1])}`;
+  const pgDropTrigger = `DROP TRIGGER "${docs}_content_changed" ON "${schema}"."${docs}"`;
+  const sqliteDropTrigger = `DROP TRIGGER "${schema}"."${docs}_content_changed"`;
+  switch (name) {
+    case 'sqlite': {
+      const dir = mkdtempSync(join(tmpdir(), 'ds-store-'));
+      const path = join(dir, 'sub', 'x.db');
+      const open = () => new SqliteStore({ path, ...names });
+      const store = open();
+      const others: Store[] = [];
+      return {
+        name,
+        store,
+        async openAnother() {
+          const s = open();
+          others.push(s);
+          return s;
+        },
+        async raw(sql) {
+          let last: Record<string, unknown>[] = [];
+          for (const stmt of splitSql(sql)) last = store.query(stmt);
+          return last;
+        },
+        async readVector(docId, i) {
+          const [r] = store.query<{ v: Uint8Array }>(vectorQuery(`${docId}\u0000${i}`));
+          return fromBlob(r!.v);
+        },
+        dropTriggerSql: sqliteDropTrigger,
+        async cleanup() {
+          for (const s of [store, ...others]) await s.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    case 'odbc+sqlite': {
+      await loadOdbc();
+      const dir = mkdtempSync(join(tmpdir(), 'ds-store-odbc-'));
+      const open = () => openOdbcStore({ connectionString: `Driver=SQLite3;Database=${join(dir, 'sub', 'x.db')}`, dialect: 'sqlite', ...names }); 
+      const store = open();
+      const others: Store[] = [];
+      return {
+        name,
+        store,
+        async openAnother() {
+          const s = open();
+          others.push(s);
+          return s;
+        },
+        raw: (sql) => sqlStoreRaw(store, sql),
+        async readVector(docId, i) {
+          const [r] = await sqlStoreRaw(store, vectorQuery(`${docId}\u0000${i}`));
+          return fromBlob(r!.v);
+        },
+        dropTriggerSql: sqliteDropTrigger,
+        async cleanup() {
+          for (const s of [store, ...others]) await s.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    case 'postgres':
+    case 'odbc+postgres': {
+      if (name === 'odbc+postgres') await loadOdbc();
+      const db = await createPgDatabase();
+      const open = () =>
+        (name === 'postgres'
+          ? openPostgresStore({ url: db.url, ...names })
+          : openOdbcStore({ connectionString: psqlOdbcConnectionString(db.url), dialect: 'postgres', ...names })); 
+      const store = open();
+      const others: Store[] = [];
+      return {
+        name,
+        store,
+        async openAnother() {
+          const s = open();
+          others.push(s);
+          return s;
+        },
+        raw: (sql) => sqlStoreRaw(store, sql),
+        async readVector(docId, i) {
+          const [r] = await sqlStoreRaw(store, vectorQuery(`${docId}\u0000${i}`).replace('token_embedding AS v', 'CAST(token_embedding AS text) AS v'));
+          return fromText(r!.v);
+        },
+        dropTriggerSql: pgDropTrigger,
+        async cleanup() {
+          for (const s of [store, ...others]) await s.close();
+          await db.drop();
+        },
+      };
+    }
+    case 'pglite': {
+      const pglite = await sharedPglite();
+      const store = openPgliteStore({ db: pglite, ...names });
+      return {
+        name,
+        store,
+        async openAnother() {
+          return openPgliteStore({ db: pglite, ...names });
+        },
+        raw: (sql) => sqlStoreRaw(store, sql),
+        async readVector(docId, i) {
+          const [r] = await sqlStoreRaw(store, vectorQuery(`${docId}\u0000${i}`).replace('token_embedding AS v', 'CAST(token_embedding AS text) AS v'));
+          return fromText(r!.v);
+        },
+        dropTriggerSql: pgDropTrigger,
+        async cleanup() {
+          const schemas = await pglite.query<{ nspname: string }>(
+            `SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname NOT IN ('public', 'information_schema')`,
+          );
+          for (const { nspname } of schemas.rows) await pglite.query(`DROP SCHEMA "${nspname}" CASCADE`);
+          await pglite.query('DROP EXTENSION IF EXISTS vector CASCADE');
+        },
+      };
+    }
+  }
+}
