@@ -48,7 +48,11 @@ export async function listDirectory(root: string, signal?: AbortSignal): Promise
     try {
       entries = await readdir(rel === '' ? root : join(root, rel), { withFileTypes: true });
     } catch (e) {
-      if (rel === '') throw new CorpusError('SOURCE_UNREADABLE', `cannot read directory ${root}: ${describeError(e)}`, { path: root, cause: e });
+      if (rel === '')
+        throw new CorpusError('SOURCE_UNREADABLE', `cannot read directory ${root}: ${describeError(e)}`, {
+          path: root,
+          cause: e,
+        });
       out.push({ rel: `${rel}/`, error: `cannot read directory: ${describeError(e)}` });
       return;
     }
@@ -121,7 +125,8 @@ async function scanTar(
   try {
     for await (const chunk of input) {
       // Wait for room, or for the parser to fail (an aborted parser never drains).
-      if (!parser.write(chunk as Buffer)) await Promise.race([new Promise<void>((r) => parser.once('drain', () => r())), done]);
+      if (!parser.write(chunk as Buffer))
+        await Promise.race([new Promise<void>((r) => parser.once('drain', () => r())), done]);
     }
     parser.end();
     await done;
@@ -130,7 +135,10 @@ async function scanTar(
     if (signal?.aborted) throw signal.reason;
     if (failure !== undefined) throw failure;
     if (e instanceof CorpusError) throw e;
-    throw new CorpusError('SOURCE_INVALID', `cannot read archive ${path}: ${describeError(e)}`, { path, cause: e });
+    throw new CorpusError('SOURCE_INVALID', `cannot read archive ${path}: ${describeError(e)}`, {
+      path,
+      cause: e,
+    });
   }
   if (failure !== undefined) throw failure;
 }
@@ -163,7 +171,10 @@ function lowerBound(kept: { name: string }[], name: string): number {
  * entry wins, as when extracting. Throws CorpusError(SOURCE_INVALID) if the archive is damaged or changes
  * between passes.
  */
-export async function* sortedTarFiles(path: string, opts: SortedTarOptions): AsyncGenerator<{ name: string; body: Buffer }> {
+export async function* sortedTarFiles(
+  path: string,
+  opts: SortedTarOptions,
+): AsyncGenerator<{ name: string; body: Buffer }> {
   const { windowBytes, accept, signal } = opts;
   let after: string | undefined;
   let signature: string | undefined;

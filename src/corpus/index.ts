@@ -55,16 +55,25 @@ function statPath(path: string): Stats {
     s = statSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new CorpusError('SOURCE_NOT_FOUND', `source path does not exist: ${path}`, { path, cause: e });
-    throw new CorpusError('SOURCE_UNREADABLE', `cannot read source path ${path}: ${describeError(e)}`, { path, cause: e });
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new CorpusError('SOURCE_NOT_FOUND', `source path does not exist: ${path}`, { path, cause: e });
+    throw new CorpusError('SOURCE_UNREADABLE', `cannot read source path ${path}: ${describeError(e)}`, {
+      path,
+      cause: e,
+    });
   }
   try {
     accessSync(path, s.isDirectory() ? constants.R_OK | constants.X_OK : constants.R_OK);
   } catch (e) {
-    throw new CorpusError('SOURCE_UNREADABLE', `cannot read source path ${path}: ${describeError(e)}`, { path, cause: e });
+    throw new CorpusError('SOURCE_UNREADABLE', `cannot read source path ${path}: ${describeError(e)}`, {
+      path,
+      cause: e,
+    });
   }
   if (!s.isDirectory() && !s.isFile()) {
-    throw new CorpusError('SOURCE_UNREADABLE', `source path is neither a file nor a directory: ${path}`, { path });
+    throw new CorpusError('SOURCE_UNREADABLE', `source path is neither a file nor a directory: ${path}`, {
+      path,
+    });
   }
   return s;
 }
@@ -78,15 +87,25 @@ function statPath(path: string): Stats {
 export function openSource(spec: SourceSpec = {}): CorpusSource {
   const { type, path } = spec;
   if (type !== undefined && !SOURCE_TYPES.includes(type)) {
-    throw new CorpusError('SOURCE_SPEC', `unknown source type "${String(type)}" (expected one of ${SOURCE_TYPES.join(', ')})`);
+    throw new CorpusError(
+      'SOURCE_SPEC',
+      `unknown source type "${String(type)}" (expected one of ${SOURCE_TYPES.join(', ')})`,
+    );
   }
   if (type === 'synthetic' || (type === undefined && path === undefined)) {
     if (path !== undefined) {
-      throw new CorpusError('SOURCE_SPEC', `the synthetic source takes no path (got ${path}); for files set type pmc-xml or jsonl, or leave type out to infer it`, { path });
+      throw new CorpusError(
+        'SOURCE_SPEC',
+        `the synthetic source takes no path (got ${path}); for files set type pmc-xml or jsonl, or leave type out to infer it`,
+        { path },
+      );
     }
     const count = spec.count ?? MAX_SYNTHETIC_DOCS;
     if (!Number.isInteger(count) || count < 1 || count > MAX_SYNTHETIC_DOCS) {
-      throw new CorpusError('SOURCE_SPEC', `synthetic count must be an integer from 1 to ${MAX_SYNTHETIC_DOCS}, got ${count}`);
+      throw new CorpusError(
+        'SOURCE_SPEC',
+        `synthetic count must be an integer from 1 to ${MAX_SYNTHETIC_DOCS}, got ${count}`,
+      );
     }
     if (spec.seed !== undefined && !Number.isSafeInteger(spec.seed)) {
       throw new CorpusError('SOURCE_SPEC', `synthetic seed must be an integer, got ${spec.seed}`);
@@ -107,12 +126,19 @@ export function openSource(spec: SourceSpec = {}): CorpusSource {
     );
   }
   if (t === 'jsonl') {
-    if (st.isDirectory()) throw new CorpusError('SOURCE_SPEC', `a jsonl source is one file, but ${abs} is a directory`, { path: abs });
+    if (st.isDirectory())
+      throw new CorpusError('SOURCE_SPEC', `a jsonl source is one file, but ${abs} is a directory`, {
+        path: abs,
+      });
     return new JsonlSource(abs);
   }
   if (spec.windowBytes !== undefined && !(Number.isFinite(spec.windowBytes) && spec.windowBytes > 0)) {
     throw new CorpusError('SOURCE_SPEC', `windowBytes must be a positive number, got ${spec.windowBytes}`);
   }
   const layout: PmcLayout = st.isDirectory() ? 'directory' : XML_FILE.test(abs) ? 'file' : 'archive';
-  return new PmcXmlSource({ path: abs, layout, ...(spec.windowBytes === undefined ? {} : { windowBytes: spec.windowBytes }) });
+  return new PmcXmlSource({
+    path: abs,
+    layout,
+    ...(spec.windowBytes === undefined ? {} : { windowBytes: spec.windowBytes }),
+  });
 }

@@ -21,7 +21,12 @@ import {
 } from './xml.ts';
 
 /** Abstract types that are editorial blurbs, not the article's abstract. */
-export const EXCLUDED_ABSTRACT_TYPES: ReadonlySet<string> = new Set(['graphical', 'teaser', 'toc', 'web-summary']);
+export const EXCLUDED_ABSTRACT_TYPES: ReadonlySet<string> = new Set([
+  'graphical',
+  'teaser',
+  'toc',
+  'web-summary',
+]);
 
 /** Subtrees we never read: left out of the tree while parsing (they are still checked for well-formedness). */
 const SKIP_TREE: ReadonlySet<string> = new Set([
@@ -49,7 +54,13 @@ const SKIP_TREE: ReadonlySet<string> = new Set([
 ]);
 
 /** Inline content left out of flattened text. */
-const DROP_INLINE: ReadonlySet<string> = new Set(['fn', 'fn-group', 'object-id', 'annotation', 'annotation-xml']);
+const DROP_INLINE: ReadonlySet<string> = new Set([
+  'fn',
+  'fn-group',
+  'object-id',
+  'annotation',
+  'annotation-xml',
+]);
 /** Left out of titles as well: footnote and affiliation markers. */
 const DROP_IN_TITLE: ReadonlySet<string> = new Set(['xref', 'fn']);
 
@@ -296,7 +307,8 @@ const isAbstractHeading = (t: string): boolean => /^abstract\s*[.:]?$/i.test(t);
  */
 export function abstractText(meta: XmlElement): string {
   const all = childElements(meta, 'abstract');
-  const isBlurb = (a: XmlElement): boolean => EXCLUDED_ABSTRACT_TYPES.has((a.attrs['abstract-type'] ?? '').toLowerCase());
+  const isBlurb = (a: XmlElement): boolean =>
+    EXCLUDED_ABSTRACT_TYPES.has((a.attrs['abstract-type'] ?? '').toLowerCase());
   const render = (list: XmlElement[]): string =>
     list
       .map((a) => blockText(a, isAbstractHeading))
@@ -326,9 +338,11 @@ export function pmcId(meta: XmlElement | undefined): string | undefined {
 
 function personName(contrib: XmlElement): string {
   const alternatives = firstChild(contrib, 'name-alternatives');
-  const names = alternatives !== undefined ? childElements(alternatives, 'name') : childElements(contrib, 'name');
+  const names =
+    alternatives !== undefined ? childElements(alternatives, 'name') : childElements(contrib, 'name');
   const name =
-    names.find((n) => n.attrs['name-style'] !== 'eastern' && /^(en|$)/i.test(n.attrs['xml:lang'] ?? '')) ?? names[0];
+    names.find((n) => n.attrs['name-style'] !== 'eastern' && /^(en|$)/i.test(n.attrs['xml:lang'] ?? '')) ??
+    names[0];
   const structured = name ?? firstChild(contrib, 'string-name');
   if (structured !== undefined) {
     const parts = ['given-names', 'surname', 'suffix']
@@ -340,7 +354,10 @@ function personName(contrib: XmlElement): string {
   }
   const collab = firstChild(contrib, 'collab');
   if (collab !== undefined) {
-    return flatten({ ...collab, children: collab.children.filter((c) => typeof c === 'string' || c.name !== 'contrib-group') });
+    return flatten({
+      ...collab,
+      children: collab.children.filter((c) => typeof c === 'string' || c.name !== 'contrib-group'),
+    });
   }
   return '';
 }
@@ -402,7 +419,11 @@ function dateOf(d: XmlElement): string | undefined {
   if (iso !== undefined) {
     const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?/.exec(iso);
     if (m !== null) {
-      const r = isoDate(Number(m[1]), m[2] === undefined ? undefined : Number(m[2]), m[3] === undefined ? undefined : Number(m[3]));
+      const r = isoDate(
+        Number(m[1]),
+        m[2] === undefined ? undefined : Number(m[2]),
+        m[3] === undefined ? undefined : Number(m[3]),
+      );
       if (r !== undefined) return r;
     }
   }
@@ -415,7 +436,11 @@ function dateOf(d: XmlElement): string | undefined {
   const mo = text('month');
   const day = text('day');
   const month = mo === undefined ? undefined : monthNumber(mo);
-  return isoDate(Number(y), month, month === undefined || day === undefined || !/^\d{1,2}$/.test(day) ? undefined : Number(day));
+  return isoDate(
+    Number(y),
+    month,
+    month === undefined || day === undefined || !/^\d{1,2}$/.test(day) ? undefined : Number(day),
+  );
 }
 
 export function pubDate(meta: XmlElement): string | undefined {
@@ -477,13 +502,16 @@ export function parseJatsFile(content: string | Uint8Array, origin: string): Sou
     const xml = typeof content === 'string' ? content : decodeXml(content);
     root = parseXml(xml, { skip: skipWhileParsing }).root;
   } catch (e) {
-    if (e instanceof XmlSyntaxError) return [{ ok: false, origin, reason: `not well-formed XML: ${e.message}` }];
+    if (e instanceof XmlSyntaxError)
+      return [{ ok: false, origin, reason: `not well-formed XML: ${e.message}` }];
     throw e;
   }
   if (root.name === 'article') return [articleToDoc(root, origin, true)];
   const articles = childElements(root, 'article');
   if (articles.length === 0) {
-    return [{ ok: false, origin, reason: `not a JATS article: the root element is <${root.name}>, not <article>` }];
+    return [
+      { ok: false, origin, reason: `not a JATS article: the root element is <${root.name}>, not <article>` },
+    ];
   }
   if (articles.length === 1) return [articleToDoc(articles[0]!, origin, true)];
   return articles.map((a, i) => articleToDoc(a, `${origin}#${i + 1}`, false));

@@ -44,7 +44,8 @@ function pick(obj: Record<string, unknown>, names: string[]): [string, unknown] 
 function stringField(obj: Record<string, unknown>, names: string[]): string {
   const f = pick(obj, names);
   if (f === undefined) return '';
-  if (typeof f[1] !== 'string') throw new LineError(`field "${f[0]}" must be a string, not ${typeName(f[1])}`);
+  if (typeof f[1] !== 'string')
+    throw new LineError(`field "${f[0]}" must be a string, not ${typeName(f[1])}`);
   return f[1];
 }
 
@@ -54,16 +55,25 @@ function listField(obj: Record<string, unknown>, names: string[], separators: Re
   const [name, v] = f;
   if (typeof v === 'string') return splitList(v, separators);
   if (Array.isArray(v)) {
-    return v.map((x, i) => {
-      if (typeof x !== 'string') throw new LineError(`field "${name}"[${i}] must be a string, not ${typeName(x)}`);
-      return normalizeSpace(x);
-    }).filter((x) => x !== '');
+    return v
+      .map((x, i) => {
+        if (typeof x !== 'string')
+          throw new LineError(`field "${name}"[${i}] must be a string, not ${typeName(x)}`);
+        return normalizeSpace(x);
+      })
+      .filter((x) => x !== '');
   }
   throw new LineError(`field "${name}" must be an array of strings or a string, not ${typeName(v)}`);
 }
 
 function typeName(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+  return v === null
+    ? 'null'
+    : Array.isArray(v)
+      ? 'an array'
+      : typeof v === 'object'
+        ? 'an object'
+        : `a ${typeof v}`;
 }
 
 /** One line of a JSONL file as a source item. */
@@ -81,9 +91,18 @@ export function parseJsonlLine(line: string, origin: string): SourceItem {
   try {
     const idField = pick(obj, ['doc_id', 'docId', 'id', 'pmcid']);
     const rawId = idField?.[1];
-    const docId = typeof rawId === 'string' ? normalizeSpace(rawId) : typeof rawId === 'number' && Number.isFinite(rawId) ? String(rawId) : '';
+    const docId =
+      typeof rawId === 'string'
+        ? normalizeSpace(rawId)
+        : typeof rawId === 'number' && Number.isFinite(rawId)
+          ? String(rawId)
+          : '';
     if (docId === '') {
-      throw new LineError(idField === undefined ? 'no doc_id (or id)' : `field "${idField[0]}" must be a non-empty string or a number`);
+      throw new LineError(
+        idField === undefined
+          ? 'no doc_id (or id)'
+          : `field "${idField[0]}" must be a non-empty string or a number`,
+      );
     }
     const doc: DocumentRecord = {
       docId,
@@ -158,10 +177,14 @@ export class JsonlSource implements CorpusSource {
     await piping.catch(() => undefined);
     signal?.throwIfAborted();
     if (failure !== undefined) {
-      throw new CorpusError('SOURCE_INVALID', `cannot read ${this.path} past line ${n}: ${describeError(failure)}`, {
-        path: this.path,
-        cause: failure,
-      });
+      throw new CorpusError(
+        'SOURCE_INVALID',
+        `cannot read ${this.path} past line ${n}: ${describeError(failure)}`,
+        {
+          path: this.path,
+          cause: failure,
+        },
+      );
     }
   }
 }

@@ -58,7 +58,11 @@ export class PmcXmlSource implements CorpusSource {
     this.#stats = emptyStats();
     const tally = new ItemTally(this.#stats);
     const raw =
-      this.layout === 'directory' ? this.#fromDirectory(signal) : this.layout === 'archive' ? this.#fromArchive(signal) : this.#fromFile(signal);
+      this.layout === 'directory'
+        ? this.#fromDirectory(signal)
+        : this.layout === 'archive'
+          ? this.#fromArchive(signal)
+          : this.#fromFile(signal);
     for await (const item of raw) {
       signal?.throwIfAborted();
       yield tally.admit(item);
@@ -89,7 +93,9 @@ export class PmcXmlSource implements CorpusSource {
     const pending: Promise<Buffer | Error>[] = [];
     let next = 0;
     const read = (rel: string): Promise<Buffer | Error> =>
-      readFile(join(this.path, rel), signal === undefined ? {} : { signal }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+      readFile(join(this.path, rel), signal === undefined ? {} : { signal }).catch((e: unknown) =>
+        e instanceof Error ? e : new Error(String(e)),
+      );
     for (const entry of articles) {
       if (entry.error !== undefined) {
         yield { ok: false, origin: entry.rel, reason: entry.error };

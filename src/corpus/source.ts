@@ -50,7 +50,11 @@ export class ItemTally {
       if (first !== undefined) {
         this.#stats.failed++;
         this.#stats.duplicates++;
-        return { ok: false, origin, reason: `duplicate doc_id ${item.doc.docId}: already read from ${first}` };
+        return {
+          ok: false,
+          origin,
+          reason: `duplicate doc_id ${item.doc.docId}: already read from ${first}`,
+        };
       }
       this.#seen.set(item.doc.docId, origin);
       this.#stats.documents++;

@@ -75,65 +75,316 @@ function docRng(seed: number, i: number): Rng {
 // Vocabulary.
 
 const DISEASES = [
-  'type 2 diabetes', 'breast cancer', 'colorectal cancer', 'non-small cell lung cancer', 'hepatocellular carcinoma',
-  'Alzheimer disease', 'Parkinson disease', 'multiple sclerosis', 'rheumatoid arthritis', 'chronic kidney disease',
-  'heart failure', 'atrial fibrillation', 'sepsis', 'tuberculosis', 'malaria', 'COVID-19', 'asthma',
-  'chronic obstructive pulmonary disease', 'glioblastoma', 'acute myeloid leukemia', 'psoriasis', 'osteoarthritis',
-  'major depressive disorder', 'schizophrenia', 'obesity', 'nonalcoholic fatty liver disease', 'ulcerative colitis',
-  'Crohn disease', 'pancreatic ductal adenocarcinoma', 'melanoma', 'prostate cancer', 'ischemic stroke',
-  'hypertension', 'systemic lupus erythematosus', 'cystic fibrosis', 'influenza', 'HIV infection', 'osteoporosis',
+  'type 2 diabetes',
+  'breast cancer',
+  'colorectal cancer',
+  'non-small cell lung cancer',
+  'hepatocellular carcinoma',
+  'Alzheimer disease',
+  'Parkinson disease',
+  'multiple sclerosis',
+  'rheumatoid arthritis',
+  'chronic kidney disease',
+  'heart failure',
+  'atrial fibrillation',
+  'sepsis',
+  'tuberculosis',
+  'malaria',
+  'COVID-19',
+  'asthma',
+  'chronic obstructive pulmonary disease',
+  'glioblastoma',
+  'acute myeloid leukemia',
+  'psoriasis',
+  'osteoarthritis',
+  'major depressive disorder',
+  'schizophrenia',
+  'obesity',
+  'nonalcoholic fatty liver disease',
+  'ulcerative colitis',
+  'Crohn disease',
+  'pancreatic ductal adenocarcinoma',
+  'melanoma',
+  'prostate cancer',
+  'ischemic stroke',
+  'hypertension',
+  'systemic lupus erythematosus',
+  'cystic fibrosis',
+  'influenza',
+  'HIV infection',
+  'osteoporosis',
 ];
 const GENES = [
-  'TP53', 'KRAS', 'EGFR', 'BRCA1', 'MYC', 'PTEN', 'IL-6', 'TNF-alpha', 'STAT3', 'NF-kB', 'mTOR', 'AKT1', 'VEGFA',
-  'PD-L1', 'HER2', 'APOE', 'SIRT1', 'HIF-1alpha', 'TGF-beta', 'NLRP3', 'GLP-1 receptor', 'ACE2', 'CD8', 'FOXP3',
-  'BCL-2', 'CDK4/6', 'JAK2', 'PPAR-gamma', 'AMPK', 'Wnt/beta-catenin', 'Notch1', 'SOX2', 'IL-17A', 'CXCL12',
+  'TP53',
+  'KRAS',
+  'EGFR',
+  'BRCA1',
+  'MYC',
+  'PTEN',
+  'IL-6',
+  'TNF-alpha',
+  'STAT3',
+  'NF-kB',
+  'mTOR',
+  'AKT1',
+  'VEGFA',
+  'PD-L1',
+  'HER2',
+  'APOE',
+  'SIRT1',
+  'HIF-1alpha',
+  'TGF-beta',
+  'NLRP3',
+  'GLP-1 receptor',
+  'ACE2',
+  'CD8',
+  'FOXP3',
+  'BCL-2',
+  'CDK4/6',
+  'JAK2',
+  'PPAR-gamma',
+  'AMPK',
+  'Wnt/beta-catenin',
+  'Notch1',
+  'SOX2',
+  'IL-17A',
+  'CXCL12',
 ];
 const CELLS = [
-  'T cells', 'B cells', 'macrophages', 'hepatocytes', 'cardiomyocytes', 'neurons', 'astrocytes', 'microglia',
-  'endothelial cells', 'fibroblasts', 'adipocytes', 'keratinocytes', 'podocytes', 'osteoblasts',
-  'mesenchymal stem cells', 'natural killer cells', 'dendritic cells', 'epithelial cells', 'platelets',
-  'pancreatic beta cells', 'regulatory T cells', 'tumor-associated macrophages', 'induced pluripotent stem cells',
+  'T cells',
+  'B cells',
+  'macrophages',
+  'hepatocytes',
+  'cardiomyocytes',
+  'neurons',
+  'astrocytes',
+  'microglia',
+  'endothelial cells',
+  'fibroblasts',
+  'adipocytes',
+  'keratinocytes',
+  'podocytes',
+  'osteoblasts',
+  'mesenchymal stem cells',
+  'natural killer cells',
+  'dendritic cells',
+  'epithelial cells',
+  'platelets',
+  'pancreatic beta cells',
+  'regulatory T cells',
+  'tumor-associated macrophages',
+  'induced pluripotent stem cells',
 ];
 const PROCESSES = [
-  'inflammation', 'apoptosis', 'autophagy', 'oxidative stress', 'insulin resistance', 'angiogenesis', 'fibrosis',
-  'cell proliferation', 'epithelial-mesenchymal transition', 'mitochondrial dysfunction', 'immune evasion',
-  'lipid metabolism', 'DNA damage repair', 'synaptic plasticity', 'neurodegeneration', 'tumor progression',
-  'drug resistance', 'glucose homeostasis', 'endothelial dysfunction', 'bone remodeling', 'ferroptosis',
-  'senescence', 'cytokine signaling', 'metastasis', 'viral replication', 'barrier function',
+  'inflammation',
+  'apoptosis',
+  'autophagy',
+  'oxidative stress',
+  'insulin resistance',
+  'angiogenesis',
+  'fibrosis',
+  'cell proliferation',
+  'epithelial-mesenchymal transition',
+  'mitochondrial dysfunction',
+  'immune evasion',
+  'lipid metabolism',
+  'DNA damage repair',
+  'synaptic plasticity',
+  'neurodegeneration',
+  'tumor progression',
+  'drug resistance',
+  'glucose homeostasis',
+  'endothelial dysfunction',
+  'bone remodeling',
+  'ferroptosis',
+  'senescence',
+  'cytokine signaling',
+  'metastasis',
+  'viral replication',
+  'barrier function',
 ];
 const METHODS = [
-  'a randomized controlled trial', 'a prospective cohort study', 'a retrospective cohort study',
-  'a case-control study', 'a cross-sectional survey', 'a systematic review and meta-analysis',
-  'single-cell RNA sequencing', 'whole-exome sequencing', 'a genome-wide association study',
-  'a mouse model', 'a zebrafish model', 'organoid cultures', 'mass spectrometry-based proteomics',
-  'a machine learning model', 'Mendelian randomization', 'CRISPR-Cas9 screening', 'flow cytometry',
-  'immunohistochemistry', 'quantitative PCR', 'magnetic resonance imaging', 'a nationwide registry',
+  'a randomized controlled trial',
+  'a prospective cohort study',
+  'a retrospective cohort study',
+  'a case-control study',
+  'a cross-sectional survey',
+  'a systematic review and meta-analysis',
+  'single-cell RNA sequencing',
+  'whole-exome sequencing',
+  'a genome-wide association study',
+  'a mouse model',
+  'a zebrafish model',
+  'organoid cultures',
+  'mass spectrometry-based proteomics',
+  'a machine learning model',
+  'Mendelian randomization',
+  'CRISPR-Cas9 screening',
+  'flow cytometry',
+  'immunohistochemistry',
+  'quantitative PCR',
+  'magnetic resonance imaging',
+  'a nationwide registry',
 ];
 const INTERVENTIONS = [
-  'metformin', 'atorvastatin', 'aspirin', 'pembrolizumab', 'semaglutide', 'dexamethasone', 'tocilizumab',
-  'empagliflozin', 'vitamin D supplementation', 'exercise training', 'a Mediterranean diet', 'cognitive behavioral therapy',
-  'radiotherapy', 'neoadjuvant chemotherapy', 'rapamycin', 'resveratrol', 'low-dose colchicine', 'bariatric surgery',
-  'a telehealth intervention', 'fecal microbiota transplantation', 'an mRNA vaccine', 'intermittent fasting',
+  'metformin',
+  'atorvastatin',
+  'aspirin',
+  'pembrolizumab',
+  'semaglutide',
+  'dexamethasone',
+  'tocilizumab',
+  'empagliflozin',
+  'vitamin D supplementation',
+  'exercise training',
+  'a Mediterranean diet',
+  'cognitive behavioral therapy',
+  'radiotherapy',
+  'neoadjuvant chemotherapy',
+  'rapamycin',
+  'resveratrol',
+  'low-dose colchicine',
+  'bariatric surgery',
+  'a telehealth intervention',
+  'fecal microbiota transplantation',
+  'an mRNA vaccine',
+  'intermittent fasting',
 ];
 const OUTCOMES = [
-  'overall survival', 'progression-free survival', 'all-cause mortality', 'hospital readmission', 'HbA1c',
-  'quality of life', 'disease activity', 'tumor volume', 'cognitive decline', 'infection rate', 'body mass index',
-  'blood pressure', 'serum creatinine', 'viral load', 'pain scores', 'relapse rate', 'treatment response',
-  'length of stay', 'left ventricular ejection fraction', 'bone mineral density',
+  'overall survival',
+  'progression-free survival',
+  'all-cause mortality',
+  'hospital readmission',
+  'HbA1c',
+  'quality of life',
+  'disease activity',
+  'tumor volume',
+  'cognitive decline',
+  'infection rate',
+  'body mass index',
+  'blood pressure',
+  'serum creatinine',
+  'viral load',
+  'pain scores',
+  'relapse rate',
+  'treatment response',
+  'length of stay',
+  'left ventricular ejection fraction',
+  'bone mineral density',
 ];
-const ORGANISMS = ['patients', 'adults', 'children', 'older adults', 'mice', 'rats', 'healthy volunteers', 'women', 'participants'];
-const SAMPLES = ['serum', 'plasma', 'tumor tissue', 'peripheral blood', 'biopsy specimens', 'cerebrospinal fluid', 'stool samples', 'urine'];
-const ADJ = ['significant', 'modest', 'marked', 'robust', 'consistent', 'substantial', 'moderate', 'transient', 'sustained'];
-const DIRECTIONS = ['increased', 'reduced', 'improved', 'attenuated', 'enhanced', 'suppressed', 'restored', 'impaired'];
-const COUNTRIES = ['the United States', 'China', 'Japan', 'Germany', 'Brazil', 'India', 'Sweden', 'Canada', 'Australia', 'the United Kingdom', 'Korea', 'Italy'];
+const ORGANISMS = [
+  'patients',
+  'adults',
+  'children',
+  'older adults',
+  'mice',
+  'rats',
+  'healthy volunteers',
+  'women',
+  'participants',
+];
+const SAMPLES = [
+  'serum',
+  'plasma',
+  'tumor tissue',
+  'peripheral blood',
+  'biopsy specimens',
+  'cerebrospinal fluid',
+  'stool samples',
+  'urine',
+];
+const ADJ = [
+  'significant',
+  'modest',
+  'marked',
+  'robust',
+  'consistent',
+  'substantial',
+  'moderate',
+  'transient',
+  'sustained',
+];
+const DIRECTIONS = [
+  'increased',
+  'reduced',
+  'improved',
+  'attenuated',
+  'enhanced',
+  'suppressed',
+  'restored',
+  'impaired',
+];
+const COUNTRIES = [
+  'the United States',
+  'China',
+  'Japan',
+  'Germany',
+  'Brazil',
+  'India',
+  'Sweden',
+  'Canada',
+  'Australia',
+  'the United Kingdom',
+  'Korea',
+  'Italy',
+];
 const GIVEN = [
-  'Wei', 'Maria', 'John', 'Aisha', 'Hiroshi', 'Elena', 'David', 'Priya', 'Lars', 'Fatima', 'Carlos', 'Anna',
-  'Mohammed', 'Sofia', 'Jin', 'Laura', 'Kwame', 'Ingrid', 'Rahul', 'Chloe', 'Tomasz', 'Yuki', 'Olga', 'Daniel',
+  'Wei',
+  'Maria',
+  'John',
+  'Aisha',
+  'Hiroshi',
+  'Elena',
+  'David',
+  'Priya',
+  'Lars',
+  'Fatima',
+  'Carlos',
+  'Anna',
+  'Mohammed',
+  'Sofia',
+  'Jin',
+  'Laura',
+  'Kwame',
+  'Ingrid',
+  'Rahul',
+  'Chloe',
+  'Tomasz',
+  'Yuki',
+  'Olga',
+  'Daniel',
 ];
 const SURNAMES = [
-  'Zhang', 'Garcia', 'Smith', 'Khan', 'Tanaka', 'Rossi', 'Cohen', 'Patel', 'Nielsen', 'Haddad', 'Silva', 'Novak',
-  'Ali', 'Martin', 'Kim', 'Schmidt', 'Mensah', 'Larsen', 'Gupta', 'Dubois', 'Kowalski', 'Sato', 'Ivanova', 'Brown',
-  'Nguyen', 'Lopez', 'Andersson', 'Okafor', 'Wang', 'Muller',
+  'Zhang',
+  'Garcia',
+  'Smith',
+  'Khan',
+  'Tanaka',
+  'Rossi',
+  'Cohen',
+  'Patel',
+  'Nielsen',
+  'Haddad',
+  'Silva',
+  'Novak',
+  'Ali',
+  'Martin',
+  'Kim',
+  'Schmidt',
+  'Mensah',
+  'Larsen',
+  'Gupta',
+  'Dubois',
+  'Kowalski',
+  'Sato',
+  'Ivanova',
+  'Brown',
+  'Nguyen',
+  'Lopez',
+  'Andersson',
+  'Okafor',
+  'Wang',
+  'Muller',
 ];
 
 // ---------------------------------------------------------------------------------------------------------
@@ -154,7 +405,8 @@ interface Topic {
 type Template = (t: Topic, r: Rng) => string;
 
 const num = (r: Rng, lo: number, hi: number): string => String(r.int(lo, hi));
-const pval = (r: Rng): string => r.pick(['p < 0.001', 'p < 0.01', 'p = 0.002', 'p = 0.03', 'p = 0.04', 'p < 0.05', 'p = 0.12']);
+const pval = (r: Rng): string =>
+  r.pick(['p < 0.001', 'p < 0.01', 'p = 0.002', 'p = 0.03', 'p = 0.04', 'p < 0.05', 'p = 0.12']);
 const ci = (r: Rng): string => {
   const mid = 0.5 + r.float() * 1.5;
   const lo = (mid * (0.6 + r.float() * 0.3)).toFixed(2);
@@ -167,50 +419,76 @@ const other = <T>(r: Rng, xs: readonly T[], not: T): T => {
 };
 
 const BACKGROUND: Template[] = [
-  (t) => `${cap(t.disease)} remains a leading cause of morbidity and mortality worldwide, and effective strategies for prevention and treatment are still limited.`,
+  (t) =>
+    `${cap(t.disease)} remains a leading cause of morbidity and mortality worldwide, and effective strategies for prevention and treatment are still limited.`,
   (t) => `Accumulating evidence suggests that ${t.process} contributes to the pathogenesis of ${t.disease}.`,
-  (t) => `${t.gene} has been implicated in ${t.process}, but its role in ${t.cell} remains poorly understood.`,
-  (t, r) => `The mechanisms linking ${t.process} and ${other(r, PROCESSES, t.process)} in ${t.disease} have not been fully characterized.`,
-  (t) => `Previous studies have reported conflicting results regarding the association between ${t.gene} expression and ${t.outcome} in ${t.organism} with ${t.disease}.`,
+  (t) =>
+    `${t.gene} has been implicated in ${t.process}, but its role in ${t.cell} remains poorly understood.`,
+  (t, r) =>
+    `The mechanisms linking ${t.process} and ${other(r, PROCESSES, t.process)} in ${t.disease} have not been fully characterized.`,
+  (t) =>
+    `Previous studies have reported conflicting results regarding the association between ${t.gene} expression and ${t.outcome} in ${t.organism} with ${t.disease}.`,
   (t) => `Whether ${t.intervention} modifies ${t.outcome} in ${t.organism} with ${t.disease} is unclear.`,
-  (t, r) => `Dysregulated ${t.process} in ${t.cell} is a hallmark of ${t.disease} and of several ${r.pick(['metabolic', 'inflammatory', 'neoplastic', 'degenerative'])} conditions.`,
+  (t, r) =>
+    `Dysregulated ${t.process} in ${t.cell} is a hallmark of ${t.disease} and of several ${r.pick(['metabolic', 'inflammatory', 'neoplastic', 'degenerative'])} conditions.`,
   (t) => `Biomarkers that predict ${t.outcome} could improve the management of ${t.disease}.`,
 ];
 const OBJECTIVE: Template[] = [
   (t) => `We aimed to investigate the role of ${t.gene} in ${t.process} in ${t.disease}.`,
-  (t) => `This study evaluated the effect of ${t.intervention} on ${t.outcome} in ${t.organism} with ${t.disease}.`,
+  (t) =>
+    `This study evaluated the effect of ${t.intervention} on ${t.outcome} in ${t.organism} with ${t.disease}.`,
   (t) => `Here, we examined whether ${t.gene} signaling in ${t.cell} regulates ${t.process}.`,
   (t) => `The objective was to assess the association between circulating ${t.gene} levels and ${t.outcome}.`,
 ];
 const METHOD_SENTENCES: Template[] = [
-  (t, r) => `We conducted ${t.method} including ${num(r, 40, 12000)} ${t.organism} from ${r.pick(COUNTRIES)}.`,
-  (t, r) => `Samples of ${t.sample} were collected at baseline and after ${num(r, 4, 52)} weeks of follow-up.`,
-  (t, r) => `Expression of ${t.gene} in ${t.cell} was quantified by ${r.pick(['quantitative PCR', 'RNA sequencing', 'immunohistochemistry', 'western blotting', 'flow cytometry'])} and ${r.pick(['immunoblotting', 'ELISA', 'confocal microscopy'])}.`,
-  (t, r) => `Participants were randomly assigned to ${t.intervention} or placebo in a ${r.pick(['1:1', '2:1'])} ratio.`,
-  (t, r) => `The primary end point was ${t.outcome}; secondary end points included ${other(r, OUTCOMES, t.outcome)} and adverse events.`,
+  (t, r) =>
+    `We conducted ${t.method} including ${num(r, 40, 12000)} ${t.organism} from ${r.pick(COUNTRIES)}.`,
+  (t, r) =>
+    `Samples of ${t.sample} were collected at baseline and after ${num(r, 4, 52)} weeks of follow-up.`,
+  (t, r) =>
+    `Expression of ${t.gene} in ${t.cell} was quantified by ${r.pick(['quantitative PCR', 'RNA sequencing', 'immunohistochemistry', 'western blotting', 'flow cytometry'])} and ${r.pick(['immunoblotting', 'ELISA', 'confocal microscopy'])}.`,
+  (t, r) =>
+    `Participants were randomly assigned to ${t.intervention} or placebo in a ${r.pick(['1:1', '2:1'])} ratio.`,
+  (t, r) =>
+    `The primary end point was ${t.outcome}; secondary end points included ${other(r, OUTCOMES, t.outcome)} and adverse events.`,
   () => `Multivariable regression models were adjusted for age, sex, body mass index, and comorbidities.`,
-  (t, r) => `${cap(t.cell)} were isolated from ${r.pick(['wild-type', 'knockout', 'transgenic'])} mice and stimulated with ${r.pick(['lipopolysaccharide', 'interferon-gamma', 'high glucose', 'hypoxia', 'palmitate'])} for ${num(r, 6, 72)} hours.`,
+  (t, r) =>
+    `${cap(t.cell)} were isolated from ${r.pick(['wild-type', 'knockout', 'transgenic'])} mice and stimulated with ${r.pick(['lipopolysaccharide', 'interferon-gamma', 'high glucose', 'hypoxia', 'palmitate'])} for ${num(r, 6, 72)} hours.`,
   (t) => `Gene set enrichment analysis was used to identify pathways associated with ${t.process}.`,
-  (t, r) => `Survival was estimated with the Kaplan-Meier method and compared using Cox proportional hazards models over a median follow-up of ${num(r, 6, 96)} months.`,
-  (t) => `Knockdown of ${t.gene} was achieved with small interfering RNA, and rescue experiments were performed with an overexpression construct.`,
+  (t, r) =>
+    `Survival was estimated with the Kaplan-Meier method and compared using Cox proportional hazards models over a median follow-up of ${num(r, 6, 96)} months.`,
+  (t) =>
+    `Knockdown of ${t.gene} was achieved with small interfering RNA, and rescue experiments were performed with an overexpression construct.`,
 ];
 const RESULT_SENTENCES: Template[] = [
   (t, r) => `${cap(t.intervention)} ${r.pick(DIRECTIONS)} ${t.outcome} compared with control (${ci(r)}).`,
-  (t, r) => `${t.gene} expression was ${r.pick(['higher', 'lower'])} in ${t.cell} from ${t.organism} with ${t.disease} than in controls (${pval(r)}).`,
-  (t, r) => `Loss of ${t.gene} ${r.pick(DIRECTIONS)} ${t.process} and ${r.pick(DIRECTIONS)} ${other(r, PROCESSES, t.process)} in vitro and in vivo.`,
-  (t, r) => `A total of ${num(r, 12, 4800)} differentially expressed genes were identified, enriched in pathways related to ${t.process} and ${other(r, PROCESSES, t.process)}.`,
-  (t, r) => `During follow-up, ${num(r, 5, 900)} events occurred; higher ${t.gene} levels were associated with worse ${t.outcome} (${ci(r)}).`,
-  (t, r) => `The effect was ${r.pick(ADJ)} in ${r.pick(['older', 'younger', 'female', 'male'])} participants and in those with ${other(r, DISEASES, t.disease)}.`,
-  (t, r) => `Adverse events occurred in ${num(r, 2, 40)}% of the intervention group and ${num(r, 2, 40)}% of the control group.`,
-  (t, r) => `Mechanistically, ${t.gene} bound to ${other(r, GENES, t.gene)} and promoted its ${r.pick(['phosphorylation', 'ubiquitination', 'nuclear translocation', 'degradation', 'transcription'])}.`,
+  (t, r) =>
+    `${t.gene} expression was ${r.pick(['higher', 'lower'])} in ${t.cell} from ${t.organism} with ${t.disease} than in controls (${pval(r)}).`,
+  (t, r) =>
+    `Loss of ${t.gene} ${r.pick(DIRECTIONS)} ${t.process} and ${r.pick(DIRECTIONS)} ${other(r, PROCESSES, t.process)} in vitro and in vivo.`,
+  (t, r) =>
+    `A total of ${num(r, 12, 4800)} differentially expressed genes were identified, enriched in pathways related to ${t.process} and ${other(r, PROCESSES, t.process)}.`,
+  (t, r) =>
+    `During follow-up, ${num(r, 5, 900)} events occurred; higher ${t.gene} levels were associated with worse ${t.outcome} (${ci(r)}).`,
+  (t, r) =>
+    `The effect was ${r.pick(ADJ)} in ${r.pick(['older', 'younger', 'female', 'male'])} participants and in those with ${other(r, DISEASES, t.disease)}.`,
+  (t, r) =>
+    `Adverse events occurred in ${num(r, 2, 40)}% of the intervention group and ${num(r, 2, 40)}% of the control group.`,
+  (t, r) =>
+    `Mechanistically, ${t.gene} bound to ${other(r, GENES, t.gene)} and promoted its ${r.pick(['phosphorylation', 'ubiquitination', 'nuclear translocation', 'degradation', 'transcription'])}.`,
   (t, r) => `The model achieved an area under the curve of 0.${num(r, 70, 95)} in the validation cohort.`,
-  (t, r) => `No ${r.pick(ADJ)} difference in ${other(r, OUTCOMES, t.outcome)} was observed between groups (${pval(r)}).`,
+  (t, r) =>
+    `No ${r.pick(ADJ)} difference in ${other(r, OUTCOMES, t.outcome)} was observed between groups (${pval(r)}).`,
 ];
 const CONCLUSION: Template[] = [
-  (t) => `These findings identify ${t.gene} as a key regulator of ${t.process} and a potential therapeutic target in ${t.disease}.`,
-  (t) => `${cap(t.intervention)} may be a safe and effective option to improve ${t.outcome} in ${t.organism} with ${t.disease}.`,
-  (t) => `Our results support further investigation of ${t.process} in ${t.cell} as a driver of ${t.disease}.`,
-  () => `Larger prospective studies are needed to confirm these observations and to define their clinical relevance.`,
+  (t) =>
+    `These findings identify ${t.gene} as a key regulator of ${t.process} and a potential therapeutic target in ${t.disease}.`,
+  (t) =>
+    `${cap(t.intervention)} may be a safe and effective option to improve ${t.outcome} in ${t.organism} with ${t.disease}.`,
+  (t) =>
+    `Our results support further investigation of ${t.process} in ${t.cell} as a driver of ${t.disease}.`,
+  () =>
+    `Larger prospective studies are needed to confirm these observations and to define their clinical relevance.`,
   (t) => `Targeting ${t.gene} signaling could complement current treatment strategies for ${t.disease}.`,
 ];
 const SECTION_TEMPLATES: Record<string, Template[]> = {
@@ -294,16 +572,22 @@ const TITLES: Template[] = [
   (t) => `Association of circulating ${t.gene} with ${t.outcome} in ${t.disease}`,
   (t) => `Targeting ${t.gene} attenuates ${t.process} and ${t.disease} progression`,
   (t) => `${cap(t.process)} in ${t.cell}: insights from ${t.method.replace(/^an? /, '')}`,
-  (t, r) => `The role of ${t.gene} in ${t.disease}: ${r.pick(['a review', 'mechanisms and therapeutic implications', 'evidence from human and animal studies'])}`,
+  (t, r) =>
+    `The role of ${t.gene} in ${t.disease}: ${r.pick(['a review', 'mechanisms and therapeutic implications', 'evidence from human and animal studies'])}`,
 ];
 
 function abstractOf(topic: Topic, r: Rng): string {
   const pieces = Math.min(1800, Math.max(60, Math.round(Math.exp(MU + SIGMA * r.normal()))));
   const target = Math.round(pieces / PIECES_PER_WORD);
   if (r.chance(0.45)) {
-    return SECTION_SHARE.map(([name, share]) => `${name}\n${sentences(SECTION_TEMPLATES[name]!, topic, r, Math.max(8, Math.round(target * share)))}`).join('\n\n');
+    return SECTION_SHARE.map(
+      ([name, share]) =>
+        `${name}\n${sentences(SECTION_TEMPLATES[name]!, topic, r, Math.max(8, Math.round(target * share)))}`,
+    ).join('\n\n');
   }
-  return SECTION_SHARE.map(([name, share]) => sentences(SECTION_TEMPLATES[name]!, topic, r, Math.max(6, Math.round(target * share)))).join(' ');
+  return SECTION_SHARE.map(([name, share]) =>
+    sentences(SECTION_TEMPLATES[name]!, topic, r, Math.max(6, Math.round(target * share))),
+  ).join(' ');
 }
 
 function bodyOf(topic: Topic, r: Rng): string {
@@ -325,7 +609,8 @@ function bodyOf(topic: Topic, r: Rng): string {
 
 /** Synthetic document number i (1-based) of the corpus with this seed. */
 export function syntheticDocument(i: number, seed: number = DEFAULT_SYNTHETIC_SEED): DocumentRecord {
-  if (!Number.isInteger(i) || i < 1 || i > MAX_SYNTHETIC_DOCS) throw new RangeError(`synthetic document number must be 1..${MAX_SYNTHETIC_DOCS}, got ${i}`);
+  if (!Number.isInteger(i) || i < 1 || i > MAX_SYNTHETIC_DOCS)
+    throw new RangeError(`synthetic document number must be 1..${MAX_SYNTHETIC_DOCS}, got ${i}`);
   const r = docRng(seed, i);
   const topic = topicOf(r);
   const hasAbstract = !r.chance(0.05);
@@ -336,7 +621,15 @@ export function syntheticDocument(i: number, seed: number = DEFAULT_SYNTHETIC_SE
     const initial = r.chance(0.4) ? ` ${String.fromCharCode(65 + r.int(0, 25))}.` : '';
     authors.push(`${r.pick(GIVEN)}${initial} ${r.pick(SURNAMES)}`);
   }
-  const keywordPool = [topic.disease, topic.gene, topic.process, topic.cell, topic.intervention, topic.outcome, topic.method.replace(/^an? /, '')];
+  const keywordPool = [
+    topic.disease,
+    topic.gene,
+    topic.process,
+    topic.cell,
+    topic.intervention,
+    topic.outcome,
+    topic.method.replace(/^an? /, ''),
+  ];
   const keywords: string[] = [];
   const nKeywords = r.int(3, 6);
   while (keywords.length < nKeywords) {

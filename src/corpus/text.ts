@@ -53,5 +53,9 @@ export function isoDate(year: number | undefined, month?: number, day?: number):
 export function parseIsoLike(s: string): string | undefined {
   const m = /^\s*(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?(?:$|[T\s])/.exec(s);
   if (m === null) return undefined;
-  return isoDate(Number(m[1]), m[2] === undefined ? undefined : Number(m[2]), m[3] === undefined ? undefined : Number(m[3]));
+  return isoDate(
+    Number(m[1]),
+    m[2] === undefined ? undefined : Number(m[2]),
+    m[3] === undefined ? undefined : Number(m[3]),
+  );
 }

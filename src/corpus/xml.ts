@@ -59,7 +59,8 @@ half bd dash 2010 hyphen 2010 horbar 2015 Vert 2016 ohm 3a9 angst c5`;
 const ENTITY_TABLE: Record<string, string> = (() => {
   const out: Record<string, string> = {};
   const parts = NAMED.split(/\s+/);
-  for (let i = 0; i + 1 < parts.length; i += 2) out[parts[i]!] = String.fromCodePoint(parseInt(parts[i + 1]!, 16));
+  for (let i = 0; i + 1 < parts.length; i += 2)
+    out[parts[i]!] = String.fromCodePoint(parseInt(parts[i + 1]!, 16));
   return out;
 })();
 
@@ -136,7 +137,8 @@ export function localName(name: string): string {
 /** Direct child elements, optionally only those with the given name. */
 export function childElements(el: XmlElement, name?: string): XmlElement[] {
   const out: XmlElement[] = [];
-  for (const c of el.children) if (typeof c !== 'string' && (name === undefined || c.name === name)) out.push(c);
+  for (const c of el.children)
+    if (typeof c !== 'string' && (name === undefined || c.name === name)) out.push(c);
   return out;
 }
 

@@ -16,14 +16,18 @@ export const PMC_CORPUS_FACTS = { articles: 1536, withAbstract: 1463, withoutAbs
 
 /** Path of pmc-oa-1536.tar.gz: $DATASTATE_PMC_CORPUS, else <repo>/../shared/corpus/pmc-oa-1536.tar.gz. */
 export function pmcCorpusPath(): string {
-  return resolve(process.env.DATASTATE_PMC_CORPUS ?? join(REPO_ROOT, '..', 'shared', 'corpus', 'pmc-oa-1536.tar.gz'));
+  return resolve(
+    process.env.DATASTATE_PMC_CORPUS ?? join(REPO_ROOT, '..', 'shared', 'corpus', 'pmc-oa-1536.tar.gz'),
+  );
 }
 
 /** Throws a clear error when the corpus is not there (rather than letting a test fail obscurely). */
 export function requirePmcCorpus(): string {
   const p = pmcCorpusPath();
   if (!existsSync(p)) {
-    throw new Error(`PMC test corpus not found at ${p}: put pmc-oa-1536.tar.gz in ../shared/corpus beside the repository or set DATASTATE_PMC_CORPUS`);
+    throw new Error(
+      `PMC test corpus not found at ${p}: put pmc-oa-1536.tar.gz in ../shared/corpus beside the repository or set DATASTATE_PMC_CORPUS`,
+    );
   }
   return p;
 }

@@ -40,24 +40,46 @@ async function lengths(docs: Iterable<DocumentRecord> | AsyncIterable<DocumentRe
     if (p > 512) over++;
     words += d.abstract.split(/\s+/).length;
   }
-  return { withAbstract: n, without, meanPieces: +(sum / n).toFixed(1), maxPieces: max, over512: over, piecesPerWord: +(sum / words).toFixed(3) };
+  return {
+    withAbstract: n,
+    without,
+    meanPieces: +(sum / n).toFixed(1),
+    maxPieces: max,
+    over512: over,
+    piecesPerWord: +(sum / words).toFixed(3),
+  };
 }
 
 async function* pmcDocs(): AsyncGenerator<DocumentRecord> {
-  for await (const item of openSource({ path: await extractPmcCorpus() }).items()) if (item.ok) yield item.doc;
+  for await (const item of openSource({ path: await extractPmcCorpus() }).items())
+    if (item.ok) yield item.doc;
 }
 
 describe('abstract lengths in word pieces', () => {
   it('of the real PMC corpus', async (t) => {
     const l = await lengths(pmcDocs());
     t.diagnostic(JSON.stringify(l));
-    assert.deepEqual(l, { withAbstract: 1463, without: 73, meanPieces: 359.8, maxPieces: 1354, over512: 157, piecesPerWord: 1.54 });
+    assert.deepEqual(l, {
+      withAbstract: 1463,
+      without: 73,
+      meanPieces: 359.8,
+      maxPieces: 1354,
+      over512: 157,
+      piecesPerWord: 1.54,
+    });
   });
 
   it('of the synthetic corpus: close to the real one', async (t) => {
     const l = await lengths(Array.from({ length: 5000 }, (_, i) => syntheticDocument(i + 1)));
     t.diagnostic(JSON.stringify(l));
-    assert.deepEqual(l, { withAbstract: 4777, without: 223, meanPieces: 367.6, maxPieces: 970, over512: 498, piecesPerWord: 1.473 });
+    assert.deepEqual(l, {
+      withAbstract: 4777,
+      without: 223,
+      meanPieces: 367.6,
+      maxPieces: 970,
+      over512: 498,
+      piecesPerWord: 1.473,
+    });
     // What makes it a stand-in: mean within 5% of the real 359.8, and the share over 512 pieces (10.4%)
     // near the real 10.7%, so truncation and windows are exercised as on real data.
     assert.ok(Math.abs(l.meanPieces / 359.8 - 1) < 0.05);

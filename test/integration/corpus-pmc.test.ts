@@ -27,8 +27,12 @@ function check(items: SourceItem[], source: CorpusSource): void {
   assert.equal(new Set(docs.map((d) => d.docId)).size, docs.length, 'doc ids are unique');
   const origins = docs.map((d) => d.origin!);
   assert.deepEqual(origins, [...origins].sort(), 'sorted by path');
-  for (const d of docs) assert.equal(`${d.docId}.xml`, d.origin!.split('/').pop(), 'the PMCID inside matches the file name');
-  assert.ok(docs.every((d) => d.title !== ''), 'every article has a title');
+  for (const d of docs)
+    assert.equal(`${d.docId}.xml`, d.origin!.split('/').pop(), 'the PMCID inside matches the file name');
+  assert.ok(
+    docs.every((d) => d.title !== ''),
+    'every article has a title',
+  );
   assert.ok(docs.filter((d) => d.pubDate !== undefined).length === docs.length, 'every article has a date');
   assert.deepEqual(source.stats, {
     files: PMC_CORPUS_FACTS.articles + 2, // README.md and progress.json

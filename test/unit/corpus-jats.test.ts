@@ -131,14 +131,21 @@ describe('parseJatsFile: ids, dates and missing parts', () => {
   });
 
   it('falls back to a PMC<digits> file name, else reports the file', () => {
-    assert.equal(doc(article('<article-id pub-id-type="doi">10.1/y</article-id>'), 'a/pmc777.nxml').docId, 'PMC777');
+    assert.equal(
+      doc(article('<article-id pub-id-type="doi">10.1/y</article-id>'), 'a/pmc777.nxml').docId,
+      'PMC777',
+    );
     const bad = one(article('<article-id pub-id-type="doi">10.1/y</article-id>'), 'a/paper.xml');
     assert.equal(bad.ok, false);
     assert.match((bad as { reason: string }).reason, /no PMC id/);
   });
 
   it('loads an article without an abstract with abstract ""', () => {
-    const d = doc(article('<article-id pub-id-type="pmc">1</article-id><title-group><article-title>Letter</article-title></title-group>'));
+    const d = doc(
+      article(
+        '<article-id pub-id-type="pmc">1</article-id><title-group><article-title>Letter</article-title></title-group>',
+      ),
+    );
     assert.equal(d.abstract, '');
     assert.equal(d.title, 'Letter');
     assert.equal(d.textContent, '');
@@ -147,21 +154,46 @@ describe('parseJatsFile: ids, dates and missing parts', () => {
   });
 
   it('uses a teaser when it is the only abstract', () => {
-    const d = doc(article('<article-id pub-id-type="pmc">1</article-id><abstract abstract-type="teaser"><p>Only this.</p></abstract>'));
+    const d = doc(
+      article(
+        '<article-id pub-id-type="pmc">1</article-id><abstract abstract-type="teaser"><p>Only this.</p></abstract>',
+      ),
+    );
     assert.equal(d.abstract, 'Only this.');
   });
 
   it('reads iso-8601-date, textual months, and leaves out what is invalid', () => {
-    const date = (x: string): string | undefined => doc(article(`<article-id pub-id-type="pmc">1</article-id>${x}`)).pubDate;
-    assert.equal(date('<pub-date pub-type="epub" iso-8601-date="2025-09-26T10:00"><year>2025</year></pub-date>'), '2025-09-26');
-    assert.equal(date('<pub-date date-type="pub" publication-format="electronic"><day>3</day><month>September</month><year>2025</year></pub-date>'), '2025-09-03');
-    assert.equal(date('<pub-date pub-type="ppub"><season>Spring</season><year>2001</year></pub-date>'), '2001');
-    assert.equal(date('<pub-date pub-type="epub"><day>31</day><month>2</month><year>2020</year></pub-date>'), '2020-02');
-    assert.equal(date('<pub-date pub-type="epub"/><pub-date pub-type="collection"><month>12</month><year>1982</year></pub-date>'), '1982-12');
+    const date = (x: string): string | undefined =>
+      doc(article(`<article-id pub-id-type="pmc">1</article-id>${x}`)).pubDate;
+    assert.equal(
+      date('<pub-date pub-type="epub" iso-8601-date="2025-09-26T10:00"><year>2025</year></pub-date>'),
+      '2025-09-26',
+    );
+    assert.equal(
+      date(
+        '<pub-date date-type="pub" publication-format="electronic"><day>3</day><month>September</month><year>2025</year></pub-date>',
+      ),
+      '2025-09-03',
+    );
+    assert.equal(
+      date('<pub-date pub-type="ppub"><season>Spring</season><year>2001</year></pub-date>'),
+      '2001',
+    );
+    assert.equal(
+      date('<pub-date pub-type="epub"><day>31</day><month>2</month><year>2020</year></pub-date>'),
+      '2020-02',
+    );
+    assert.equal(
+      date(
+        '<pub-date pub-type="epub"/><pub-date pub-type="collection"><month>12</month><year>1982</year></pub-date>',
+      ),
+      '1982-12',
+    );
   });
 
   it('reads several articles of a <pmc-articleset>, each with its own origin', () => {
-    const a = (id: string): string => `<article><front><article-meta><article-id pub-id-type="pmc">${id}</article-id></article-meta></front></article>`;
+    const a = (id: string): string =>
+      `<article><front><article-meta><article-id pub-id-type="pmc">${id}</article-id></article-meta></front></article>`;
     const items = parseJatsFile(`<pmc-articleset>${a('1')}${a('2')}</pmc-articleset>`, 'set.xml');
     assert.deepEqual(
       items.map((i) => (i.ok ? [i.doc.docId, i.doc.origin] : i.reason)),
@@ -175,18 +207,28 @@ describe('parseJatsFile: ids, dates and missing parts', () => {
   it('decodes the encoding the XML declaration names', () => {
     const xml = `<?xml version="1.0" encoding="ISO-8859-1"?><article><front><article-meta><article-id pub-id-type="pmc">5</article-id><title-group><article-title>Caf\u00e9 na\u00efve</article-title></title-group></article-meta></front></article>`;
     assert.equal(doc(xml).title, 'Café naïve');
-    assert.equal((parseJatsFile(Buffer.from(xml, 'latin1'), 'x.xml')[0] as { doc: DocumentRecord }).doc.title, 'Café naïve');
+    assert.equal(
+      (parseJatsFile(Buffer.from(xml, 'latin1'), 'x.xml')[0] as { doc: DocumentRecord }).doc.title,
+      'Café naïve',
+    );
   });
 
   it('keeps an entity no table knows as written, instead of failing the file', () => {
-    const d = doc(article('<article-id pub-id-type="pmc">1</article-id><title-group><article-title>A &unknownent; B</article-title></title-group>'));
+    const d = doc(
+      article(
+        '<article-id pub-id-type="pmc">1</article-id><title-group><article-title>A &unknownent; B</article-title></title-group>',
+      ),
+    );
     assert.equal(d.title, 'A &unknownent; B');
   });
 });
 
 describe('parseJatsFile: malformed files are reported, not thrown', () => {
   const reason = (content: string | Uint8Array): string => {
-    const item = one(typeof content === 'string' ? content : Buffer.from(content).toString('latin1'), 'x/bad.xml');
+    const item = one(
+      typeof content === 'string' ? content : Buffer.from(content).toString('latin1'),
+      'x/bad.xml',
+    );
     assert.equal(item.ok, false);
     assert.equal((item as { origin: string }).origin, 'x/bad.xml');
     return (item as { reason: string }).reason;

@@ -51,7 +51,9 @@ describe('jsonl source', () => {
       const path = which === 'plain' ? plain : gz;
       const name = which === 'plain' ? 'docs.jsonl' : 'docs.jsonl.gz';
       const { items, stats } = await collect(path);
-      const brief = items.map((i) => (i.ok ? `${i.doc.origin} ok ${i.doc.docId}` : `${i.origin} bad ${i.reason}`));
+      const brief = items.map((i) =>
+        i.ok ? `${i.doc.origin} ok ${i.doc.docId}` : `${i.origin} bad ${i.reason}`,
+      );
       assert.deepEqual(brief, [
         `${name}:1 ok PMC1`,
         `${name}:3 ok 42`,
@@ -65,7 +67,14 @@ describe('jsonl source', () => {
         `${name}:11 ok PMC7`,
       ]);
       assert.match(brief[3]!, /bad invalid JSON: /);
-      assert.deepEqual(stats, { files: 10, skipped: 2, documents: 4, withAbstract: 1, failed: 6, duplicates: 1 });
+      assert.deepEqual(stats, {
+        files: 10,
+        skipped: 2,
+        documents: 4,
+        withAbstract: 1,
+        failed: 6,
+        duplicates: 1,
+      });
 
       const first = items[0]!;
       assert.ok(first.ok);
@@ -82,7 +91,13 @@ describe('jsonl source', () => {
       const second = items[1]!;
       assert.ok(second.ok);
       assert.deepEqual(
-        [second.doc.authors, second.doc.keywords, second.doc.pubDate, second.doc.textContent, second.doc.abstract],
+        [
+          second.doc.authors,
+          second.doc.keywords,
+          second.doc.pubDate,
+          second.doc.textContent,
+          second.doc.abstract,
+        ],
         [['Grace Hopper', 'Ada Lovelace'], ['k'], '1999', 'T', ''],
       );
       const last = items[9]!;
@@ -94,14 +109,19 @@ describe('jsonl source', () => {
 
   it('throws SOURCE_INVALID after the good lines when the gzip stream is damaged', async () => {
     const bad = join(root, 'bad.jsonl.gz');
-    const full = gzipSync(Array.from({ length: 2000 }, (_, i) => JSON.stringify({ id: `D${i}`, abstract: 'x'.repeat(50 + (i % 7)) })).join('\n'));
+    const full = gzipSync(
+      Array.from({ length: 2000 }, (_, i) =>
+        JSON.stringify({ id: `D${i}`, abstract: 'x'.repeat(50 + (i % 7)) }),
+      ).join('\n'),
+    );
     await writeFile(bad, full.subarray(0, Math.floor(full.length * 0.6)));
     let n = 0;
     await assert.rejects(
       async () => {
         for await (const item of openSource({ path: bad }).items()) if (item.ok) n++;
       },
-      (e: unknown) => e instanceof CorpusError && e.code === 'SOURCE_INVALID' && /past line \d+/.test(e.message),
+      (e: unknown) =>
+        e instanceof CorpusError && e.code === 'SOURCE_INVALID' && /past line \d+/.test(e.message),
     );
     assert.ok(n > 0, 'the lines before the damage are yielded');
   });
@@ -109,8 +129,21 @@ describe('jsonl source', () => {
   it('parses one line on its own', () => {
     assert.deepEqual(parseJsonlLine('{"pmcid":"PMC9","title":"t","body":"b","date":"2021/3/4"}', 'f:1'), {
       ok: true,
-      doc: { docId: 'PMC9', title: 't', abstract: '', textContent: 'b', authors: [], keywords: [], pubDate: '2021-03-04', origin: 'f:1' },
+      doc: {
+        docId: 'PMC9',
+        title: 't',
+        abstract: '',
+        textContent: 'b',
+        authors: [],
+        keywords: [],
+        pubDate: '2021-03-04',
+        origin: 'f:1',
+      },
     });
-    assert.deepEqual(parseJsonlLine('{"id":""}', 'f:2'), { ok: false, origin: 'f:2', reason: 'field "id" must be a non-empty string or a number' });
+    assert.deepEqual(parseJsonlLine('{"id":""}', 'f:2'), {
+      ok: false,
+      origin: 'f:2',
+      reason: 'field "id" must be a non-empty string or a number',
+    });
   });
 });

@@ -63,7 +63,10 @@ before(async () => {
   // Archive order: the unsorted order of FILES (hidden ones included), so sorting is the source's job.
   const names = FILES.map(([p]) => p);
   await createTar({ gzip: true, file: tgz, cwd: dir, portable: true }, names);
-  await createTar({ file: tarPlain, cwd: dir, portable: true }, names.map((n) => `./${n}`));
+  await createTar(
+    { file: tarPlain, cwd: dir, portable: true },
+    names.map((n) => `./${n}`),
+  );
 });
 
 after(async () => {
@@ -79,8 +82,18 @@ describe('pmc-xml directory source', () => {
     assert.deepEqual(summary(items), EXPECTED);
     const broken = items[2] as { reason: string };
     assert.match(broken.reason, /^not well-formed XML/);
-    assert.match((items[4] as { reason: string }).reason, /duplicate doc_id PMC2: already read from a\/PMC2.xml/);
-    assert.deepEqual(source.stats, { files: 8, skipped: 2, documents: 4, withAbstract: 3, failed: 2, duplicates: 1 });
+    assert.match(
+      (items[4] as { reason: string }).reason,
+      /duplicate doc_id PMC2: already read from a\/PMC2.xml/,
+    );
+    assert.deepEqual(source.stats, {
+      files: 8,
+      skipped: 2,
+      documents: 4,
+      withAbstract: 3,
+      failed: 2,
+      duplicates: 1,
+    });
   });
 
   it('follows symbolic links to files', async () => {
@@ -91,7 +104,9 @@ describe('pmc-xml directory source', () => {
   });
 
   it('reads a single XML file', async () => {
-    assert.deepEqual(summary(await collect(openSource({ path: join(dir, 'z', 'PMC9.xml') }))), [['PMC9.xml', 'PMC9']]);
+    assert.deepEqual(summary(await collect(openSource({ path: join(dir, 'z', 'PMC9.xml') }))), [
+      ['PMC9.xml', 'PMC9'],
+    ]);
   });
 
   it('stops when aborted', async () => {
@@ -113,7 +128,14 @@ describe('pmc-xml archive source', () => {
     for (const path of [tgz, tarPlain]) {
       const source = openSource({ path });
       assert.deepEqual(summary(await collect(source)), EXPECTED, path);
-      assert.deepEqual(source.stats, { files: 8, skipped: 2, documents: 4, withAbstract: 3, failed: 2, duplicates: 1 });
+      assert.deepEqual(source.stats, {
+        files: 8,
+        skipped: 2,
+        documents: 4,
+        withAbstract: 3,
+        failed: 2,
+        duplicates: 1,
+      });
     }
   });
 
@@ -127,7 +149,8 @@ describe('pmc-xml archive source', () => {
 
   it('gives the same sequence with windows of a few files', async () => {
     const a = await collect(openSource({ path: tgz }));
-    for (const w of [200, 400, 700]) assert.deepEqual(await collect(openSource({ path: tgz, windowBytes: w })), a, `window ${w}`);
+    for (const w of [200, 400, 700])
+      assert.deepEqual(await collect(openSource({ path: tgz, windowBytes: w })), a, `window ${w}`);
   });
 
   it('lets the later of two entries with the same name win, as extraction does', async () => {
@@ -141,7 +164,8 @@ describe('pmc-xml archive source', () => {
     // Concatenate the two archives' entries: strip the end-of-archive blocks of the first.
     const a = await readFile(file);
     const b = await readFile(join(root, 'dup2.tar'));
-    const entryBytes = (t: Buffer): Buffer => t.subarray(0, 512 + Math.ceil(art('PMC7', 'old').length / 512) * 512);
+    const entryBytes = (t: Buffer): Buffer =>
+      t.subarray(0, 512 + Math.ceil(art('PMC7', 'old').length / 512) * 512);
     await writeFile(file, Buffer.concat([entryBytes(a), b]));
     const entries: string[] = [];
     await listTar({ file, onReadEntry: (e) => entries.push(e.path) });
@@ -204,7 +228,11 @@ describe('openSource', () => {
         (e: unknown) => e instanceof CorpusError && e.code === want && message.test(e.message),
       );
     };
-    code({ path: join(root, 'nope.tar.gz') }, 'SOURCE_NOT_FOUND', /source path does not exist: .*nope\.tar\.gz/);
+    code(
+      { path: join(root, 'nope.tar.gz') },
+      'SOURCE_NOT_FOUND',
+      /source path does not exist: .*nope\.tar\.gz/,
+    );
     code({ type: 'pmc-xml', path: join(root, 'nope') }, 'SOURCE_NOT_FOUND', /does not exist/);
     code({ type: 'pmc-xml' }, 'SOURCE_SPEC', /needs a path/);
     code({ type: 'synthetic', path: dir }, 'SOURCE_SPEC', /takes no path/);

@@ -11,7 +11,10 @@ import {
   syntheticDocument,
 } from '../../src/corpus/index.ts';
 
-async function take(source: { items(signal?: AbortSignal): AsyncIterable<unknown> }, n: number): Promise<DocumentRecord[]> {
+async function take(
+  source: { items(signal?: AbortSignal): AsyncIterable<unknown> },
+  n: number,
+): Promise<DocumentRecord[]> {
   const out: DocumentRecord[] = [];
   for await (const item of source.items() as AsyncIterable<{ ok: boolean; doc: DocumentRecord }>) {
     assert.ok(item.ok);
