@@ -85,6 +85,9 @@ export function splitSql(script: string): string[] {
       const stop = end < 0 ? script.length : end + tag.length;
       cur += script.slice(i, stop);
       i = stop;
+    } else if (c === ';' && /^\s*CREATE\s+TRIGGER\b[\s\S]*\bBEGIN\b/i.test(cur) && !/\bEND\s*$/i.test(cur)) {
+      cur += c; // inside a trigger's BEGIN ... END
+      i++;
     } else if (c === ';') {
       if (cur.trim()) out.push(cur.trim());
       cur = '';
@@ -141,12 +144,13 @@ function fromBlob(b: unknown): number[] {
   return [...new Float32Array(copy.buffer, 0, copy.length / 4)];
 }
 
+/** float4 text (shortest form that reads back as the same float4) to the float32 values themselves. */
 function fromText(v: unknown): number[] {
-  if (Array.isArray(v)) return v.map(Number);
+  if (Array.isArray(v)) return v.map((x) => Math.fround(Number(x)));
   return String(v)
     .replace(/^[[{]|[\]}]$/g, '')
     .split(',')
-    .map(Number);
+    .map((x) => Math.fround(Number(x)));
 }
 
 async function sqlStoreRaw(store: SqlStore, sql: string): Promise<Record<string, unknown>[]> {
