@@ -1,0 +1,204 @@
+/**
+ * PostgreSQL beyond the shared contract: which vector type is used and when, COPY and INSERT writing the same
+ * rows, the real[] -> pgvector migration, concurrent schema creation, and which server errors are transient.
+ * Real server: DATASTATE_TEST_PG_URL (scripts/ci-databases.sh); pgvector: PGlite.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import type { EmbeddingWrite } from '../../src/core/store-port.ts';
+import { contentHash } from '../../src/store/content-hash.ts';
+import { openPgliteStore, openPostgresStore } from '../../src/store/postgres.ts';
+import type { PostgresDialect } from '../../src/store/dialects/postgres.ts';
+import type { SqlStore } from '../../src/store/sql-store.ts';
+import { closeShared, openTestDb, pgUrl, SKIP_DB_TESTS, type TestDb } from '../helpers/databases.ts';
+
+const DIM = 4;
+
+function emb(docId: string, tokens: string[], base: number): EmbeddingWrite {
+  const vectors = new Float32Array(tokens.length * DIM).map((_, i) => base + i / 7);
+  return {
+    embedding: { docId, tokens, vectors, dimension: DIM },
+    ledger: { docId, modelFingerprint: 'fp', contentHash: 'h', tokenCount: tokens.length, dimension: DIM, embeddedAt: 'now' },
+  };
+}
+
+const doc = (docId: string) => ({
+  docId,
+  title: 't',
+  abstract: `abstract of ${docId}, long enough`,
+  textContent: '',
+  authors: [],
+  keywords: [],
+  contentHash: contentHash(`abstract of ${docId}, long enough`),
+});
+
+const dialectOf = (s: SqlStore) => s.sql as PostgresDialect;
+
+async function columnType(store: SqlStore): Promise<string> {
+  const [r] = await store.client.withSession((s) =>
+    s.query(`SELECT format_type(a.atttypid, a.atttypmod) AS t FROM pg_attribute a WHERE a.attrelid = to_regclass('"RAG"."DocumentTokenEmbeddings"') AND a.attname = 'token_embedding'`),
+  );
+  return String(r!.t);
+}
+
+/** Tokens with everything COPY's text format would have to escape, and some UTF-8. */
+const TRICKY = ['plain', 'tab\there', 'new\nline', 'back\\slash', "quote'\"", 'ünïcødé', '😀', '\\N', ''];
+
+async function copyAndInsertAgree(db: TestDb, open: (bulk: 'copy' | 'insert') => SqlStore): Promise<void> {
+  const copy = open('copy');
+  const insert = open('insert');
+  try {
+    await copy.createSchema({ dimension: DIM });
+    await copy.upsertDocuments([doc('C'), doc('I')]);
+    await copy.writeEmbeddings([emb('C', TRICKY, 0.25)]);
+    await insert.writeEmbeddings([emb('I', TRICKY, 0.25)]);
+    const rows = await db.raw(
+      `SELECT doc_id, token_index, token_text, CAST(token_embedding AS text) AS v FROM "RAG"."DocumentTokenEmbeddings" ORDER BY doc_id, token_index`,
+    );
+    const of = (id: string) => rows.filter((r) => r.doc_id === id).map((r) => [r.token_index, r.token_text, r.v]);
+    assert.equal(of('C').length, TRICKY.length);
+    assert.deepEqual(of('C'), of('I'));
+    assert.deepEqual(
+      of('C').map((r) => r[1]),
+      TRICKY,
+    );
+  } finally {
+    await copy.close();
+    await insert.close();
+  }
+}
+
+after(closeShared);
+
+describe('PostgreSQL with pgvector (PGlite)', () => {
+  test('a new schema uses vector(n); the extension is created with it', async () => {
+    const db = await openTestDb('pglite');
+    try {
+      const store = db.store as SqlStore;
+      const before = await store.checkSchema({ dimension: DIM });
+      assert.ok(before.problems.some((p) => p.object === 'extension vector' && p.fix === 'CREATE EXTENSION IF NOT EXISTS vector'));
+      await store.createSchema({ dimension: DIM });
+      assert.equal(dialectOf(store).vectorType, 'vector');
+      assert.equal(await columnType(store), `vector(${DIM})`);
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  test('real[] when asked; auto keeps what the table has; the documented ALTER converts it to vector(n) in place', async () => {
+    const db = await openTestDb('pglite');
+    const pglite = (db.store as SqlStore).client as unknown as { db: Parameters<typeof openPgliteStore>[0]['db'] };
+    try {
+      const arrays = openPgliteStore({ db: pglite.db, vectorType: 'real[]' });
+      await arrays.createSchema({ dimension: DIM });
+      assert.equal(await columnType(arrays), 'real[]');
+      await arrays.upsertDocuments([doc('A')]);
+      await arrays.writeEmbeddings([emb('A', ['x', 'y'], 1.5)]);
+      const auto = openPgliteStore({ db: pglite.db });
+      assert.deepEqual(await auto.checkSchema({ dimension: DIM }), { ok: true, empty: false, problems: [] });
+      assert.equal(dialectOf(auto).vectorType, 'real[]');
+      await auto.writeEmbeddings([emb('A', ['x', 'y', 'z'], 2.5)]);
+      // the migration docs/databases.md gives
+      await db.raw(
+        `CREATE EXTENSION IF NOT EXISTS vector; ALTER TABLE "RAG"."DocumentTokenEmbeddings" DROP CONSTRAINT "DocumentTokenEmbeddings_dimension", ` +
+          `ALTER COLUMN token_embedding TYPE vector(${DIM}) USING token_embedding::vector(${DIM})`,
+      );
+      const after = openPgliteStore({ db: pglite.db });
+      assert.deepEqual(await after.checkSchema({ dimension: DIM }), { ok: true, empty: false, problems: [] });
+      assert.equal(dialectOf(after).vectorType, 'vector');
+      assert.equal((await after.embeddingStates(['A']))[0]!.tokenRows, 3);
+      assert.deepEqual(await db.readVector('A', 2), [...emb('A', ['x', 'y', 'z'], 2.5).embedding.vectors.slice(8, 12)]);
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  test('binary COPY and multi-row INSERT write the same rows', async () => {
+    const db = await openTestDb('pglite');
+    const pglite = ((db.store as SqlStore).client as unknown as { db: Parameters<typeof openPgliteStore>[0]['db'] }).db;
+    try {
+      await copyAndInsertAgree(db, (bulk) => openPgliteStore({ db: pglite, bulk }));
+    } finally {
+      await db.cleanup();
+    }
+  });
+});
+
+describe('PostgreSQL server', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1' : false }, () => {
+  test('vectors are pgvector vector(n) when the server has the extension, else real[] with a CHECK on their length', async () => {
+    const db = await openTestDb('postgres');
+    try {
+      const store = db.store as SqlStore;
+      await store.createSchema({ dimension: DIM });
+      const available = (await db.raw(`SELECT 1 AS x FROM pg_available_extensions WHERE name = 'vector'`)).length > 0;
+      assert.equal(dialectOf(store).vectorType, available ? 'vector' : 'real[]');
+      assert.equal(await columnType(store), available ? `vector(${DIM})` : 'real[]');
+      if (!available) {
+        const [c] = await db.raw(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = 'DocumentTokenEmbeddings_dimension'`);
+        assert.match(String(c!.def), /cardinality\(token_embedding\) = 4/);
+      }
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  test('binary COPY and multi-row INSERT write the same rows', async () => {
+    const db = await openTestDb('postgres');
+    const url = new URL(pgUrl());
+    const [, name] = /postgres.*\/([^/?]+)(\?|$)/.exec(db.store.description) ?? [];
+    url.pathname = `/${name}`;
+    try {
+      await copyAndInsertAgree(db, (bulk) => openPostgresStore({ url: url.toString(), bulk }));
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  test('two stores creating the schema at once both succeed', async () => {
+    const db = await openTestDb('postgres');
+    try {
+      const other = await db.openAnother();
+      await Promise.all([db.store.createSchema({ dimension: DIM }), other.createSchema({ dimension: DIM })]);
+      assert.equal((await db.store.checkSchema({ dimension: DIM })).ok, true);
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  test('a deadlock is transient; a constraint violation is not', async () => {
+    const db = await openTestDb('postgres');
+    const [, name] = /postgres.*\/([^/?]+)(\?|$)/.exec(db.store.description) ?? [];
+    const url = new URL(pgUrl());
+    url.pathname = `/${name}`;
+    const a = new pg.Client({ connectionString: url.toString() });
+    const b = new pg.Client({ connectionString: url.toString() });
+    try {
+      await db.store.createSchema({ dimension: DIM });
+      await db.store.upsertDocuments([doc('X'), doc('Y')]);
+      await a.connect();
+      await b.connect();
+      await a.query('BEGIN');
+      await b.query('BEGIN');
+      await a.query(`UPDATE "RAG"."SourceDocuments" SET title = 'a' WHERE doc_id = 'X'`);
+      await b.query(`UPDATE "RAG"."SourceDocuments" SET title = 'b' WHERE doc_id = 'Y'`);
+      const results = await Promise.allSettled([
+        a.query(`UPDATE "RAG"."SourceDocuments" SET title = 'a' WHERE doc_id = 'Y'`),
+        b.query(`UPDATE "RAG"."SourceDocuments" SET title = 'b' WHERE doc_id = 'X'`),
+      ]);
+      const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+      assert.ok(failed, 'one of the two transactions is chosen as the deadlock victim');
+      assert.equal((failed.reason as { code?: string }).code, '40P01');
+      assert.equal(db.store.isTransient(failed.reason), true);
+      await a.query('ROLLBACK');
+      await b.query('ROLLBACK');
+      const dup = await a.query(`INSERT INTO "RAG"."SourceDocuments" (doc_id) VALUES ('X')`).catch((e: unknown) => e);
+      assert.equal((dup as { code?: string }).code, '23505');
+      assert.equal(db.store.isTransient(dup), false);
+    } finally {
+      await a.end().catch(() => {});
+      await b.end().catch(() => {});
+      await db.cleanup();
+    }
+  });
+});
