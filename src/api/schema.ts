@@ -78,10 +78,12 @@ export const DatabaseSchema = Type.Object(
 
 export const SourceSchema = Type.Object(
   {
-    type: StringEnum(SOURCE_TYPES, {
-      default: 'synthetic',
-      description: 'pmc-xml: a directory tree or .tar.gz of PMC JATS XML; jsonl: one JSON document per line; synthetic: a generated corpus (not real text).',
-    }),
+    type: Type.Optional(
+      StringEnum(SOURCE_TYPES, {
+        description:
+          'pmc-xml: a directory tree or .tar.gz of PMC JATS XML; jsonl: one JSON document per line; synthetic: a generated corpus (not real text). Default: inferred from path; synthetic without a path.',
+      }),
+    ),
     path: Type.Optional(Type.String({ minLength: 1 })),
   },
   { default: {}, additionalProperties: false, description: 'Where missing documents come from.' },

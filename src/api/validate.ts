@@ -120,6 +120,8 @@ function crossFieldProblems(spec: DatasetStateSpec, prefix: string): string[] {
     problems.push(`${p}healing.backoff.initialMs: must be <= healing.backoff.maxMs`);
   if (spec.database.url && spec.database.connectionSecretRef)
     problems.push(`${p}database: set url or connectionSecretRef, not both`);
+  if (spec.source.type === 'synthetic' && spec.source.path)
+    problems.push(`${p}source.path: must not be set when source.type is "synthetic"`);
   if ((spec.source.type === 'pmc-xml' || spec.source.type === 'jsonl') && !spec.source.path)
     problems.push(`${p}source.path: is required when source.type is ${JSON.stringify(spec.source.type)}`);
   if (spec.embedding.stride !== undefined && spec.embedding.stride >= spec.embedding.maxTokens)

@@ -28,11 +28,6 @@ function integerFlag(name: string, value: string): number {
   return Number(value);
 }
 
-/** The source type a path implies. */
-export function sourceTypeOfPath(path: string): 'pmc-xml' | 'jsonl' {
-  return /\.jsonl(\.gz)?$/i.test(path) ? 'jsonl' : 'pmc-xml';
-}
-
 export function specFromFlags(flags: EnsureFlags, defaultMode: DatasetStateSpec['mode'] = 'AutoFix'): { spec: DatasetStateSpec; name: string } {
   const modes = [flags.autoFix && 'AutoFix', flags.validateOnly && 'ValidateOnly', flags.dryRun && 'DryRun'].filter(Boolean);
   if (modes.length > 1) throw new ValidationError(['--auto-fix, --validate-only and --dry-run exclude each other: give one']);
@@ -60,7 +55,7 @@ export function specFromFlags(flags: EnsureFlags, defaultMode: DatasetStateSpec[
   if (flags.batchSize !== undefined) sub('healing').batchSize = flags.batchSize === 'auto' ? 'auto' : integerFlag('batch-size', flags.batchSize);
   if (flags.source !== undefined) {
     if (flags.source === 'synthetic') raw.source = { type: 'synthetic' };
-    else raw.source = { type: sourceTypeOfPath(flags.source), path: flags.source };
+    else raw.source = { path: flags.source }; // the corpus module infers the type from the path
   }
   if (flags.db !== undefined) {
     const db = sub('database');

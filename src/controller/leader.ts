@@ -22,6 +22,16 @@ export interface LeaderElectionOptions {
   log?: (message: string) => void;
 }
 
+/**
+ * Lease times are metav1.MicroTime (RFC 3339 with exactly six fractional digits); client-node serializes a Date
+ * with toISOString's three, which the API server rejects. A Date that prints itself with six digits fixes that.
+ */
+class MicroTime extends Date {
+  override toISOString(): string {
+    return super.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+  }
+}
+
 function statusOf(e: unknown): number | undefined {
   const x = e as { code?: number; statusCode?: number; response?: { httpStatusCode?: number } };
   return x?.code ?? x?.statusCode ?? x?.response?.httpStatusCode;
@@ -45,7 +55,7 @@ export class LeaderElector {
   }
 
   private now(): Date {
-    return new Date();
+    return new MicroTime();
   }
 
   /** One attempt to acquire or renew. True when we hold the Lease afterwards. */
@@ -83,13 +93,14 @@ export class LeaderElector {
     const heldByOther = holder !== '' && holder !== identity;
     if (heldByOther && this.observedAt + durationMs > Date.now()) return false;
     const transitions = (spec.leaseTransitions ?? 0) + (holder === identity ? 0 : 1);
+    const acquireTime = spec.acquireTime ? new MicroTime(spec.acquireTime) : now;
     try {
       const updated = await this.api.replaceNamespacedLease({
         name,
         namespace,
         body: {
           ...lease,
-          spec: { ...spec, ...desired, acquireTime: holder === identity ? spec.acquireTime : now, leaseTransitions: transitions },
+          spec: { ...spec, ...desired, acquireTime: holder === identity ? acquireTime : now, leaseTransitions: transitions },
         },
       });
       this.see(identity, now.toISOString(), updated.metadata?.resourceVersion ?? '');
@@ -152,10 +163,11 @@ export class LeaderElector {
     try {
       const lease = await this.api.readNamespacedLease({ name, namespace });
       if (lease.spec?.holderIdentity !== identity) return;
+      if (lease.spec.acquireTime) lease.spec.acquireTime = new MicroTime(lease.spec.acquireTime);
       await this.api.replaceNamespacedLease({
         name,
         namespace,
-        body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date() } },
+        body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new MicroTime() } },
       });
       this.o.log?.(`leader election: ${identity} released the Lease`);
     } catch (e) {

@@ -56,7 +56,8 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null |
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+  const logs = controllers.map((c, i) => `controller ${i}:\n  ${c.log.slice(-15).join('\n  ')}`).join('\n');
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${logs}`);
 }
 
 async function getDss(name: string): Promise<any> {
@@ -257,10 +258,11 @@ test('metrics and health endpoints', async () => {
     return line ? JSON.parse(line).metricsPort : undefined;
   });
   await waitFor('ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200);
+  await createDss('metrics', await baseSpec(join(dir, 'metrics.db'), 10));
   assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
   await waitFor('a reconcile counted', async () => /datastate_reconcile_total\{result="ready"\} [1-9]/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()));
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  for (const name of ['datastate_reconcile_duration_seconds_bucket', 'datastate_workqueue_depth', 'datastate_documents_embedded_total', 'datastate_tokens_embedded_total', 'datastate_dataset_documents_ready{namespace="ds-test",name="ragas-100"}', 'datastate_dataset_embeddings_missing', 'datastate_dataset_progress_ratio'])
+  for (const name of ['datastate_reconcile_duration_seconds_bucket', 'datastate_workqueue_depth', 'datastate_documents_embedded_total', 'datastate_tokens_embedded_total', 'datastate_dataset_documents_ready{namespace="ds-test",name="metrics"} 10', 'datastate_dataset_embeddings_missing', 'datastate_dataset_progress_ratio'])
     assert.ok(text.includes(name), `metric ${name}`);
   await stopController(c);
 });
