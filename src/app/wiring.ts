@@ -63,7 +63,7 @@ export async function wire(
   checkLocalPaths(spec);
   const dbUrl =
     options.databaseUrl ?? spec.database.url ?? (spec.database.dialect === 'sqlite' ? join(dataHome(), 'datastate.db') : undefined);
-  const store = await openStore({ ...spec.database, url: dbUrl });
+  const store = await openStore({ ...spec.database, url: dbUrl, readOnly: spec.mode !== 'AutoFix' });
   let modelDir: string | null = null;
   const model = async () => (modelDir ??= await resolveModelDir(spec, onNote));
   // The fingerprint covers the settings that change the vectors: both calls must get the same options.

@@ -24,6 +24,11 @@ export interface StoreConfig {
   url?: string;
   schema: string;
   tables: { sourceDocuments: string; tokenEmbeddings: string; ledger: string };
+  /**
+   * The pass will not write (ValidateOnly, DryRun). The SQLite store then opens its file read-only and does not
+   * create a missing one; server stores are only read by such a pass anyway.
+   */
+  readOnly?: boolean;
 }
 
 /** The dialect a URL implies, or null when it does not say. */
@@ -43,7 +48,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     throw new StoreConfigError(`database.url looks like ${parsed.dialect} but database.dialect is ${config.dialect}`);
   const names = { schema: config.schema, tables: config.tables };
   if (!parsed) {
-    if (config.dialect === 'sqlite') return new SqliteStore({ path: url, ...names });
+    if (config.dialect === 'sqlite') return new SqliteStore({ path: url, readOnly: config.readOnly, ...names });
     throw new StoreConfigError(
       `database.url ${redactUrl(url)} is not a ${config.dialect} URL: use ` +
         (config.dialect === 'postgres' ? 'postgres://user:password@host:5432/database' : 'iris:Driver=...;Host=...;Port=1972;Namespace=USER;UID=...;PWD=... (or iris:DSN=...)'),
@@ -51,7 +56,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   }
   switch (parsed.transport) {
     case 'sqlite':
-      return new SqliteStore({ path: parsed.path, ...names });
+      return new SqliteStore({ path: parsed.path, readOnly: config.readOnly, ...names });
     case 'postgres':
       return openPostgresStore({ url: parsed.url, ...names });
     case 'odbc':
