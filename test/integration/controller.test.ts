@@ -198,20 +198,21 @@ test('ValidateOnly reports Degraded with the failing checks and writes nothing; 
 test('a spec change while healing cancels the running pass and re-plans', async () => {
   const c = startController();
   const db = join(dir, 'respec.db');
-  await createDss('respec', await baseSpec(db, 300, { healing: { batchSize: 2 } }));
+  await createDss('respec', await baseSpec(db, 200, { healing: { batchSize: 2 } }));
   await waitFor('healing under way', async () => {
     const o = await getDss('respec');
     return o.status?.phase === 'Healing' && o.status.progress?.processed > 0;
   });
   await custom.patchNamespacedCustomObject(
-    { ...G, namespace: NS, name: 'respec', body: [{ op: 'replace', path: '/spec/docCount', value: 120 }] },
+    { ...G, namespace: NS, name: 'respec', body: [{ op: 'replace', path: '/spec/docCount', value: 260 }] },
   );
   const done = await waitFor('Ready at the new generation', async () => {
     const o = await getDss('respec');
     return condition(o, 'Ready')?.status === 'True' && o.status.observedGeneration === 2 && o;
   }, 180_000);
-  assert.equal(done.spec.docCount, 120);
-  assert.equal(done.status.embedded, 120);
+  assert.equal(done.spec.docCount, 260);
+  assert.equal(done.status.embedded, 260);
+  assert.equal(rows(db, "SELECT COUNT(*) AS n FROM SourceDocuments WHERE length(trim(abstract)) > 0")[0].n, 260);
   assert.ok(c.log.some((l) => l.includes('spec changed while reconciling')), 'the running pass was cancelled');
   assert.ok((await eventsOf('respec')).filter((e) => e.reason === 'PlanMade').length >= 2, 'planned again');
   await stopController(c);
@@ -260,8 +261,11 @@ test('metrics and health endpoints', async () => {
   await waitFor('ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200);
   await createDss('metrics', await baseSpec(join(dir, 'metrics.db'), 10));
   assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
-  await waitFor('a reconcile counted', async () => /datastate_reconcile_total\{result="ready"\} [1-9]/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()));
+  await waitFor('the dataset in the metrics', async () =>
+    (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).includes('datastate_dataset_ready{namespace="ds-test",name="metrics"} 1'),
+  );
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  assert.match(text, /datastate_reconcile_total\{result="ready"\} [1-9]/);
   for (const name of ['datastate_reconcile_duration_seconds_bucket', 'datastate_workqueue_depth', 'datastate_documents_embedded_total', 'datastate_tokens_embedded_total', 'datastate_dataset_documents_ready{namespace="ds-test",name="metrics"} 10', 'datastate_dataset_embeddings_missing', 'datastate_dataset_progress_ratio'])
     assert.ok(text.includes(name), `metric ${name}`);
   await stopController(c);
