@@ -17,10 +17,14 @@ export function dataHome(): string {
   return resolve(process.env.DATASTATE_HOME ?? '.datastate');
 }
 
-export const DEMO_MODEL_NOTE =
-  'the default model is SYNTHETIC: a BERT-base-shaped encoder with random weights (fixed seed) and the real ' +
-  'bert-base-uncased tokenizer. Its vectors have the real shape and cost but no meaning; point --model (MODEL=) ' +
-  'at an exported encoder for real embeddings (see docs/embedding.md).';
+/** What to tell the user when the model has random weights. */
+export function syntheticModelNote(modelId: string): string {
+  return (
+    `the model ${modelId} is SYNTHETIC: a BERT-shaped encoder with random weights (fixed seed) and the real ` +
+    'bert-base-uncased tokenizer. Its vectors have the real shape and cost but no meaning; point --model (MODEL=) ' +
+    'at an exported encoder for real embeddings (see docs/embedding.md).'
+  );
+}
 
 /** The model directory the spec names, or the generated demo model (generated on first use). */
 export async function resolveModelDir(spec: DatasetStateSpec, onNote?: (message: string) => void): Promise<string> {
@@ -88,7 +92,7 @@ export async function wire(
     openEmbedder: async () => {
       const dir = await model();
       const embedder = await loadEmbedder(dir, embedderOptions);
-      if (embedder.synthetic) onNote(DEMO_MODEL_NOTE);
+      if (embedder.synthetic) onNote(syntheticModelNote(embedder.modelId));
       return embedder;
     },
   };

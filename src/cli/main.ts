@@ -152,6 +152,31 @@ export function buildProgram(): Command {
         gracePeriodSeconds: num('grace-period', f.gracePeriod),
       });
     });
+  program
+    .command('worker')
+    .description('run an embedding worker: an authenticated HTTP service that embeds and writes batches')
+    .option('--port <port>', 'port for the API, /metrics, /healthz, /readyz (0: any free port)', '8080')
+    .option('--host <host>', 'address to listen on', '0.0.0.0')
+    .option('--spec-json <json>', 'the dataset spec as JSON (default: DATASTATE_WORKER_SPEC, else the flags below)')
+    .option('--model <dir>', 'model directory')
+    .option('--dimension <n>', 'declared vector dimension')
+    .option('--db <url>', 'database URL (credentials: prefer DATASTATE_DB_URL)')
+    .option('--token-file <path>', 'file with the bearer token(s), one per line (default: DATASTATE_WORKER_TOKEN)')
+    .option('--max-in-flight <n>', 'batches processed at once; more get 429', '1')
+    .action(async (f: Record<string, string | undefined>) => {
+      const { runWorker, workerSpecFromJson } = await import('../worker/run.ts');
+      const json = f.specJson ?? process.env.DATASTATE_WORKER_SPEC;
+      const spec = json
+        ? workerSpecFromJson(json)
+        : specFromFlags({ docCount: '1', model: f.model, dimension: f.dimension, db: f.db }).spec;
+      if (json && f.model) spec.embedding.modelPath = f.model;
+      if (json && f.db) spec.database.url = f.db;
+      const port = Number(f.port);
+      const maxInFlight = Number(f.maxInFlight);
+      if (!Number.isInteger(port) || port < 0) throw new ValidationError([`--port: must be a port number (got ${JSON.stringify(f.port)})`]);
+      if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new ValidationError([`--max-in-flight: must be an integer >= 1 (got ${JSON.stringify(f.maxInFlight)})`]);
+      process.exitCode = await runWorker({ port, host: String(f.host), spec, tokenFile: f.tokenFile, maxInFlight });
+    });
   return program;
 }
 

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { DatasetStateController } from './controller.ts';
-import { startHealthServer } from './http.ts';
+import { startHealthServer } from '../app/http-server.ts';
 import { KubeClients, loadKubeConfig } from './kube.ts';
 import { LeaderElector } from './leader.ts';
 import { createControllerMetrics } from './metrics.ts';

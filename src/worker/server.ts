@@ -1,0 +1,203 @@
+/**
+ * The embedding worker's HTTP API. One batch per request: read the texts from the database, embed them with
+ * the ONNX embedder, write every document's token rows in one transaction per batch, answer per document.
+ *
+ *   POST /v1/batches   {dataset, docIds, fingerprint, dimension}  → 200 {embedded, tokens, failures, vanished}
+ *   GET  /v1/model     the loaded model: {modelId, fingerprint, dimension, synthetic}
+ *   GET  /healthz  /readyz (model loaded)  /metrics
+ *
+ * Every /v1 call needs `Authorization: Bearer <token>`. At most maxInFlight batches run at once; more get 429.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Embedder } from '../core/ports.ts';
+import type { Store } from '../core/store-port.ts';
+import { embedBatches } from '../heal/embed-batches.ts';
+import type { BackoffPolicy } from '../heal/retry.ts';
+import { startHealthServer, type HealthServer } from '../app/http-server.ts';
+import type { TokenSet } from './tokens.ts';
+
+export interface WorkerServerOptions {
+  port: number;
+  host?: string;
+  tokens: TokenSet;
+  store: Store;
+  /** Resolves once the model is loaded (readiness waits for it). */
+  embedder: Promise<Embedder>;
+  maxInFlight: number;
+  /** Largest accepted request body in bytes. */
+  maxBodyBytes?: number;
+  /** Most document ids in one batch. */
+  maxBatchDocs?: number;
+  backoff?: BackoffPolicy;
+  log?: (level: string, message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface BatchRequest {
+  dataset: string;
+  docIds: string[];
+  fingerprint: string;
+  dimension: number;
+}
+
+export interface BatchResponse {
+  embedded: number;
+  tokens: number;
+  failures: { docId: string; reason: string }[];
+  vanished: number;
+  seconds: number;
+  worker: string;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body) + '\n');
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > limit) throw new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, `request body exceeds the limit of ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Validates a batch request; every problem names the field. */
+export function parseBatchRequest(text: string, maxDocs: number): BatchRequest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, `body is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HttpError(400, 'body must be a JSON object');
+  const o = raw as Record<string, unknown>;
+  const problems: string[] = [];
+  if (typeof o.dataset !== 'string' || !o.dataset) problems.push('dataset: must be a non-empty string');
+  if (!Array.isArray(o.docIds) || !o.docIds.length || !o.docIds.every((d) => typeof d === 'string' && d.length > 0 && d.length <= 256))
+    problems.push('docIds: must be a non-empty array of document ids');
+  else if (o.docIds.length > maxDocs) problems.push(`docIds: at most ${maxDocs} documents per batch (got ${o.docIds.length})`);
+  else if (new Set(o.docIds).size !== o.docIds.length) problems.push('docIds: must not repeat an id');
+  if (typeof o.fingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(o.fingerprint)) problems.push('fingerprint: must be a sha256 hex string');
+  if (!Number.isInteger(o.dimension) || (o.dimension as number) < 1) problems.push('dimension: must be a positive integer');
+  if (problems.length) throw new HttpError(422, problems.join('; '));
+  return o as unknown as BatchRequest;
+}
+
+export async function startWorkerServer(o: WorkerServerOptions): Promise<HealthServer & { registry: Registry }> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'datastate_worker_' });
+  const m = {
+    batches: new Counter({ name: 'datastate_worker_batches_total', help: 'Batches handled, by result.', labelNames: ['result'], registers: [registry] }),
+    documents: new Counter({ name: 'datastate_worker_documents_embedded_total', help: 'Documents embedded and written.', registers: [registry] }),
+    tokens: new Counter({ name: 'datastate_worker_tokens_embedded_total', help: 'Token vectors written.', registers: [registry] }),
+    failures: new Counter({ name: 'datastate_worker_documents_failed_total', help: 'Documents that failed for their own reason.', registers: [registry] }),
+    inFlight: new Gauge({ name: 'datastate_worker_batches_in_flight', help: 'Batches being processed.', registers: [registry] }),
+    duration: new Histogram({
+      name: 'datastate_worker_batch_duration_seconds',
+      help: 'Time to read, embed and write one batch.',
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers: [registry],
+    }),
+  };
+  const log = o.log ?? (() => undefined);
+  let embedder: Embedder | null = null;
+  let loadError: Error | null = null;
+  o.embedder.then(
+    (e) => {
+      embedder = e;
+      log('info', 'model loaded', { modelId: e.modelId, dimension: e.dimension, synthetic: e.synthetic });
+    },
+    (e: Error) => {
+      loadError = e;
+      log('error', 'model failed to load', { error: e.message });
+    },
+  );
+  let inFlight = 0;
+  const maxBody = o.maxBodyBytes ?? 1 << 20;
+  const maxDocs = o.maxBatchDocs ?? 1024;
+  const backoff = o.backoff ?? { maxRetries: 3, initialMs: 200, maxMs: 5000 };
+  const name = process.env.HOSTNAME ?? `worker-${process.pid}`;
+
+  const api = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (!path.startsWith('/v1/')) return false;
+    try {
+      if (!o.tokens.check(req.headers.authorization)) {
+        send(res, 401, { error: 'missing or wrong bearer token' }, { 'www-authenticate': 'Bearer' });
+        return true;
+      }
+      if (path === '/v1/model' && req.method === 'GET') {
+        if (!embedder) throw new HttpError(503, loadError ? `model failed to load: ${loadError.message}` : 'model not loaded yet');
+        const e: Embedder = embedder;
+        send(res, 200, { modelId: e.modelId, fingerprint: e.fingerprint, dimension: e.dimension, synthetic: e.synthetic });
+        return true;
+      }
+      if (path !== '/v1/batches') throw new HttpError(404, `no such endpoint: ${req.method} ${path}`);
+      if (req.method !== 'POST') throw new HttpError(405, 'use POST');
+      if (!embedder) throw new HttpError(503, loadError ? `model failed to load: ${loadError.message}` : 'model not loaded yet');
+      const e: Embedder = embedder;
+      if (inFlight >= o.maxInFlight) {
+        m.batches.inc({ result: 'busy' });
+        send(res, 429, { error: `busy: ${inFlight} batches in flight (max ${o.maxInFlight})` }, { 'retry-after': '1' });
+        return true;
+      }
+      inFlight++;
+      m.inFlight.set(inFlight);
+      try {
+        const body = parseBatchRequest(await readBody(req, maxBody), maxDocs);
+        if (body.dimension !== e.dimension)
+          throw new HttpError(409, `this worker's model has dimension ${e.dimension}, the batch asks for ${body.dimension}`);
+        if (body.fingerprint !== e.fingerprint)
+          throw new HttpError(409, `this worker's model (fingerprint ${e.fingerprint.slice(0, 12)}…) is not the one the batch asks for (${body.fingerprint.slice(0, 12)}…)`);
+        const started = Date.now();
+        const abort = new AbortController();
+        res.on('close', () => {
+          if (!res.writableFinished) abort.abort(new Error('client went away'));
+        });
+        const r = await embedBatches({ store: o.store, embedder: e, batches: [body.docIds], backoff, concurrency: 1, signal: abort.signal });
+        const seconds = (Date.now() - started) / 1000;
+        m.batches.inc({ result: 'ok' });
+        m.documents.inc(r.embedded);
+        m.tokens.inc(r.tokens);
+        m.failures.inc(r.failures.length);
+        m.duration.observe(seconds);
+        log('info', 'batch done', { dataset: body.dataset, docs: body.docIds.length, embedded: r.embedded, failed: r.failures.length, seconds });
+        const out: BatchResponse = { embedded: r.embedded, tokens: r.tokens, failures: r.failures, vanished: r.vanished, seconds, worker: name };
+        send(res, 200, out);
+      } finally {
+        inFlight--;
+        m.inFlight.set(inFlight);
+      }
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 500;
+      if (status >= 500) m.batches.inc({ result: 'error' });
+      if (status === 500) log('error', 'batch failed', { error: (err as Error).message });
+      if (!res.headersSent) send(res, status, { error: (err as Error).message });
+      else res.end();
+    }
+    return true;
+  };
+
+  const server = await startHealthServer({
+    port: o.port,
+    host: o.host,
+    registry,
+    notReadyReason: () => (embedder ? null : loadError ? `model failed to load: ${loadError.message}` : 'model loading'),
+    routes: [api],
+  });
+  return { ...server, registry };
+}
