@@ -109,8 +109,8 @@ test('IRIS: writes — INSERT OR UPDATE upserts, TO_VECTOR(?, FLOAT, n) with a c
     'INSERT INTO RAG.DocumentTokenEmbeddings (doc_id, token_index, token_text, token_embedding) VALUES (?, ?, ?, TO_VECTOR(?, FLOAT, 768))',
   );
   const e = { docId: 'PMC1', tokens: ['a', '##b'], vectors: new Float32Array([0.1, -2, 3.5e-8, 1, 0, 1 / 3]), dimension: 3 };
-  assert.deepEqual(d.tokenParams(e, 0), ['PMC1', 0, 'a', '0.10000000149011612,-2,3.4999999343199306e-8']);
-  assert.deepEqual(d.tokenParams(e, 1), ['PMC1', 1, '##b', '1,0,0.3333333432674408']);
+  assert.deepEqual(d.tokenParams(e, 0), ['PMC1', 0, 'a', '0.100000001,-2,3.49999993E-8']);
+  assert.deepEqual(d.tokenParams(e, 1), ['PMC1', 1, '##b', '1,0,0.333333343']);
   // every value read back as a float32 is the float32 written
   assert.deepEqual(
     `${d.tokenParams(e, 0)[3]},${d.tokenParams(e, 1)[3]}`.split(',').map((x) => Math.fround(Number(x))),

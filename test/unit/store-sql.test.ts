@@ -77,7 +77,11 @@ test('PostgreSQL SQL: JSON id lists, ON CONFLICT upserts, typed vector casts, bi
   const a = new PostgresDialect(tableNames({}), { vectorType: 'real[]' });
   assert.deepEqual(a.tokenParams({ docId: 'A', tokens: ['x'], vectors: new Float32Array([0.5, 2]), dimension: 2 }, 0), ['A', 0, 'x', '{0.5,2}']);
   assert.match(a.schemaObjects({ dimension: 768 }).find((o) => o.object === 'RAG.DocumentTokenEmbeddings')!.sql, /token_embedding real\[\] NOT NULL CONSTRAINT "DocumentTokenEmbeddings_dimension" CHECK \(array_ndims\(token_embedding\) = 1 AND cardinality\(token_embedding\) = 768\)/);
-  assert.match(d.schemaObjects({ dimension: 768 }).find((o) => o.object === 'RAG.DocumentTokenEmbeddings')!.sql, /token_embedding vector\(768\) NOT NULL, PRIMARY KEY \(doc_id, token_index\)/);
+  assert.match(d.schemaObjects({ dimension: 768 }).find((o) => o.object === 'RAG.DocumentTokenEmbeddings')!.sql, /token_embedding vector\(768\) NOT NULL, PRIMARY KEY \(doc_id, token_index\)\)$/);
+  // real[] skips TOAST's compression attempts (vector is EXTERNAL by itself)
+  assert.deepEqual(a.schemaObjects({ dimension: 768 }).find((o) => o.object === 'RAG.DocumentTokenEmbeddings')!.statements.slice(1), [
+    'ALTER TABLE "RAG"."DocumentTokenEmbeddings" ALTER COLUMN token_embedding SET STORAGE EXTERNAL',
+  ]);
   assert.equal(d.upsertLedger().includes('ON CONFLICT (doc_id) DO UPDATE SET model_fingerprint = EXCLUDED.model_fingerprint'), true);
 });
 

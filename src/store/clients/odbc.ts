@@ -90,17 +90,19 @@ class OdbcSession implements SqlSession {
     return r.map((row) => lowerKeys(row)) as T[];
   }
 
-  async executeMany(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<void> {
-    if (!rows.length) return;
-    const st = await this.c.createStatement();
+  async executeMany(sql: string, rows: Iterable<readonly SqlValue[]>): Promise<void> {
+    let st: OdbcStatement | null = null;
     try {
-      await st.prepare(sql);
       for (const r of rows) {
+        if (!st) {
+          st = await this.c.createStatement();
+          await st.prepare(sql);
+        }
         await st.bind(bindable(r)!);
         await st.execute();
       }
     } finally {
-      await st.close().catch(() => {});
+      await st?.close().catch(() => {});
     }
   }
 }

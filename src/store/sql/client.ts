@@ -13,7 +13,7 @@ export type Row = Record<string, unknown>;
 export interface SqlSession {
   query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
   /** Runs one statement once per parameter row (prepared once where the driver can). */
-  executeMany(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<void>;
+  executeMany(sql: string, rows: Iterable<readonly SqlValue[]>): Promise<void>;
   /** COPY ... FROM STDIN with the given bytes, where the driver can (PostgreSQL only); absent elsewhere. */
   copyFrom?(sql: string, data: readonly Uint8Array[]): Promise<number>;
 }

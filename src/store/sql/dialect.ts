@@ -174,28 +174,29 @@ export abstract class SqlDialect {
   async writeTokens(s: SqlSession, embeddings: readonly TokenEmbedding[]): Promise<void> {
     const per = this.tokenRowsPerInsert;
     const byDim = new Map<number, TokenEmbedding[]>();
-    for (const e of embeddings) byDim.set(e.dimension, [...(byDim.get(e.dimension) ?? []), e]);
+    for (const e of embeddings) {
+      const list = byDim.get(e.dimension);
+      if (list) list.push(e);
+      else byDim.set(e.dimension, [e]);
+    }
     for (const [dim, list] of byDim) {
-      if (per === 1) {
-        const rows: SqlValue[][] = [];
-        for (const e of list) for (let i = 0; i < e.tokens.length; i++) rows.push(this.tokenParams(e, i));
-        if (rows.length) await s.executeMany(this.insertTokens(1, dim), rows);
-        continue;
-      }
-      let params: SqlValue[] = [];
+      // Full statements of `per` rows share one prepared statement; the rest goes in one shorter INSERT.
+      let rest: SqlValue[] = [];
       let n = 0;
-      const flush = async () => {
-        if (!n) return;
-        await s.query(this.insertTokens(n, dim), params);
-        params = [];
-        n = 0;
-      };
-      for (const e of list)
-        for (let i = 0; i < e.tokens.length; i++) {
-          params.push(...this.tokenParams(e, i));
-          if (++n === per) await flush();
-        }
-      await flush();
+      const params = (e: TokenEmbedding, i: number) => this.tokenParams(e, i);
+      function* full(): Generator<SqlValue[]> {
+        for (const e of list)
+          for (let i = 0; i < e.tokens.length; i++) {
+            rest.push(...params(e, i));
+            if (++n === per) {
+              yield rest;
+              rest = [];
+              n = 0;
+            }
+          }
+      }
+      await s.executeMany(this.insertTokens(per, dim), full());
+      if (n) await s.query(this.insertTokens(n, dim), rest);
     }
   }
 
