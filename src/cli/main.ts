@@ -130,6 +130,13 @@ export function buildProgram(): Command {
     .option('--lease-duration <seconds>', 'Lease duration', '15')
     .option('--status-every <seconds>', 'minimum seconds between two status writes while healing', '3')
     .option('--grace-period <seconds>', 'how long SIGTERM waits for running passes', '25')
+    .option('--workers', 'embed on a worker Deployment per DatasetState (default: in the controller process)')
+    .option('--worker-image <image>', 'worker image when the spec names none', process.env.DATASTATE_IMAGE ?? 'ghcr.io/datastate/datastate:0.1.0')
+    .option('--worker-model-claim <pvc>', 'PersistentVolumeClaim with the models, mounted read-only in the workers')
+    .option('--worker-model-mount <path>', 'where the model claim is mounted', '/models')
+    .option('--batches-per-worker <n>', 'replicas = ceil(backlog batches / this)', '4')
+    .option('--worker-in-flight <n>', 'batches in flight per worker endpoint', '1')
+    .option('--worker-ready-timeout <seconds>', 'how long a pass waits for a first ready worker', '300')
     .action(async (f: Record<string, string | boolean | undefined>) => {
       const { runController } = await import('../controller/run.ts');
       const num = (name: string, v: unknown) => {
@@ -150,6 +157,18 @@ export function buildProgram(): Command {
         leaseDurationSeconds: Math.max(1, num('lease-duration', f.leaseDuration)),
         statusEverySeconds: num('status-every', f.statusEvery),
         gracePeriodSeconds: num('grace-period', f.gracePeriod),
+        workers: f.workers
+          ? {
+              image: String(f.workerImage),
+              modelClaim: f.workerModelClaim as string | undefined,
+              modelMountPath: String(f.workerModelMount),
+              batchesPerWorker: Math.max(1, num('batches-per-worker', f.batchesPerWorker)),
+              inFlightPerEndpoint: Math.max(1, num('worker-in-flight', f.workerInFlight)),
+              readyTimeoutMs: num('worker-ready-timeout', f.workerReadyTimeout) * 1000,
+              maxAttempts: 5,
+              port: 8080,
+            }
+          : undefined,
       });
     });
   program

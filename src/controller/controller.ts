@@ -15,6 +15,7 @@ import { reconcile, type ReconcileResult } from '../heal/reconcile.ts';
 import { datasetStatePath, keyOf, KubeClients, splitKey, type DatasetStateObject } from './kube.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { WorkQueue } from './queue.ts';
+import { WorkerPool, type WorkerSettings } from './workers.ts';
 import { errorStatus, healingStatus, statusFromResult } from './status.ts';
 
 export interface ControllerOptions {
@@ -33,6 +34,8 @@ export interface ControllerOptions {
   log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
   /** Backoff of the work queue (tests shorten it). */
   backoff?: { baseDelayMs: number; maxDelayMs: number };
+  /** When set, embedding runs on a worker Deployment per DatasetState (unless its workers.maxReplicas is 0). */
+  workers?: WorkerSettings;
 }
 
 interface Running {
@@ -264,15 +267,21 @@ export class DatasetStateController {
 
     let result: ReconcileResult;
     let closeStore = async () => {};
+    const pool =
+      this.o.workers && spec.workers.maxReplicas > 0 && spec.mode === 'AutoFix'
+        ? new WorkerPool(this.o.clients, obj, spec, this.o.workers, this.o.log)
+        : null;
     try {
       const databaseUrl = await this.databaseUrl(labels.namespace, spec);
       const wired = await wire(spec, onEvent, (note) => this.o.log('info', note, { key }), databaseUrl ? { databaseUrl } : {});
       closeStore = wired.close;
+      if (pool) wired.deps.runBatches = (batches, ctx) => pool.run(batches, ctx);
       const forceRegenerate = spec.healing.forceRegenerate && previous?.observedGeneration !== generation;
       const pass = reconcile(spec, wired.deps, { signal: abort.signal, forceRegenerate });
       result = await pass;
     } catch (error) {
       await pendingWrite;
+      await pool?.ensure(spec.workers.minReplicas).catch(() => undefined);
       const message = (error as Error).message;
       await this.writeStatus(key, errorStatus({ previous, generation, now: now(), message, checks }));
       await this.event(obj, 'Warning', 'ReconcileFailed', message);
@@ -285,6 +294,9 @@ export class DatasetStateController {
       this.o.metrics.reconcileDuration.observe((Date.now() - started) / 1000);
     }
     await pendingWrite;
+    // The workers go back to minReplicas (0 by default) until the next pass has work for them.
+    if (pool && !abort.signal.aborted)
+      await pool.ensure(spec.workers.minReplicas).catch((e) => this.o.log('warn', 'cannot scale workers down', { key, error: (e as Error).message }));
     if (abort.signal.aborted) {
       // Spec changed, deleted, or shutting down: whatever was committed stays; the next pass re-plans.
       this.o.log('info', 'pass cancelled', { key, reason: String(abort.signal.reason?.message ?? abort.signal.reason) });

@@ -10,6 +10,7 @@ import { startHealthServer } from '../app/http-server.ts';
 import { KubeClients, loadKubeConfig } from './kube.ts';
 import { LeaderElector } from './leader.ts';
 import { createControllerMetrics } from './metrics.ts';
+import type { WorkerSettings } from './workers.ts';
 
 export interface ControllerRunOptions {
   kubeconfig?: string;
@@ -26,6 +27,8 @@ export interface ControllerRunOptions {
   /** How long SIGTERM waits for running passes before exiting anyway. */
   gracePeriodSeconds: number;
   identity?: string;
+  /** Run embedding on a worker Deployment per DatasetState (see workers.ts); in process when unset. */
+  workers?: WorkerSettings;
 }
 
 function logLine(level: string, message: string, fields: Record<string, unknown> = {}) {
@@ -46,6 +49,7 @@ export async function runController(o: ControllerRunOptions): Promise<number> {
     statusEveryMs: o.statusEverySeconds * 1000,
     identity,
     log: logLine,
+    workers: o.workers,
   });
   const shutdown = new AbortController();
   let leader: LeaderElector | null = null;

@@ -12,7 +12,7 @@ import { buildPlan, planIsEmpty, type HealingPlan } from '../core/plan.ts';
 import type { DocumentSource, Embedder } from '../core/ports.ts';
 import type { Store } from '../core/store-port.ts';
 import { isPlaceholderAbstract } from '../core/selection.ts';
-import { embedBatches } from './embed-batches.ts';
+import { embedBatches, type EmbedBatchesResult } from './embed-batches.ts';
 import type { EngineListener } from './events.ts';
 import { inspect } from './inspect.ts';
 import { loadDocuments } from './load-documents.ts';
@@ -27,6 +27,12 @@ export interface EngineDeps {
   openEmbedder: () => Promise<Embedder>;
   onEvent?: EngineListener;
   now?: () => Date;
+  /**
+   * Runs the embedding batches somewhere else (the worker Deployment) instead of in this process. Each batch
+   * must still be read, embedded and written in one transaction by whoever runs it. When set, no model is
+   * loaded here; modelFingerprint must then know the model.
+   */
+  runBatches?: (batches: readonly string[][], context: { signal?: AbortSignal; onEvent: EngineListener; fingerprint: string; dimension: number }) => Promise<EmbedBatchesResult>;
 }
 
 export interface ReconcileOptions {
@@ -114,7 +120,9 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
   let embedder: Embedder | null = null;
   const embedWorkAhead = wantsEmbeddings && (plan.embed.length > 0 || plan.documentsToLoad > 0);
   try {
-    if (embedWorkAhead) {
+    if (embedWorkAhead && deps.runBatches && !expect.fingerprint)
+      throw new Error('the model fingerprint is unknown: it is needed to hand batches to workers');
+    if (embedWorkAhead && !deps.runBatches) {
       const t0 = Date.now();
       embedder = await deps.openEmbedder();
       emit({ type: 'embedder-ready', modelId: embedder.modelId, dimension: embedder.dimension, synthetic: embedder.synthetic, seconds: (Date.now() - t0) / 1000 });
@@ -151,7 +159,12 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
       emit({ type: 'orphans-deleted', docIds: work.orphanDocIds });
     }
 
-    if (work.embed.length && embedder) {
+    if (work.embed.length && deps.runBatches) {
+      const r = await deps.runBatches(work.batches, { signal, onEvent: emit, fingerprint: expect.fingerprint!, dimension: spec.embedding.dimension });
+      healed.embedded = r.embedded;
+      healed.tokens = r.tokens;
+      base.failures.push(...r.failures);
+    } else if (work.embed.length && embedder) {
       const r = await embedBatches({
         store,
         embedder,

@@ -1,0 +1,386 @@
+/**
+ * The embedding workers of one DatasetState: a Deployment + Service + token Secret that the controller
+ * creates and owns (ownerReferences: deleting the DatasetState deletes them), scales with the backlog, and
+ * feeds batches of document ids through the ready endpoints of the Service's EndpointSlices.
+ *
+ * Workers read texts from and write vectors to the database themselves; vectors never pass through the
+ * controller. A worker that dies or times out mid-batch has its batch retried on another endpoint; since a
+ * batch is one transaction, nothing is written twice or half.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  AppsV1Api,
+  DiscoveryV1Api,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesObject,
+  type V1Deployment,
+  type V1Service,
+} from '@kubernetes/client-node';
+import { API_VERSION, KIND, type DatasetStateSpec } from '../api/schema.ts';
+import { ProgressTracker } from '../core/progress.ts';
+import type { EmbedBatchesResult } from '../heal/embed-batches.ts';
+import type { EngineListener } from '../heal/events.ts';
+import { sleep } from '../heal/retry.ts';
+import { statusOf, type DatasetStateObject, type KubeClients } from './kube.ts';
+
+export interface WorkerSettings {
+  /** Image for the workers when the spec names none (the controller's own image). */
+  image: string;
+  /** Batches one worker is expected to take during a pass: replicas = ceil(backlog / this). */
+  batchesPerWorker: number;
+  /** Batches in flight per endpoint at most. */
+  inFlightPerEndpoint: number;
+  /** A PersistentVolumeClaim with the models, mounted read-only at modelMountPath in the workers. */
+  modelClaim?: string;
+  modelMountPath: string;
+  /** How long to wait for a first ready endpoint before the pass gives up. */
+  readyTimeoutMs: number;
+  /** Attempts of one batch (on different endpoints) before its documents are reported as failed. */
+  maxAttempts: number;
+  port: number;
+}
+
+export const WORKER_PORT = 8080;
+const MANAGER = 'datastate-controller';
+
+export function workerName(dataset: string): string {
+  return `${dataset}-embedder`.slice(0, 63).replace(/-+$/, '');
+}
+
+/** replicas = clamp(ceil(backlog batches / batches per worker), min, max). */
+export function desiredReplicas(backlogBatches: number, batchesPerWorker: number, min: number, max: number): number {
+  const want = Math.ceil(backlogBatches / Math.max(1, batchesPerWorker));
+  return Math.max(min, Math.min(max, want));
+}
+
+function ownerRef(obj: DatasetStateObject) {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: obj.metadata!.name!,
+    uid: obj.metadata!.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/** The spec the workers run with: the dataset's embedding and database settings, never credentials. */
+export function workerSpecJson(spec: DatasetStateSpec): string {
+  const database = { ...spec.database };
+  delete database.connectionSecretRef;
+  if (spec.database.connectionSecretRef) delete database.url;
+  return JSON.stringify({ embedding: spec.embedding, database });
+}
+
+export interface Endpoint {
+  url: string;
+  name: string;
+}
+
+export class WorkerPool {
+  private readonly apps: AppsV1Api;
+  private readonly discovery: DiscoveryV1Api;
+  private readonly objects: KubernetesObjectApi;
+  private readonly name: string;
+  private readonly namespace: string;
+  private token = '';
+  /** Replicas we set last, so we only write when it changes. */
+  private replicas: number | null = null;
+
+  private readonly clients: KubeClients;
+  private readonly obj: DatasetStateObject;
+  private readonly spec: DatasetStateSpec;
+  private readonly settings: WorkerSettings;
+  private readonly log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+  constructor(
+    clients: KubeClients,
+    obj: DatasetStateObject,
+    spec: DatasetStateSpec,
+    settings: WorkerSettings,
+    log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void,
+  ) {
+    this.clients = clients;
+    this.obj = obj;
+    this.spec = spec;
+    this.settings = settings;
+    this.log = log;
+    this.apps = clients.kc.makeApiClient(AppsV1Api);
+    this.discovery = clients.kc.makeApiClient(DiscoveryV1Api);
+    this.objects = KubernetesObjectApi.makeApiClient(clients.kc);
+    this.name = workerName(obj.metadata!.name!);
+    this.namespace = obj.metadata!.namespace!;
+  }
+
+  get serviceName(): string {
+    return this.name;
+  }
+
+  private labels() {
+    return {
+      'app.kubernetes.io/name': 'datastate-worker',
+      'app.kubernetes.io/managed-by': MANAGER,
+      'datastate.dev/dataset': this.obj.metadata!.name!,
+    };
+  }
+
+  private async apply<T extends KubernetesObject>(o: T): Promise<T> {
+    return this.objects.patch(o, undefined, undefined, MANAGER, true, PatchStrategy.ServerSideApply);
+  }
+
+  /** The token Secret: created once with a random token, then only read (so the token does not change under the workers). */
+  private async ensureToken(): Promise<string> {
+    const secretName = `${this.name}-token`;
+    try {
+      const s = await this.clients.core.readNamespacedSecret({ name: secretName, namespace: this.namespace });
+      const t = s.data?.token ? Buffer.from(s.data.token, 'base64').toString('utf8').split('\n')[0]!.trim() : '';
+      if (t) return t;
+    } catch (e) {
+      if (statusOf(e) !== 404) throw e;
+    }
+    const token = randomBytes(32).toString('hex');
+    await this.clients.core
+      .createNamespacedSecret({
+        namespace: this.namespace,
+        body: {
+          metadata: { name: secretName, namespace: this.namespace, labels: this.labels(), ownerReferences: [ownerRef(this.obj)] },
+          type: 'Opaque',
+          stringData: { token },
+        },
+      })
+      .catch(async (e) => {
+        if (statusOf(e) !== 409) throw e;
+      });
+    // Read back: another replica may have won the create.
+    const s = await this.clients.core.readNamespacedSecret({ name: secretName, namespace: this.namespace });
+    return Buffer.from(s.data!.token!, 'base64').toString('utf8').split('\n')[0]!.trim();
+  }
+
+  private deployment(replicas: number): V1Deployment {
+    const spec = this.spec;
+    const env: NonNullable<NonNullable<V1Deployment['spec']>['template']['spec']>['containers'][number]['env'] = [
+      { name: 'DATASTATE_WORKER_SPEC', value: workerSpecJson(spec) },
+      { name: 'DATASTATE_HOME', value: '/var/lib/datastate' },
+    ];
+    if (spec.database.connectionSecretRef)
+      env.push({
+        name: 'DATASTATE_DB_URL',
+        valueFrom: { secretKeyRef: { name: spec.database.connectionSecretRef.name, key: spec.database.connectionSecretRef.key } },
+      });
+    const volumes: NonNullable<NonNullable<V1Deployment['spec']>['template']['spec']>['volumes'] = [
+      { name: 'token', secret: { secretName: `${this.name}-token` } },
+      { name: 'home', emptyDir: {} },
+      { name: 'tmp', emptyDir: {} },
+    ];
+    const mounts = [
+      { name: 'token', mountPath: '/var/run/datastate/token', readOnly: true },
+      { name: 'home', mountPath: '/var/lib/datastate' },
+      { name: 'tmp', mountPath: '/tmp' },
+    ];
+    if (this.settings.modelClaim) {
+      volumes.push({ name: 'models', persistentVolumeClaim: { claimName: this.settings.modelClaim, readOnly: true } });
+      mounts.push({ name: 'models', mountPath: this.settings.modelMountPath, readOnly: true });
+    }
+    return {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: this.name, namespace: this.namespace, labels: this.labels(), ownerReferences: [ownerRef(this.obj)] },
+      spec: {
+        replicas,
+        selector: { matchLabels: { 'app.kubernetes.io/name': 'datastate-worker', 'datastate.dev/dataset': this.obj.metadata!.name! } },
+        template: {
+          metadata: { labels: this.labels() },
+          spec: {
+            automountServiceAccountToken: false,
+            securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+            containers: [
+              {
+                name: 'worker',
+                image: spec.workers.image ?? this.settings.image,
+                args: ['worker', '--port', String(this.settings.port), '--token-file', '/var/run/datastate/token/token'],
+                env,
+                ports: [{ name: 'http', containerPort: this.settings.port }],
+                readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },
+                livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 20, failureThreshold: 3 },
+                resources: (spec.workers.resources as never) ?? undefined,
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  runAsNonRoot: true,
+                  capabilities: { drop: ['ALL'] },
+                },
+                volumeMounts: mounts,
+              },
+            ],
+            volumes,
+          },
+        },
+      },
+    };
+  }
+
+  private service(): V1Service {
+    return {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: this.name, namespace: this.namespace, labels: this.labels(), ownerReferences: [ownerRef(this.obj)] },
+      spec: {
+        selector: { 'app.kubernetes.io/name': 'datastate-worker', 'datastate.dev/dataset': this.obj.metadata!.name! },
+        ports: [{ name: 'http', port: this.settings.port, targetPort: 'http' as never }],
+      },
+    };
+  }
+
+  /** Creates or updates the Secret, Service and Deployment (at `replicas`). */
+  async ensure(replicas: number): Promise<void> {
+    this.token = await this.ensureToken();
+    await this.apply(this.service());
+    await this.apply(this.deployment(replicas));
+    this.replicas = replicas;
+  }
+
+  async scale(replicas: number): Promise<void> {
+    if (this.replicas === replicas) return;
+    await this.apps.patchNamespacedDeployment(
+      { name: this.name, namespace: this.namespace, body: { spec: { replicas } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    this.replicas = replicas;
+    this.log('info', 'workers scaled', { dataset: `${this.namespace}/${this.obj.metadata!.name}`, replicas });
+  }
+
+  /** Ready endpoints of the worker Service, from its EndpointSlices. */
+  async endpoints(): Promise<Endpoint[]> {
+    const list = await this.discovery.listNamespacedEndpointSlice({
+      namespace: this.namespace,
+      labelSelector: `kubernetes.io/service-name=${this.name}`,
+    });
+    const out: Endpoint[] = [];
+    for (const slice of list.items) {
+      const port = slice.ports?.find((p) => p.name === 'http')?.port ?? slice.ports?.[0]?.port ?? this.settings.port;
+      for (const ep of slice.endpoints ?? []) {
+        if (ep.conditions?.ready === false || ep.conditions?.terminating === true) continue;
+        const addr = ep.addresses[0];
+        if (!addr) continue;
+        const host = addr.includes(':') ? `[${addr}]` : addr;
+        out.push({ url: `http://${host}:${port}`, name: ep.targetRef?.name ?? `${addr}:${port}` });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Dispatches the batches to the ready endpoints, at most inFlightPerEndpoint each, and scales the
+   * Deployment with the backlog as it shrinks.
+   */
+  async run(
+    batches: readonly string[][],
+    ctx: { signal?: AbortSignal; onEvent: EngineListener; fingerprint: string; dimension: number },
+  ): Promise<EmbedBatchesResult> {
+    const { min, max } = { min: this.spec.workers.minReplicas, max: this.spec.workers.maxReplicas };
+    const dataset = `${this.namespace}/${this.obj.metadata!.name}`;
+    await this.ensure(desiredReplicas(batches.length, this.settings.batchesPerWorker, min, max));
+    const total = batches.reduce((n, b) => n + b.length, 0);
+    const progress = new ProgressTracker(total, new Date());
+    const result: EmbedBatchesResult = { embedded: 0, tokens: 0, failures: [], vanished: 0, cancelled: false };
+    const pending = batches.map((ids) => ({ ids, attempts: 0 }));
+    const inFlight = new Map<string, number>();
+    const coolingUntil = new Map<string, number>();
+    const running = new Set<Promise<void>>();
+    let fatal: Error | null = null;
+    let endpoints: Endpoint[] = [];
+    let lastRefresh = 0;
+    let noEndpointSince = Date.now();
+    let lastProgressEvent = 0;
+    const report = (force = false) => {
+      if (!force && Date.now() - lastProgressEvent < 500) return;
+      lastProgressEvent = Date.now();
+      ctx.onEvent({ type: 'embed-progress', progress: progress.snapshot(new Date()), tokens: result.tokens });
+    };
+    report(true);
+
+    const send = async (ep: Endpoint, batch: { ids: string[]; attempts: number }) => {
+      batch.attempts++;
+      inFlight.set(ep.url, (inFlight.get(ep.url) ?? 0) + 1);
+      try {
+        const timeout = AbortSignal.timeout(60_000 + 10_000 * batch.ids.length);
+        const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
+        const res = await fetch(`${ep.url}/v1/batches`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
+          body: JSON.stringify({ dataset, docIds: batch.ids, fingerprint: ctx.fingerprint, dimension: ctx.dimension }),
+          signal,
+        });
+        const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+        if (res.status === 409 || res.status === 422 || res.status === 401) {
+          // The worker runs another model or does not accept our token: retrying elsewhere will not help.
+          fatal ??= new Error(`worker ${ep.name} refused the batch (HTTP ${res.status}): ${String(body.error ?? '')}`);
+          return;
+        }
+        if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status}: ${String(body.error ?? res.statusText)}`), { status: res.status });
+        const r = body as unknown as { embedded: number; tokens: number; failures: { docId: string; reason: string }[]; vanished: number };
+        result.embedded += r.embedded;
+        result.tokens += r.tokens;
+        result.vanished += r.vanished;
+        for (const f of r.failures) {
+          result.failures.push(f);
+          ctx.onEvent({ type: 'document-failed', docId: f.docId, reason: f.reason });
+        }
+        progress.advance(batch.ids.length, new Date());
+        report(progress.processed >= total);
+      } catch (e) {
+        if (ctx.signal?.aborted) return;
+        const reason = `worker ${ep.name}: ${(e as Error).message}`;
+        coolingUntil.set(ep.url, Date.now() + ((e as { status?: number }).status === 429 ? 500 : 3000));
+        if (batch.attempts >= this.settings.maxAttempts) {
+          for (const docId of batch.ids) {
+            result.failures.push({ docId, reason: `gave up after ${batch.attempts} attempts: ${reason}` });
+            ctx.onEvent({ type: 'document-failed', docId, reason });
+          }
+        } else {
+          ctx.onEvent({ type: 'batch-retry', docIds: batch.ids, attempt: batch.attempts, delayMs: 0, reason });
+          pending.unshift(batch);
+        }
+      } finally {
+        inFlight.set(ep.url, (inFlight.get(ep.url) ?? 1) - 1);
+      }
+    };
+
+    while ((pending.length || running.size) && !fatal && !ctx.signal?.aborted) {
+      if (Date.now() - lastRefresh > 1000) {
+        lastRefresh = Date.now();
+        try {
+          endpoints = await this.endpoints();
+        } catch (e) {
+          this.log('warn', 'cannot list worker endpoints', { dataset, error: (e as Error).message });
+        }
+        // The backlog shrinks: so do the workers (never below what is in flight).
+        const backlog = pending.length + running.size;
+        await this.scale(Math.max(desiredReplicas(backlog, this.settings.batchesPerWorker, min, max), Math.min(max, running.size))).catch((e) =>
+          this.log('warn', 'cannot scale workers', { dataset, error: (e as Error).message }),
+        );
+      }
+      if (endpoints.length) noEndpointSince = Date.now();
+      else if (Date.now() - noEndpointSince > this.settings.readyTimeoutMs) {
+        fatal = new Error(`no ready worker endpoint for Service ${this.namespace}/${this.name} after ${Math.round(this.settings.readyTimeoutMs / 1000)} s`);
+        break;
+      }
+      const now = Date.now();
+      for (const ep of endpoints) {
+        while (pending.length && (inFlight.get(ep.url) ?? 0) < this.settings.inFlightPerEndpoint && (coolingUntil.get(ep.url) ?? 0) <= now) {
+          const p = send(ep, pending.shift()!);
+          running.add(p);
+          void p.finally(() => running.delete(p));
+        }
+      }
+      await Promise.race([sleep(250, ctx.signal).catch(() => undefined), ...running]);
+    }
+    await Promise.allSettled(running);
+    result.cancelled = Boolean(ctx.signal?.aborted);
+    report(true);
+    if (fatal) throw fatal;
+    return result;
+  }
+}
