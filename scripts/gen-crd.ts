@@ -9,7 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { CRD_FILE, datasetStateCrdYaml } from '../src/api/crd.ts';
 
 /** Every committed copy of the generated CRD, relative to the repository root. */
-export const CRD_COPIES = [CRD_FILE, `charts/datastate/crds/${basename(CRD_FILE)}`, `deploy/crds/${basename(CRD_FILE)}`];
+export const CRD_COPIES = [
+  CRD_FILE,
+  `charts/datastate/crds/${basename(CRD_FILE)}`,
+  `deploy/crds/${basename(CRD_FILE)}`,
+];
 
 if (import.meta.main) {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -19,7 +19,8 @@ export const CHART = join(ROOT, 'charts', 'datastate');
 export const DEPLOY = join(ROOT, 'deploy');
 const CRD_NAME = CRD_FILE.slice(CRD_FILE.lastIndexOf('/') + 1);
 
-const HEADER = '# Generated from charts/datastate by `node scripts/gen-deploy.ts` (helm template). Do not edit by hand.\n';
+const HEADER =
+  '# Generated from charts/datastate by `node scripts/gen-deploy.ts` (helm template). Do not edit by hand.\n';
 
 /**
  * A tool built by scripts/envtest.sh (helm, kubeconform, kube-apiserver...): $ENV_VAR if set, else the pinned
@@ -30,7 +31,10 @@ export function findTool(name: string, envVar?: string): string | null {
   if (fromEnv) return fromEnv;
   const dirs: string[] = [];
   try {
-    const env = execFileSync('bash', [join(ROOT, 'scripts', 'envtest.sh'), 'env'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const env = execFileSync('bash', [join(ROOT, 'scripts', 'envtest.sh'), 'env'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const m = /^export PATH='([^']*)'/m.exec(env);
     if (m) dirs.push(...m[1]!.split(':'));
   } catch {
@@ -86,7 +90,9 @@ export function renderDeploy(helm: string): Map<string, string> {
 if (import.meta.main) {
   const helm = findTool('helm', 'HELM');
   if (!helm) {
-    console.error('gen-deploy: no helm (scripts/envtest.sh build installs the pinned one; or set HELM=/path/to/helm)');
+    console.error(
+      'gen-deploy: no helm (scripts/envtest.sh build installs the pinned one; or set HELM=/path/to/helm)',
+    );
     process.exit(2);
   }
   if (!existsSync(join(DEPLOY, 'crds', CRD_NAME))) {
@@ -96,7 +102,8 @@ if (import.meta.main) {
   const files = renderDeploy(helm);
   mkdirSync(DEPLOY, { recursive: true });
   // Files this script wrote before and no longer renders go away; crds/ belongs to gen-crd.ts.
-  for (const f of readdirSync(DEPLOY)) if (f !== 'crds' && !files.has(f)) rmSync(join(DEPLOY, f), { recursive: true });
+  for (const f of readdirSync(DEPLOY))
+    if (f !== 'crds' && !files.has(f)) rmSync(join(DEPLOY, f), { recursive: true });
   for (const [name, text] of files) {
     writeFileSync(join(DEPLOY, name), text);
     console.log(`wrote deploy/${name}`);

@@ -21,16 +21,24 @@ test('every committed copy of the CRD is exactly what src/api/schema.ts generate
   for (const file of CRD_COPIES) {
     const path = join(root, file);
     assert.ok(existsSync(path), `${file} is missing: run node scripts/gen-crd.ts`);
-    assert.equal(readFileSync(path, 'utf8'), expected, `${file} differs from the schema: run node scripts/gen-crd.ts`);
+    assert.equal(
+      readFileSync(path, 'utf8'),
+      expected,
+      `${file} differs from the schema: run node scripts/gen-crd.ts`,
+    );
   }
 });
 
 test('the chart has no other CRD than the generated one', () => {
-  assert.deepEqual(readdirSync(join(root, 'charts', 'datastate', 'crds')), ['datastate.dev_datasetstates.yaml']);
+  assert.deepEqual(readdirSync(join(root, 'charts', 'datastate', 'crds')), [
+    'datastate.dev_datasetstates.yaml',
+  ]);
 });
 
 test('deploy/kustomization.yaml names every manifest in deploy/, and only those', () => {
-  const kustomization = parse(readFileSync(join(root, 'deploy', 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+  const kustomization = parse(readFileSync(join(root, 'deploy', 'kustomization.yaml'), 'utf8')) as {
+    resources: string[];
+  };
   const files: string[] = [];
   const walk = (dir: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -39,5 +47,8 @@ test('deploy/kustomization.yaml names every manifest in deploy/, and only those'
     }
   };
   walk(join(root, 'deploy'));
-  assert.deepEqual([...kustomization.resources].sort(), files.filter((f) => f !== 'kustomization.yaml').sort());
+  assert.deepEqual(
+    [...kustomization.resources].sort(),
+    files.filter((f) => f !== 'kustomization.yaml').sort(),
+  );
 });

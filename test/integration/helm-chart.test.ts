@@ -1,0 +1,739 @@
+/**
+ * The Helm chart (charts/datastate), deploy/ and examples/ without a running controller:
+ *   - helm lint (values.schema.json in force: bad values are rejected naming the value);
+ *   - the rendered RBAC is exactly the rules the controller needs, with and without workers, cluster-wide or
+ *     per namespace; the Deployment runs the controller the way docs/deploy.md says;
+ *   - helm template | kubeconform, strict, with the CRD's own schema for DatasetStates and the schemas of the
+ *     built-in kinds taken from the real API server's OpenAPI document (no download);
+ *   - deploy/ is exactly what scripts/gen-deploy.ts renders from the chart;
+ *   - every example parses with the project's manifest validation and is accepted by the real API server
+ *     (server-side dry run), and the controller Pod passes the "restricted" Pod Security admission.
+ *
+ *   node --test test/integration/helm-chart.test.ts
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  loadYaml,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
+import { startEnvtest, type Envtest } from '../helpers/envtest.ts';
+import { parseManifest } from '../../src/api/validate.ts';
+import { CHART, DEPLOY, findTool, renderDeploy, ROOT } from '../../scripts/gen-deploy.ts';
+
+// Rendered manifests and API objects are walked as plain JSON.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
+
+const G = { group: 'datastate.dev', version: 'v1alpha1', plural: 'datasetstates' };
+const EXAMPLES = join(ROOT, 'examples');
+
+let env: Envtest;
+let helm: string;
+let kubeconform: string;
+let work: string;
+let schemaDir: string;
+let swagger: { definitions: Record<string, Obj> };
+
+function run(cmd: string, args: string[], input?: string) {
+  const r = spawnSync(cmd, args, { cwd: ROOT, input, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The pinned helm and kubeconform, built by scripts/envtest.sh if they are not there yet. */
+function tools(): { helm: string; kubeconform: string } {
+  let h = findTool('helm', 'HELM');
+  let k = findTool('kubeconform', 'KUBECONFORM');
+  if (!h || !k) {
+    const r = spawnSync('bash', [join(ROOT, 'scripts', 'envtest.sh'), 'build'], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    assert.equal(r.status, 0, 'scripts/envtest.sh build');
+    h = findTool('helm', 'HELM');
+    k = findTool('kubeconform', 'KUBECONFORM');
+  }
+  assert.ok(h && k, 'helm and kubeconform (scripts/envtest.sh build)');
+  return { helm: h, kubeconform: k };
+}
+
+function template(...set: string[]): string {
+  const r = run(helm, [
+    'template',
+    'datastate',
+    CHART,
+    '--namespace',
+    'datastate-system',
+    ...set.flatMap((s) => ['--set', s]),
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout;
+}
+
+function docs(yamlText: string): Obj[] {
+  return parseAllDocuments(yamlText)
+    .map((d) => d.toJSON() as Obj | null)
+    .filter((d): d is Obj => d !== null);
+}
+
+function one(all: Obj[], kind: string, name?: string): Obj {
+  const found = all.filter((d) => d.kind === kind && (name === undefined || d.metadata?.name === name));
+  assert.equal(found.length, 1, `exactly one ${kind}${name ? ` ${name}` : ''} (found ${found.length})`);
+  return found[0]!;
+}
+
+// ---- kubeconform schemas ----------------------------------------------------------------------------------
+
+/** GET a path of the API server as the test's admin (kubeconfig credentials, CA pinned). */
+async function apiGet(path: string): Promise<string> {
+  const url = new URL(path, env.server);
+  const opts: Obj = {
+    method: 'GET',
+    hostname: url.hostname,
+    port: url.port,
+    path: url.pathname,
+    headers: { Accept: 'application/json' },
+  };
+  await env.kc.applyToHTTPSOptions(opts);
+  return new Promise((resolve, reject) => {
+    const req = request(opts, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${path}: HTTP ${res.statusCode}`)),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** kubeconform's file name for a kind: {{ .ResourceKind }}{{ .KindSuffix }}.json */
+function schemaFile(apiVersion: string, kind: string): string {
+  const parts = apiVersion.split('/');
+  const suffix = parts.length > 1 ? `-${parts[0]!.split('.')[0]}-${parts[1]}` : `-${parts[0]}`;
+  return `${kind.toLowerCase()}${suffix.toLowerCase()}.json`;
+}
+
+/**
+ * Strict, like kubeconform's own "-strict" schemas (openapi2jsonschema --strict): an object that lists its
+ * properties accepts no others, so a misspelt field is an error rather than silently dropped.
+ */
+function strict(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(strict);
+  if (!node || typeof node !== 'object') return node;
+  const out: Obj = {};
+  for (const [k, v] of Object.entries(node as Obj))
+    out[k] =
+      k === 'properties'
+        ? Object.fromEntries(Object.entries(v as Obj).map(([p, s]) => [p, strict(s)]))
+        : strict(v);
+  if (out.format === 'int-or-string') {
+    delete out.type;
+    delete out.format;
+    out.oneOf = [{ type: 'string' }, { type: 'integer' }];
+  }
+  if (
+    out.properties &&
+    out.additionalProperties === undefined &&
+    !out['x-kubernetes-preserve-unknown-fields']
+  )
+    out.additionalProperties = false;
+  return out;
+}
+
+/** A standalone JSON schema for one built-in kind: its definition and every definition it refers to. */
+function builtinSchema(apiVersion: string, kind: string): Obj | null {
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+  const root = Object.entries(swagger.definitions).find(([, d]) =>
+    (d['x-kubernetes-group-version-kind'] as Obj[] | undefined)?.some(
+      (g) => g.group === group && g.version === version && g.kind === kind,
+    ),
+  )?.[0];
+  if (!root) return null;
+  const needed = new Set<string>();
+  const visit = (node: unknown) => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (!node || typeof node !== 'object') return;
+    for (const [k, v] of Object.entries(node as Obj)) {
+      if (k === '$ref' && typeof v === 'string') {
+        const name = v.replace('#/definitions/', '');
+        if (!needed.has(name)) {
+          needed.add(name);
+          visit(swagger.definitions[name]);
+        }
+      } else visit(v);
+    }
+  };
+  needed.add(root);
+  visit(swagger.definitions[root]);
+  const definitions: Obj = {};
+  for (const name of needed) definitions[name] = strict(swagger.definitions[name]);
+  // A quantity may be written as a YAML number (cpu: 1).
+  const q = 'io.k8s.apimachinery.pkg.api.resource.Quantity';
+  if (definitions[q]) definitions[q] = { oneOf: [{ type: 'string' }, { type: 'number' }] };
+  return { $ref: `#/definitions/${root}`, definitions };
+}
+
+/** Writes the schema of every kind in `manifests` that kubeconform will need (the CRD's from its own schema). */
+function writeSchemas(manifests: Obj[]) {
+  const crd = loadYaml<Obj>(readFileSync(join(CHART, 'crds', 'datastate.dev_datasetstates.yaml'), 'utf8'));
+  for (const m of manifests) {
+    const file = join(schemaDir, schemaFile(m.apiVersion, m.kind));
+    let schema: Obj | null;
+    if (m.apiVersion === `${G.group}/${G.version}` && m.kind === 'DatasetState') {
+      schema = strict(crd.spec.versions[0].schema.openAPIV3Schema) as Obj;
+    } else {
+      schema = builtinSchema(m.apiVersion, m.kind);
+    }
+    if (schema) writeFileSync(file, JSON.stringify(schema));
+  }
+}
+
+/** kubeconform over YAML text: strict, local schemas only, a missing schema is an error. */
+function kubeconformRun(yamlText: string, extra: string[] = []) {
+  writeSchemas(docs(yamlText));
+  const r = run(
+    kubeconform,
+    [
+      '-strict',
+      '-summary',
+      '-output',
+      'json',
+      '-schema-location',
+      join(schemaDir, '{{ .ResourceKind }}{{ .KindSuffix }}.json'),
+      ...extra,
+      '-',
+    ],
+    yamlText,
+  );
+  let report: {
+    resources?: { kind: string; name: string; status: string; msg: string }[];
+    summary: Record<string, number>;
+  };
+  try {
+    report = JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`kubeconform output is not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
+  }
+  return {
+    code: r.code,
+    report,
+    problems: (report.resources ?? [])
+      .filter((x) => x.status !== 'statusValid')
+      .map((x) => `${x.kind}/${x.name}: ${x.status} ${x.msg}`),
+  };
+}
+
+async function retry<T>(what: string, fn: () => Promise<T>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      // Right after a CRD is Established its watch cache may still be starting (429).
+      if (Date.now() > deadline || (e as { code?: number }).code !== 429)
+        throw new Error(`${what}: ${(e as Error).message}`, { cause: e });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+before(async () => {
+  ({ helm, kubeconform } = tools());
+  work = mkdtempSync(join(tmpdir(), 'ds-helm-chart-'));
+  schemaDir = join(work, 'schemas');
+  mkdirSync(schemaDir);
+  env = await startEnvtest();
+  swagger = JSON.parse(await apiGet('/openapi/v2'));
+  const crd = loadYaml<V1CustomResourceDefinition>(
+    readFileSync(join(CHART, 'crds', 'datastate.dev_datasetstates.yaml'), 'utf8'),
+  );
+  const ext = env.kc.makeApiClient(ApiextensionsV1Api);
+  await ext.createCustomResourceDefinition({ body: crd }).catch((e) => {
+    if ((e as { code?: number }).code !== 409) throw e;
+  });
+  const deadline = Date.now() + 30_000;
+  while (
+    !(await ext.readCustomResourceDefinition({ name: crd.metadata!.name! })).status?.conditions?.some(
+      (c) => c.type === 'Established' && c.status === 'True',
+    )
+  ) {
+    assert.ok(Date.now() < deadline, 'CRD Established');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+});
+
+after(async () => {
+  await env?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+// ---- lint and values ----------------------------------------------------------------------------------------
+
+test('helm lint --strict passes with the defaults and with every switch flipped', () => {
+  for (const set of [
+    [],
+    ['workers.enabled=false'],
+    ['serviceMonitor.enabled=true'],
+    ['watchNamespaces={team-a,team-b}', 'replicaCount=1'],
+    ['rbac.create=false', 'serviceAccount.create=false', 'serviceAccount.name=existing'],
+  ]) {
+    const r = run(helm, ['lint', '--strict', CHART, ...set.flatMap((s) => ['--set', s])]);
+    assert.equal(r.code, 0, `helm lint ${set.join(' ')}:\n${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  }
+});
+
+test('values.schema.json rejects bad values, naming the value', () => {
+  const cases: [string, RegExp][] = [
+    ['replicaCount=-1', /replicaCount/],
+    ['image.pullPolicy=Sometimes', /pullPolicy/],
+    ['workerz.enabled=true', /workerz/],
+    ['workers.batchesPerWorker=lots', /batchesPerWorker/],
+    ['watchNamespaces={Not_A_Namespace}', /watchNamespaces/],
+    ['resources.requests.cpu=a-lot', /cpu/],
+    ['serviceMonitor.interval=soon', /interval/],
+    ['controller.concurrency=0', /concurrency/],
+  ];
+  for (const [set, why] of cases) {
+    const r = run(helm, ['lint', CHART, '--set', set]);
+    assert.notEqual(r.code, 0, `helm lint --set ${set} must fail`);
+    assert.match(r.stdout + r.stderr, /values don't meet the specifications of the schema/, set);
+    assert.match(r.stdout + r.stderr, why, set);
+  }
+});
+
+// ---- what the chart renders ---------------------------------------------------------------------------------
+
+const CORE_RULES = [
+  { apiGroups: ['datastate.dev'], resources: ['datasetstates'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['datastate.dev'], resources: ['datasetstates/status'], verbs: ['get', 'patch', 'update'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+];
+const WORKER_RULES = [
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create', 'update', 'patch', 'delete'] },
+  {
+    apiGroups: ['apps'],
+    resources: ['deployments'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+  },
+  {
+    apiGroups: [''],
+    resources: ['services'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+  },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+];
+const LEASE_RULES = [
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+  {
+    apiGroups: ['coordination.k8s.io'],
+    resources: ['leases'],
+    resourceNames: ['datastate-controller'],
+    verbs: ['get', 'update'],
+  },
+];
+
+test("RBAC: the ClusterRole has exactly the controller's rules (workers switchable), leases only in the release namespace", () => {
+  const all = docs(template());
+  assert.deepEqual(one(all, 'ClusterRole').rules, [...CORE_RULES, ...WORKER_RULES]);
+  const role = one(all, 'Role');
+  assert.equal(role.metadata.namespace, 'datastate-system');
+  assert.deepEqual(role.rules, LEASE_RULES);
+  const crb = one(all, 'ClusterRoleBinding');
+  assert.deepEqual(crb.roleRef, {
+    apiGroup: 'rbac.authorization.k8s.io',
+    kind: 'ClusterRole',
+    name: 'datastate',
+  });
+  assert.deepEqual(crb.subjects, [
+    { kind: 'ServiceAccount', name: 'datastate', namespace: 'datastate-system' },
+  ]);
+  const rb = one(all, 'RoleBinding');
+  assert.deepEqual(
+    [rb.metadata.namespace, rb.roleRef.name, rb.subjects],
+    ['datastate-system', 'datastate-leader-election', crb.subjects],
+  );
+  assert.equal(one(all, 'ServiceAccount').metadata.name, 'datastate');
+  // Nothing anywhere is a wildcard.
+  for (const r of all.filter((d) => /Role$/.test(d.kind)).flatMap((d) => d.rules)) {
+    for (const k of ['apiGroups', 'resources', 'verbs']) assert.ok(!r[k].includes('*'), JSON.stringify(r));
+  }
+
+  const noWorkers = docs(template('workers.enabled=false'));
+  assert.deepEqual(one(noWorkers, 'ClusterRole').rules, [
+    ...CORE_RULES,
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+  ]);
+  const noWorkerArgs: string[] = one(noWorkers, 'Deployment').spec.template.spec.containers[0].args;
+  assert.ok(
+    !noWorkerArgs.some((a) => a.startsWith('--worker')),
+    'no worker flags: embedding in the controller process',
+  );
+});
+
+test('watchNamespaces: the ClusterRole is bound per namespace (no ClusterRoleBinding) and the controller watches only those', () => {
+  const all = docs(template('watchNamespaces={team-a,team-b}'));
+  assert.equal(all.filter((d) => d.kind === 'ClusterRoleBinding').length, 0);
+  const bindings = all.filter((d) => d.kind === 'RoleBinding' && d.roleRef.kind === 'ClusterRole');
+  assert.deepEqual(
+    bindings.map((b) => b.metadata.namespace),
+    ['team-a', 'team-b'],
+  );
+  for (const b of bindings)
+    assert.deepEqual(b.subjects, [
+      { kind: 'ServiceAccount', name: 'datastate', namespace: 'datastate-system' },
+    ]);
+  const args: string[] = one(all, 'Deployment').spec.template.spec.containers[0].args;
+  assert.equal(args[args.indexOf('--namespaces') + 1], 'team-a,team-b');
+});
+
+test('the controller Deployment: image, leader election, probes on the metrics port, locked-down security context', () => {
+  const all = docs(template());
+  const d = one(all, 'Deployment');
+  assert.equal(d.metadata.name, 'datastate-controller');
+  assert.equal(d.spec.replicas, 2);
+  const pod = d.spec.template.spec;
+  assert.equal(pod.serviceAccountName, 'datastate');
+  const c = pod.containers[0];
+  const chart = readFileSync(join(CHART, 'Chart.yaml'), 'utf8');
+  const appVersion = /^appVersion: "?([^"\n]+)"?$/m.exec(chart)![1];
+  assert.equal(c.image, `ghcr.io/datastate/datastate:${appVersion}`);
+  assert.equal(
+    one(docs(template('image.tag=1.2.3', 'image.repository=registry.example/ds')), 'Deployment').spec.template
+      .spec.containers[0].image,
+    'registry.example/ds:1.2.3',
+  );
+  // Every flag the controller gets, in order (the CLI's own parser accepts them: helm-install.test.ts runs the
+  // controller with exactly these arguments).
+  assert.deepEqual(c.args, [
+    'controller',
+    '--leader-elect',
+    '--lease-namespace',
+    '$(POD_NAMESPACE)',
+    '--lease-name',
+    'datastate-controller',
+    '--lease-duration',
+    '15',
+    '--metrics-port',
+    '8080',
+    '--concurrency',
+    '2',
+    '--resync',
+    '300',
+    '--status-every',
+    '3',
+    '--grace-period',
+    '25',
+    '--workers',
+    '--worker-image',
+    c.image,
+    '--worker-model-mount',
+    '/models',
+    '--batches-per-worker',
+    '4',
+    '--worker-in-flight',
+    '1',
+    '--worker-ready-timeout',
+    '300',
+  ]);
+  const claimArgs: string[] = one(
+    docs(template('workers.modelClaim=models', 'workers.image=w:1')),
+    'Deployment',
+  ).spec.template.spec.containers[0].args;
+  assert.deepEqual(
+    claimArgs.slice(claimArgs.indexOf('--worker-image'), claimArgs.indexOf('--worker-model-mount')),
+    ['--worker-image', 'w:1', '--worker-model-claim', 'models'],
+  );
+  const env = Object.fromEntries(c.env.map((e: Obj) => [e.name, e]));
+  assert.deepEqual(env.POD_NAMESPACE.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } });
+  assert.equal(env.DATASTATE_HOME.value, '/var/lib/datastate');
+  assert.deepEqual(c.ports, [{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }]);
+  assert.deepEqual(
+    [c.livenessProbe.httpGet, c.readinessProbe.httpGet],
+    [
+      { path: '/healthz', port: 'metrics' },
+      { path: '/readyz', port: 'metrics' },
+    ],
+  );
+  assert.deepEqual(c.securityContext, {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    seccompProfile: { type: 'RuntimeDefault' },
+  });
+  assert.equal(pod.securityContext.runAsNonRoot, true);
+  assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });
+  assert.deepEqual(c.resources, { limits: { memory: '2Gi' }, requests: { cpu: '100m', memory: '256Mi' } });
+  const home = c.volumeMounts.find((m: Obj) => m.mountPath === '/var/lib/datastate');
+  assert.ok(
+    pod.volumes.find((v: Obj) => v.name === home.name).emptyDir,
+    'DATASTATE_HOME is a writable emptyDir',
+  );
+  assert.equal(pod.terminationGracePeriodSeconds, 30);
+
+  const svc = one(all, 'Service');
+  assert.deepEqual(svc.spec.ports, [{ name: 'metrics', port: 8080, targetPort: 'metrics', protocol: 'TCP' }]);
+  assert.deepEqual(svc.spec.selector, d.spec.selector.matchLabels);
+  assert.equal(all.filter((x) => x.kind === 'ServiceMonitor').length, 0, 'no ServiceMonitor by default');
+  const sm = one(
+    docs(template('serviceMonitor.enabled=true', 'serviceMonitor.labels.release=prom')),
+    'ServiceMonitor',
+  );
+  assert.equal(sm.apiVersion, 'monitoring.coreos.com/v1');
+  assert.deepEqual(sm.spec.selector.matchLabels, svc.spec.selector);
+  assert.deepEqual(sm.spec.endpoints, [
+    { port: 'metrics', path: '/metrics', interval: '30s', scrapeTimeout: '10s' },
+  ]);
+  assert.equal(sm.metadata.labels.release, 'prom');
+  const mounts = one(
+    docs(
+      template(
+        'extraVolumes[0].name=corpus',
+        'extraVolumes[0].persistentVolumeClaim.claimName=pmc',
+        'extraVolumeMounts[0].name=corpus',
+        'extraVolumeMounts[0].mountPath=/data/pmc-oa',
+      ),
+    ),
+    'Deployment',
+  ).spec.template.spec;
+  assert.deepEqual(mounts.volumes.at(-1), { name: 'corpus', persistentVolumeClaim: { claimName: 'pmc' } });
+  assert.deepEqual(mounts.containers[0].volumeMounts.at(-1), { name: 'corpus', mountPath: '/data/pmc-oa' });
+});
+
+test('NOTES.txt tells the user the next commands', () => {
+  const r = run(helm, [
+    'install',
+    'datastate',
+    CHART,
+    '--namespace',
+    'datastate-system',
+    '--dry-run=client',
+    '--kubeconfig',
+    env.kubeconfigPath,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+  for (const line of [
+    'kubectl apply -f examples/database-secret.yaml',
+    'kubectl apply -f examples/ragas-1k.yaml',
+    'kubectl get dss -w',
+    'kubectl wait --for=condition=Ready dss/ragas-1k',
+    'make k8s-ensure-ragas DOCS=1000',
+  ]) {
+    assert.ok(notes.includes(line), `NOTES has "${line}":\n${notes}`);
+  }
+});
+
+// ---- kubeconform --------------------------------------------------------------------------------------------
+
+test("helm template --include-crds | kubeconform: every manifest valid against the real API server's schemas and the CRD's", () => {
+  for (const set of [[], ['workers.enabled=false'], ['watchNamespaces={team-a,team-b}']]) {
+    const text = run(helm, [
+      'template',
+      'datastate',
+      CHART,
+      '--namespace',
+      'datastate-system',
+      '--include-crds',
+      ...set.flatMap((s) => ['--set', s]),
+    ]).stdout;
+    const { code, report, problems } = kubeconformRun(text);
+    assert.deepEqual(problems, [], set.join(' '));
+    assert.equal(code, 0);
+    assert.equal(report.summary.skipped, 0);
+    assert.equal(report.summary.valid, docs(text).length, 'every document validated');
+  }
+  // The ServiceMonitor's CRD (Prometheus Operator) is not on this server: everything else is still checked.
+  const withMonitor = template('serviceMonitor.enabled=true');
+  const { problems } = kubeconformRun(withMonitor, ['-skip', 'ServiceMonitor']);
+  assert.deepEqual(
+    problems.filter((p) => !p.startsWith('ServiceMonitor/')),
+    [],
+  );
+});
+
+test('kubeconform really checks: a misspelt Deployment field and a bad DatasetState are rejected', () => {
+  const bad = template().replace('imagePullPolicy: IfNotPresent', 'imagePullPolcy: IfNotPresent');
+  const d = kubeconformRun(bad);
+  assert.notEqual(d.code, 0);
+  assert.ok(
+    d.problems.some((p) => p.startsWith('Deployment/datastate-controller') && /imagePullPolcy/.test(p)),
+    d.problems.join('\n'),
+  );
+  const dss = readFileSync(join(EXAMPLES, 'ragas-1k.yaml'), 'utf8');
+  const r = kubeconformRun(
+    dss.replace('docCount: 1000', 'docCount: 0').replace('mode: AutoFix', 'mode: AutoFix\n  colour: red'),
+  );
+  assert.notEqual(r.code, 0);
+  assert.ok(
+    r.problems.some((p) => /docCount/.test(p) && /colour/.test(p)),
+    r.problems.join('\n'),
+  );
+});
+
+test('deploy/ is exactly what scripts/gen-deploy.ts renders from the chart (run node scripts/gen-deploy.ts)', () => {
+  const files = renderDeploy(helm);
+  for (const [name, text] of files)
+    assert.equal(
+      readFileSync(join(DEPLOY, name), 'utf8'),
+      text,
+      `deploy/${name} is stale: run node scripts/gen-deploy.ts`,
+    );
+  assert.deepEqual(
+    readdirSync(DEPLOY)
+      .filter((f) => f !== 'crds')
+      .sort(),
+    [...files.keys()].sort(),
+  );
+  const text = readdirSync(DEPLOY)
+    .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+    .map((f) => readFileSync(join(DEPLOY, f), 'utf8'))
+    .concat(readFileSync(join(DEPLOY, 'crds', 'datastate.dev_datasetstates.yaml'), 'utf8'))
+    .join('\n---\n');
+  const { problems, report } = kubeconformRun(text);
+  assert.deepEqual(problems, []);
+  assert.equal(report.summary.valid, 9);
+});
+
+// ---- examples -----------------------------------------------------------------------------------------------
+
+function exampleFiles(): string[] {
+  return readdirSync(EXAMPLES)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
+}
+
+test("every example DatasetState parses with the project's manifest validation and uses the example Secret", () => {
+  assert.deepEqual(exampleFiles(), [
+    'database-secret.yaml',
+    'dry-run.yaml',
+    'ragas-10k.yaml',
+    'ragas-1k.yaml',
+    'ragas-5k.yaml',
+    'token-embeddings.yaml',
+    'validate-only.yaml',
+  ]);
+  const secret = loadYaml<Obj>(readFileSync(join(EXAMPLES, 'database-secret.yaml'), 'utf8'));
+  assert.equal(secret.kind, 'Secret');
+  const seen = new Map<string, Obj>();
+  for (const f of exampleFiles().filter((x) => x !== 'database-secret.yaml')) {
+    const m = parseManifest(readFileSync(join(EXAMPLES, f), 'utf8'), f);
+    assert.ok(!seen.has(m.metadata.name), `${f}: name ${m.metadata.name} is unique`);
+    seen.set(f, m);
+    assert.equal(m.spec.database.connectionSecretRef?.name, secret.metadata.name, f);
+    assert.ok(
+      secret.stringData[m.spec.database.connectionSecretRef!.key],
+      `${f}: the Secret has key ${m.spec.database.connectionSecretRef!.key}`,
+    );
+    assert.equal(m.spec.database.url, undefined, `${f}: no credentials in the manifest`);
+  }
+  const s = (f: string) => seen.get(f)!.spec;
+  assert.deepEqual(
+    ['ragas-1k.yaml', 'ragas-5k.yaml', 'ragas-10k.yaml'].map((f) => [
+      s(f).targetState,
+      s(f).docCount,
+      s(f).mode,
+    ]),
+    [
+      ['ragas-eval', 1000, 'AutoFix'],
+      ['ragas-eval', 5000, 'AutoFix'],
+      ['ragas-eval', 10000, 'AutoFix'],
+    ],
+  );
+  assert.equal(s('token-embeddings.yaml').targetState, 'token-embeddings');
+  assert.equal(s('validate-only.yaml').mode, 'ValidateOnly');
+  assert.equal(s('dry-run.yaml').mode, 'DryRun');
+});
+
+test('examples/ragas-1k, -5k and -10k are exactly what `make k8s-render` makes of the template', () => {
+  for (const [docs, file] of [
+    [1000, 'ragas-1k.yaml'],
+    [5000, 'ragas-5k.yaml'],
+    [10000, 'ragas-10k.yaml'],
+  ] as const) {
+    const r = run('make', ['-s', '-f', join(ROOT, 'mk', 'k8s.mk'), 'k8s-render', `DOCS=${docs}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      readFileSync(join(EXAMPLES, file), 'utf8'),
+      `${file} differs from the template's rendering`,
+    );
+  }
+});
+
+test('every example is accepted by the real API server (server-side dry run) and by kubeconform', async () => {
+  const core = env.kc.makeApiClient(CoreV1Api);
+  const custom = env.kc.makeApiClient(CustomObjectsApi);
+  const ns = 'examples';
+  await core.createNamespace({ body: { metadata: { name: ns } } });
+  for (const f of exampleFiles()) {
+    const text = readFileSync(join(EXAMPLES, f), 'utf8');
+    const body = loadYaml<Obj>(text);
+    if (body.kind === 'Secret') {
+      const created = await core.createNamespacedSecret({
+        namespace: ns,
+        body: body as never,
+        dryRun: 'All',
+        fieldValidation: 'Strict',
+      });
+      assert.equal(created.metadata?.name, 'ragas-db');
+    } else {
+      const created = await retry(f, () =>
+        custom.createNamespacedCustomObject({
+          ...G,
+          namespace: ns,
+          body,
+          dryRun: 'All',
+          fieldValidation: 'Strict',
+        }),
+      );
+      assert.equal(created.metadata.name, body.metadata.name, f);
+      // The server filled in the defaults.
+      assert.equal(created.spec.selection.orderBy, 'doc_id', f);
+    }
+    const { problems } = kubeconformRun(text);
+    assert.deepEqual(problems, [], f);
+  }
+  // Nothing was stored.
+  const list = (await custom.listNamespacedCustomObject({ ...G, namespace: ns })) as { items: unknown[] };
+  assert.equal(list.items.length, 0);
+});
+
+test('the controller Pod passes the "restricted" Pod Security Standard (admission on the real API server)', async () => {
+  const core = env.kc.makeApiClient(CoreV1Api);
+  const ns = 'restricted';
+  await core.createNamespace({
+    body: { metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } },
+  });
+  await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'datastate' } } });
+  const d = one(docs(template()), 'Deployment');
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'controller', namespace: ns, labels: d.spec.template.metadata.labels },
+    spec: d.spec.template.spec,
+  };
+  const created = await core.createNamespacedPod({ namespace: ns, body: pod as never, dryRun: 'All' });
+  assert.equal(created.metadata?.name, 'controller');
+  // The admission is really enforcing: the same Pod allowed to escalate privileges is refused.
+  const loose = structuredClone(pod);
+  loose.spec.containers[0].securityContext.allowPrivilegeEscalation = true;
+  await assert.rejects(
+    core.createNamespacedPod({ namespace: ns, body: loose as never, dryRun: 'All' }),
+    (e: Obj) =>
+      e.code === 403 &&
+      /violates PodSecurity \\"restricted:latest\\": allowPrivilegeEscalation/.test(String(e.body)),
+  );
+});
