@@ -13,7 +13,7 @@ import {
   redactUrl,
 } from '../../src/store/url.ts';
 import { dialectOfUrl, openStore, StoreConfigError } from '../../src/store/index.ts';
-import { ODBC_MISSING } from '../../src/store/clients/odbc.ts';
+import { ODBC_BROKEN, ODBC_MISSING } from '../../src/store/clients/odbc.ts';
 
 const names = { schema: 'RAG', tables: { sourceDocuments: 'SourceDocuments', tokenEmbeddings: 'DocumentTokenEmbeddings', ledger: 'DocumentEmbeddingLedger' } };
 
@@ -92,7 +92,7 @@ test('openStore: a URL of another dialect, a missing URL, an unknown scheme are 
 test('without the odbc addon, an ODBC URL fails naming the packages to install (the rest still loads)', () => {
   // A child process in which `import('odbc')` fails, as on a machine without unixODBC's headers.
   const hook = `import { registerHooks } from 'node:module';
-registerHooks({ resolve(specifier, context, next) { if (specifier === 'odbc') throw new Error("Cannot find package 'odbc'"); return next(specifier, context); } });`;
+registerHooks({ resolve(specifier, context, next) { if (specifier === 'odbc') throw Object.assign(new Error("Cannot find package 'odbc'"), { code: 'ERR_MODULE_NOT_FOUND' }); return next(specifier, context); } });`;
   const store = fileURLToPath(new URL('../../src/store/index.ts', import.meta.url));
   const dir = mkdtempSync(join(tmpdir(), 'ds-noodbc-'));
   const script = `
@@ -112,6 +112,16 @@ registerHooks({ resolve(specifier, context, next) { if (specifier === 'odbc') th
   assert.equal(r.status, 0, r.stderr);
   const [line, sqlite] = r.stdout.trim().split('\n');
   assert.equal(line, `StoreConfigError: ${ODBC_MISSING} (Cannot find package 'odbc')`);
-  assert.match(ODBC_MISSING, /apt-get install unixodbc unixodbc-dev, then npm rebuild odbc/);
+  assert.match(ODBC_MISSING, /apt-get install unixodbc unixodbc-dev, then run npm ci again/);
+  assert.match(ODBC_BROKEN, /apt-get install unixodbc unixodbc-dev, then npm rebuild odbc/);
   assert.equal(sqlite, 'function');
+
+  // installed, but its binary does not load (built for another Node, or libodbc missing)
+  const broken = `import { registerHooks } from 'node:module';
+registerHooks({ resolve(specifier, context, next) { if (specifier === 'odbc') return { url: 'data:text/javascript,throw new Error("libodbc.so.2: cannot open shared object file")', shortCircuit: true }; return next(specifier, context); } });`;
+  const r2 = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(broken)}`, '--input-type=module', '-e', script.replace(/const q = [\s\S]*$/, '')], {
+    encoding: 'utf8',
+  });
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.equal(r2.stdout.trim(), `StoreConfigError: ${ODBC_BROKEN} (libodbc.so.2: cannot open shared object file)`);
 });

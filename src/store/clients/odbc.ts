@@ -4,7 +4,8 @@
  * opens, SQL that begins a transaction).
  *
  * The addon is loaded on first use with a dynamic import, so everything else works on machines where it
- * could not be built (it needs unixODBC's headers: apt-get install unixodbc-dev, then npm rebuild odbc).
+ * could not be built: it needs unixODBC's headers, and npm skips an optional package whose build fails
+ * (apt-get install unixodbc unixodbc-dev, then npm ci again).
  */
 import { StoreConfigError } from '../errors.ts';
 import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
@@ -33,8 +34,12 @@ interface OdbcModule {
   connect(connectionString: string | { connectionString: string; connectionTimeout?: number; loginTimeout?: number }): Promise<OdbcConnection>;
 }
 
+/** What to do when `import('odbc')` fails: the package was skipped (its build failed), or its binary does not load. */
 export const ODBC_MISSING =
-  'the ODBC driver manager bindings are not installed (the optional npm package `odbc` could not be built): ' +
+  'the ODBC driver manager bindings are not installed: the optional npm package `odbc` was skipped because it could ' +
+  'not be built; apt-get install unixodbc unixodbc-dev, then run npm ci again';
+export const ODBC_BROKEN =
+  'the ODBC driver manager bindings do not load (the `odbc` addon was built for another Node.js or without unixODBC): ' +
   'apt-get install unixodbc unixodbc-dev, then npm rebuild odbc';
 
 let loaded: Promise<OdbcModule> | null = null;
@@ -47,7 +52,8 @@ export function loadOdbc(): Promise<OdbcModule> {
       return mod.default ?? mod;
     } catch (e) {
       loaded = null;
-      throw new StoreConfigError(`${ODBC_MISSING} (${(e as Error).message.split('\n')[0]})`);
+      const missing = (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && /'odbc'/.test((e as Error).message);
+      throw new StoreConfigError(`${missing ? ODBC_MISSING : ODBC_BROKEN} (${(e as Error).message.split('\n')[0]})`);
     }
   })();
   return loaded;
