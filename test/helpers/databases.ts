@@ -24,8 +24,20 @@ import { loadOdbc } from '../../src/store/clients/odbc.ts';
 import type { TableNameOptions } from '../../src/store/sql/dialect.ts';
 import type { PgliteLike } from '../../src/store/clients/pglite.ts';
 
-export type BackendName = 'sqlite' | 'postgres' | 'pglite' | 'odbc+postgres' | 'odbc+sqlite';
-export const BACKENDS: BackendName[] = ['sqlite', 'postgres', 'pglite', 'odbc+postgres', 'odbc+sqlite'];
+export type BackendName = 'sqlite' | 'postgres' | 'pglite' | 'odbc+postgres' | 'odbc+sqlite' | 'iris';
+/**
+ * `iris` joins only when DATASTATE_TEST_IRIS_URL names an IRIS to test against (iris:DSN=...;UID=...;PWD=...):
+ * none can be had where this is developed, so that backend has never been run; the tables it creates in the
+ * RAG schema of that namespace are dropped after each test.
+ */
+export const BACKENDS: BackendName[] = [
+  'sqlite',
+  'postgres',
+  'pglite',
+  'odbc+postgres',
+  'odbc+sqlite',
+  ...(process.env.DATASTATE_TEST_IRIS_URL ? (['iris'] as const) : []),
+];
 
 export const SKIP_DB_TESTS = process.env.DATASTATE_SKIP_DB_TESTS === '1';
 
@@ -37,7 +49,7 @@ export const HOW_TO_START =
 
 /** Which backends need something outside the process, and whether the tests may skip them. */
 export function backendRequirement(name: BackendName): { needsServer: boolean; needsOdbc: boolean } {
-  return { needsServer: name === 'postgres' || name === 'odbc+postgres', needsOdbc: name.startsWith('odbc') };
+  return { needsServer: name === 'postgres' || name === 'odbc+postgres' || name === 'iris', needsOdbc: name.startsWith('odbc') || name === 'iris' };
 }
 
 /** Why a backend's tests are skipped (only with DATASTATE_SKIP_DB_TESTS=1), or false. */
@@ -268,6 +280,33 @@ export async function openTestDb(name: BackendName, names: TableNameOptions = {}
         async cleanup() {
           for (const s of [store, ...others]) await s.close();
           await db.drop();
+        },
+      };
+    }
+    case 'iris': {
+      const url = process.env.DATASTATE_TEST_IRIS_URL!;
+      const open = () => openOdbcStore({ connectionString: url.replace(/^(odbc\+iris|iris|odbc):/i, ''), dialect: 'iris', ...names });
+      const store = open();
+      const others: Store[] = [];
+      const q = (id: string) => `${schema}.${id}`;
+      return {
+        name,
+        store,
+        async openAnother() {
+          const s = open();
+          others.push(s);
+          return s;
+        },
+        raw: (sql) => sqlStoreRaw(store, sql),
+        async readVector(docId, i) {
+          const [r] = await sqlStoreRaw(store, `SELECT token_embedding AS v FROM ${q(tokens)} WHERE doc_id = '${docId}' AND token_index = ${i}`);
+          return fromText(r!.v);
+        },
+        dropTriggerSql: `DROP TRIGGER ${q(`${docs}_content_changed`)}`,
+        async cleanup() {
+          for (const t of [tokens, names.tables?.ledger ?? 'DocumentEmbeddingLedger', docs])
+            await store.client.withSession((s) => s.query(`DROP TABLE ${q(t)}`)).catch(() => {});
+          for (const s of [store, ...others]) await s.close();
         },
       };
     }

@@ -218,7 +218,7 @@ export class IrisDialect extends SqlDialect {
             kind: 'mismatch',
             object: `${obj.object}.${col}`,
             problem: 'column does not exist',
-            fix: `ALTER TABLE ${this.t[key]} ADD ${col} ${colType}`,
+            fix: `ALTER TABLE ${this.t[key]} ADD COLUMN ${col} ${colType}`,
           });
         } else if (col === 'abstract' && /longvarchar|clob|stream/i.test(type)) {
           problems.push({
