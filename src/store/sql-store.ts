@@ -171,7 +171,7 @@ export class SqlStore implements Store {
     const rows = await this.client.withSession((s) => this.byChunks(s, docIds, (f) => this.sql.texts(f)));
     const byId = new Map(rows.map((r) => [text(r.doc_id)!, r]));
     const out: DocumentText[] = [];
-    const fills: [string, string][] = [];
+    const fills: [string, string, string][] = [];
     for (const docId of new Set(docIds)) {
       const r = byId.get(docId);
       if (!r) continue;
@@ -180,7 +180,7 @@ export class SqlStore implements Store {
       if (hash === null) {
         // Changed behind our back (the trigger cleared it): hash what is there now.
         hash = contentHash(body);
-        fills.push([hash, docId]);
+        fills.push([hash, docId, body]);
       }
       out.push({ docId, text: body, contentHash: hash });
     }

@@ -90,7 +90,7 @@ test('IRIS: id lists are IN lists of exactly 100 markers, padded with the last i
 });
 
 test('IRIS: writes — INSERT OR UPDATE upserts, TO_VECTOR(?, FLOAT, n) with a comma-separated string, one row per INSERT', () => {
-  assert.equal(d.fillContentHash(), 'UPDATE RAG.SourceDocuments SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL');
+  assert.equal(d.fillContentHash(), 'UPDATE RAG.SourceDocuments SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND %EXACT(abstract) = ?');
   assert.equal(
     d.upsertDocument(),
     'INSERT OR UPDATE INTO RAG.SourceDocuments (doc_id, title, abstract, authors, keywords, pub_date, origin, content_hash, loaded_at, text_content) ' +

@@ -75,6 +75,11 @@ export class IrisDialect extends SqlDialect {
     return `INSERT OR UPDATE INTO ${this.t.ledger} (doc_id, model_fingerprint, content_hash, token_count, dimension, embedded_at) VALUES (?, ?, ?, ?, ?, ?)`;
   }
 
+  /** As the default, comparing the abstract exactly (not by the case-insensitive default collation). */
+  override fillContentHash(): string {
+    return `UPDATE ${this.t.docs} SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND %EXACT(abstract) = ?`;
+  }
+
   insertTokens(_rows: number, dimension: number): string {
     return `INSERT INTO ${this.t.tokens} (doc_id, token_index, token_text, token_embedding) VALUES (?, ?, ?, TO_VECTOR(?, FLOAT, ${dimension}))`;
   }

@@ -141,8 +141,12 @@ export abstract class SqlDialect {
 
   // ---- writes -------------------------------------------------------------------------------------------
 
+  /**
+   * Sets the hash of the text just read (parameters: hash, doc_id, that text), unless the abstract changed
+   * again since it was read: then the hash stays NULL and the next read hashes the newer text.
+   */
   fillContentHash(): string {
-    return `UPDATE ${this.t.docs} SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL`;
+    return `UPDATE ${this.t.docs} SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND abstract = ?`;
   }
 
   /** Inserts or replaces one document; parameters in DOCUMENT_COLUMNS order. */
