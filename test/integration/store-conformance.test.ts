@@ -309,6 +309,14 @@ for (const backend of BACKENDS) {
       // a change to another column is not a content change
       await db.raw(`UPDATE ${T('SourceDocuments')} SET title = 'new title' WHERE doc_id = 'A'`);
       assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, contentHash('third version of the abstract'));
+      if (store instanceof SqlStore) {
+        // a hash computed from a text that has changed again since it was read is not stored
+        await db.raw(`UPDATE ${T('SourceDocuments')} SET abstract = 'fourth version of the abstract' WHERE doc_id = 'A'`);
+        const third = 'third version of the abstract';
+        await store.client.withSession((s) => s.query(store.sql.fillContentHash(), [contentHash(third), 'A', third]));
+        assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, null);
+        assert.equal((await store.readTexts(['A']))[0]!.contentHash, contentHash('fourth version of the abstract'));
+      }
     });
 
     it(
