@@ -50,7 +50,7 @@ k8s_render = sed -e '/^\#@/d' -e 's|__NAME__|$(1)|g' -e 's|__MODE__|$(2)|g' -e '
 	'$(K8S_ROOT)/examples/ragas-template.yaml.tmpl'
 
 # Prints one DatasetState's phase, conditions and checks (and lastError): $(call k8s_report,NAME)
-k8s_report = $(K8S_KUBECTL_NS) get dss $(1) -o jsonpath='phase: {.status.phase}{"\n"}{range .status.conditions[*]}condition {.type}={.status} ({.reason}): {.message}{"\n"}{end}{range .status.checks[*]}check {.name}: passed={.passed}  {.message}{"\n"}{end}{.status.lastError}{"\n"}'
+k8s_report = $(K8S_KUBECTL_NS) get dss $(1) -o jsonpath='phase: {.status.phase}{"\n"}{range .status.conditions[*]}condition {.type}={.status} ({.reason}): {.message}{"\n"}{end}{range .status.checks[*]}check {.name}: passed={.passed}  {.message}{"\n"}{end}lastError: {.status.lastError}{"\n"}' | sed '/^lastError: $$/d'
 k8s_failing = $(K8S_KUBECTL_NS) get dss $(1) -o jsonpath='{range .status.checks[?(@.passed==false)]}FAILED {.name}: {.message}{"\n"}{end}'
 
 .PHONY: k8s-install k8s-render k8s-ensure-ragas k8s-validate k8s-status k8s-help
@@ -116,4 +116,6 @@ k8s-status:
 	  -o jsonpath='{.spec.holderIdentity} (renewed {.spec.renewTime}){"\n"}' 2>/dev/null || echo none
 	@echo "== DatasetStates"
 	@$(KUBECTL) get dss $(if $(K8S_NAMESPACE),-n $(K8S_NAMESPACE),-A)
-	@$(KUBECTL) get dss $(if $(K8S_NAMESPACE),-n $(K8S_NAMESPACE),-A) -o jsonpath='{range .items[*]}{range .status.checks[?(@.passed==false)]}FAILED {.name}: {.message}{"\n"}{end}{end}'
+	@$(KUBECTL) get dss $(if $(K8S_NAMESPACE),-n $(K8S_NAMESPACE),-A) -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name} ({.status.phase}){range .status.checks[?(@.passed==false)]}|FAILED {.name}: {.message}{end}{"|"}{.status.lastError}{"\n"}{end}' \
+	  | awk -F'|' '{ n = 0; for (i = 2; i < NF; i++) if ($$i != "") n++; if (n == 0 && $$NF == "") next; print "== " $$1; \
+	      for (i = 2; i < NF; i++) print "   " $$i; if ($$NF != "") print "   lastError: " $$NF }'
