@@ -26,7 +26,8 @@ export interface StoreConfig {
   tables: { sourceDocuments: string; tokenEmbeddings: string; ledger: string };
   /**
    * The pass will not write (ValidateOnly, DryRun). The SQLite store then opens its file read-only and does not
-   * create a missing one; server stores are only read by such a pass anyway.
+   * create a missing one; PostgreSQL sessions are read-only; IRIS's schema check skips its (rolled-back) INSERT
+   * probe of the vector dimension.
    */
   readOnly?: boolean;
 }
@@ -58,8 +59,8 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     case 'sqlite':
       return new SqliteStore({ path: parsed.path, readOnly: config.readOnly, ...names });
     case 'postgres':
-      return openPostgresStore({ url: parsed.url, ...names });
+      return openPostgresStore({ url: parsed.url, readOnly: config.readOnly, ...names });
     case 'odbc':
-      return openOdbcStore({ connectionString: parsed.connectionString, dialect: parsed.dialect, ...names });
+      return openOdbcStore({ connectionString: parsed.connectionString, dialect: parsed.dialect, readOnly: config.readOnly, ...names });
   }
 }

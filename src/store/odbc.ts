@@ -20,6 +20,8 @@ export interface OdbcStoreOptions extends TableNameOptions {
   dialect?: SqlDialectName;
   /** Connections kept (default 4). */
   poolSize?: number;
+  /** A pass that will not write (ValidateOnly, DryRun): IRIS's schema check then skips its INSERT probe. */
+  readOnly?: boolean;
 }
 
 const HINTS: Record<SqlDialectName, string> = {
@@ -43,7 +45,7 @@ export function openOdbcStore(options: OdbcStoreOptions): SqlStore {
   let dialect: SqlDialect;
   switch (kind) {
     case 'iris':
-      dialect = new IrisDialect(names);
+      dialect = new IrisDialect(names, { probe: !options.readOnly });
       break;
     case 'postgres':
       // psqlODBC has no COPY: token rows go in as multi-row INSERTs.

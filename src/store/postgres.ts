@@ -13,11 +13,13 @@ export interface PostgresStoreOptions extends TableNameOptions, PostgresDialectO
   url: string;
   /** Connections in the pool (default 4). */
   poolSize?: number;
+  /** Read-only sessions (ValidateOnly, DryRun): any write fails. */
+  readOnly?: boolean;
 }
 
 export function openPostgresStore(options: PostgresStoreOptions): SqlStore {
   const dialect = new PostgresDialect(tableNames(options), options);
-  const client = new PgClient({ connectionString: options.url, description: redactUrl(options.url), poolSize: options.poolSize });
+  const client = new PgClient({ connectionString: options.url, description: redactUrl(options.url), poolSize: options.poolSize, readOnly: options.readOnly });
   return new SqlStore(dialect, client);
 }
 

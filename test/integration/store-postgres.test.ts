@@ -155,6 +155,30 @@ describe('PostgreSQL server', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1
     }
   });
 
+  test('a read-only store (ValidateOnly, DryRun) inspects but cannot write', async () => {
+    const db = await openTestDb('postgres');
+    const [, name] = /postgres.*\/([^/?]+)(\?|$)/.exec(db.store.description) ?? [];
+    const url = new URL(pgUrl());
+    url.pathname = `/${name}`;
+    const ro = openPostgresStore({ url: url.toString(), readOnly: true });
+    try {
+      assert.equal((await ro.checkSchema({ dimension: DIM })).empty, true);
+      const e = await ro.createSchema({ dimension: DIM }).then(
+        () => null,
+        (x: unknown) => x as { code?: string },
+      );
+      assert.equal(e?.code, '25006'); // read_only_sql_transaction
+      assert.equal(ro.isTransient(e), false);
+      await db.store.createSchema({ dimension: DIM });
+      await db.store.upsertDocuments([doc('A')]);
+      assert.equal((await ro.counts()).documents, 1);
+      await assert.rejects(ro.upsertDocuments([doc('B')]), /read-only transaction/);
+    } finally {
+      await ro.close();
+      await db.cleanup();
+    }
+  });
+
   test('two stores creating the schema at once both succeed', async () => {
     const db = await openTestDb('postgres');
     try {

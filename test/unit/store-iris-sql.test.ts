@@ -127,6 +127,16 @@ test('IRIS: schema introspection and the dimension probe', () => {
   assert.equal(IRIS_PROBE_ID, '~datastate-schema-probe');
 });
 
+test('IRIS: a read-only pass (ValidateOnly, DryRun) does not probe with an INSERT', async () => {
+  const { openOdbcStore } = await import('../../src/store/odbc.ts');
+  const ro = openOdbcStore({ connectionString: 'DSN=IRIS;UID=u;PWD=p', readOnly: true });
+  const rw = openOdbcStore({ connectionString: 'DSN=IRIS;UID=u;PWD=p' });
+  assert.equal((ro.sql as IrisDialect).probe, false);
+  assert.equal((rw.sql as IrisDialect).probe, true);
+  await ro.close();
+  await rw.close();
+});
+
 test('IRIS: no statement uses LIMIT, OFFSET or FETCH, quoted identifiers or $n markers', () => {
   const all = [
     ...d.schemaObjects({ dimension: 768 }).map((o) => o.sql),

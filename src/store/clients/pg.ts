@@ -17,6 +17,8 @@ export interface PgClientOptions {
   description: string;
   /** Connections in the pool (default 4). */
   poolSize?: number;
+  /** Every transaction read-only (default_transaction_read_only): a ValidateOnly/DryRun pass cannot write. */
+  readOnly?: boolean;
 }
 
 // bigint (COUNT(*)) comes back as a string unless told otherwise; counts fit in a double.
@@ -62,7 +64,11 @@ export class PgClient implements SqlClient {
 
   constructor(options: PgClientOptions) {
     this.description = options.description;
-    this.pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 4 });
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.poolSize ?? 4,
+      ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+    });
     // An idle connection the server drops must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});
   }

@@ -23,7 +23,7 @@
 import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { SqlClient, SqlValue } from '../sql/client.ts';
-import { SqlDialect, checkIdentifier, type IdFilter } from '../sql/dialect.ts';
+import { SqlDialect, checkIdentifier, type IdFilter, type TableNames } from '../sql/dialect.ts';
 import { joinFloats } from '../sql/vectors.ts';
 import { odbcText } from './sqlite.ts';
 
@@ -52,6 +52,13 @@ export class IrisDialect extends SqlDialect {
   readonly name = 'iris';
   readonly idChunk = IRIS_IN_LIST_SIZE;
   readonly tokenRowsPerInsert = 1;
+  /** Probe the vector column's dimension in checkSchema (a rolled-back INSERT); off for read-only passes. */
+  readonly probe: boolean;
+
+  constructor(names: TableNames, options: { probe?: boolean } = {}) {
+    super(names);
+    this.probe = options.probe ?? true;
+  }
 
   ident(id: string): string {
     return checkIdentifier(id);
@@ -235,7 +242,9 @@ export class IrisDialect extends SqlDialect {
         } else if (col === 'token_embedding') probeTokens = true;
       }
     }
-    if (probeTokens) {
+    // Without the probe (a read-only pass) the column's dimension is not checked here; the ledger's
+    // dimensions still are, by the embedding_dimensions check.
+    if (probeTokens && this.probe) {
       const error = await this.probeDimension(client, expect.dimension);
       if (error)
         problems.push({
