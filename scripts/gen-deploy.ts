@@ -23,7 +23,7 @@ const HEADER =
   '# Generated from charts/datastate by `node scripts/gen-deploy.ts` (helm template). Do not edit by hand.\n';
 
 /**
- * A tool built by scripts/envtest.sh (helm, kubeconform, kube-apiserver...): $ENV_VAR if set, else the pinned
+ * A tool that scripts/envtest.sh installs (helm, kubeconform): $ENV_VAR if set, else the pinned
  * binary in the envtest cache, else the first one on PATH. Null when there is none.
  */
 export function findTool(name: string, envVar?: string): string | null {
@@ -31,14 +31,17 @@ export function findTool(name: string, envVar?: string): string | null {
   if (fromEnv) return fromEnv;
   const dirs: string[] = [];
   try {
-    const env = execFileSync('bash', [join(ROOT, 'scripts', 'envtest.sh'), 'env'], {
+    // `versions` prints the pinned versions and the cache directory (and, unlike `env`, creates nothing).
+    const out = execFileSync('bash', [join(ROOT, 'scripts', 'envtest.sh'), 'versions'], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     });
-    const m = /^export PATH='([^']*)'/m.exec(env);
-    if (m) dirs.push(...m[1]!.split(':'));
+    const v = Object.fromEntries(
+      out.split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]),
+    );
+    if (v.cache && v[name]) dirs.push(join(v.cache, `${name}-${v[name]}`, 'bin'));
   } catch {
-    /* no envtest script output: PATH only */
+    /* no envtest script: PATH only */
   }
   dirs.push(...(process.env.PATH ?? '').split(delimiter));
   for (const d of dirs) if (d && existsSync(join(d, name))) return join(d, name);
