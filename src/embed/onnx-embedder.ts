@@ -5,7 +5,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import { stat } from 'node:fs/promises';
-import ort from 'onnxruntime-node';
 import type { Embedder, EmbedInput } from '../core/ports.ts';
 import type { EmbedOutcome } from '../core/types.ts';
 import { DimensionMismatchError, EmbedderError, EmbedderOptionsError, ModelLoadError } from './errors.ts';
@@ -19,6 +18,8 @@ import {
 } from './model-dir.ts';
 import { assignOwners, groupBatches, planWindows, type BatchLimits, type Window } from './plan.ts';
 import { loadTokenizer, type LoadedTokenizer } from './tokenizer.ts';
+import { localBackend, workerPoolBackend, type Backend } from './backend.ts';
+import type { RunResult } from './session.ts';
 
 export interface EmbedderOptions {
   /** The declared dimension (spec.embedding.dimension). When set and the model's differs, loadEmbedder throws
@@ -35,9 +36,12 @@ export interface EmbedderOptions {
   normalize?: boolean;
   /** Model id reported (default: embedder.json's modelId, else the directory name). */
   modelId?: string;
-  /** onnxruntime intra-op threads (default: all cores; see docs/embedding.md for the measurement). */
+  /** Worker threads, each running its own session (default: one per core, at most 4). 0 runs the model on
+   *  the calling thread, blocking its event loop during each batch. See docs/embedding.md, "Parallelism". */
+  workers?: number;
+  /** onnxruntime intra-op threads per session (default: cores / workers, at least 1). */
   threads?: number;
-  /** Batching limits (defaults: 8 sequences, 4096 padded tokens, 5% padding per sequence). */
+  /** Batching limits (defaults: 8 sequences, max(512, maxTokens) padded tokens, 5% padding per sequence). */
   maxBatchSize?: number;
   maxBatchTokens?: number;
   maxPadFraction?: number;
@@ -53,6 +57,7 @@ export interface EmbedderInfo {
   stride: number | undefined;
   keepSpecialTokens: boolean;
   normalize: boolean;
+  workers: number;
   threads: number;
   batch: BatchLimits;
   description: string | undefined;
@@ -94,7 +99,15 @@ interface Seq {
   length: number;
 }
 
-const DEFAULT_LIMITS: BatchLimits = { maxBatchSize: 8, maxBatchTokens: 4096, maxPadFraction: 0.05 };
+/** Default worker threads: one per core, at most this many (each holds a copy of the model). */
+const MAX_DEFAULT_WORKERS = 4;
+
+/**
+ * Batching defaults. Measured on 2 cores (docs/embedding.md): batching long sequences gives no speed, batching
+ * short ones a few percent, and with one session per worker a big batch leaves the other workers idle at the end
+ * of a call. So a batch holds at most maxTokens padded tokens: one long document, or several short ones.
+ */
+const DEFAULT_LIMITS: BatchLimits = { maxBatchSize: 8, maxBatchTokens: 512, maxPadFraction: 0.05 };
 
 function positiveInt(name: string, v: number | undefined): void {
   if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
@@ -109,81 +122,27 @@ class OnnxTokenEmbedder implements TokenEmbedder {
   readonly dimension: number;
   readonly synthetic: boolean;
   readonly info: EmbedderInfo;
-  private session: ort.InferenceSession | null;
+  private backend: Backend | null;
   private readonly tokenizer: LoadedTokenizer;
-  private readonly inputType: 'int64' | 'int32';
-  private readonly hasTokenTypes: boolean;
   private readonly windowSize: number;
 
   constructor(args: {
     modelId: string;
     fingerprint: string;
-    dimension: number;
     synthetic: boolean;
     info: EmbedderInfo;
-    session: ort.InferenceSession;
+    backend: Backend;
     tokenizer: LoadedTokenizer;
-    inputType: 'int64' | 'int32';
-    hasTokenTypes: boolean;
   }) {
     this.modelId = args.modelId;
     this.fingerprint = args.fingerprint;
-    this.dimension = args.dimension;
+    this.dimension = args.backend.dimension;
     this.synthetic = args.synthetic;
     this.info = args.info;
-    this.session = args.session;
+    this.backend = args.backend;
     this.tokenizer = args.tokenizer;
-    this.inputType = args.inputType;
-    this.hasTokenTypes = args.hasTokenTypes;
     this.windowSize =
       args.info.maxTokens - args.tokenizer.prefix.ids.length - args.tokenizer.suffix.ids.length;
-  }
-
-  /** Feeds for a batch of token id rows, right-padded with the pad id and a 0 mask. */
-  feeds(rows: readonly (readonly number[])[]): Record<string, ort.Tensor> {
-    const b = rows.length;
-    const s = Math.max(...rows.map((r) => r.length));
-    const n = b * s;
-    const pad = this.tokenizer.padId;
-    const make = (fill: (row: readonly number[], i: number) => number): ort.Tensor => {
-      if (this.inputType === 'int64') {
-        const a = new BigInt64Array(n);
-        rows.forEach((row, r) => {
-          for (let i = 0; i < s; i++) a[r * s + i] = BigInt(fill(row, i));
-        });
-        return new ort.Tensor('int64', a, [b, s]);
-      }
-      const a = new Int32Array(n);
-      rows.forEach((row, r) => {
-        for (let i = 0; i < s; i++) a[r * s + i] = fill(row, i);
-      });
-      return new ort.Tensor('int32', a, [b, s]);
-    };
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: make((row, i) => (i < row.length ? row[i]! : pad)),
-      attention_mask: make((row, i) => (i < row.length ? 1 : 0)),
-    };
-    if (this.hasTokenTypes) feeds.token_type_ids = make(() => 0);
-    return feeds;
-  }
-
-  /** Runs the model on rows; returns the output tensor's data and its sequence length. */
-  async run(rows: readonly (readonly number[])[]): Promise<{ data: Float32Array; seqLen: number }> {
-    const session = this.session;
-    if (session === null) throw new EmbedderError('the embedder is closed');
-    const out = (await session.run(this.feeds(rows), [this.info.output]))[this.info.output];
-    if (out === undefined || out.type !== 'float32' || out.dims.length !== 3) {
-      throw new EmbedderError(
-        `model output ${this.info.output} is not a float32 [batch, sequence, dim] tensor`,
-      );
-    }
-    const [ob, os_, od] = out.dims as [number, number, number];
-    if (ob !== rows.length || od !== this.dimension) {
-      throw new EmbedderError(
-        `model output ${this.info.output} has shape [${out.dims.join(', ')}], unexpected`,
-      );
-    }
-    return { data: out.data as Float32Array, seqLen: os_ };
   }
 
   /** Input ids of one window of a document, special tokens added. */
@@ -203,14 +162,14 @@ class OnnxTokenEmbedder implements TokenEmbedder {
     } catch (e) {
       return { ok: false, docId, reason: `tokenizer failed: ${(e as Error).message}` };
     }
-    if (ids.length === 0)
+    if (ids.length === 0) {
       return { ok: false, docId, reason: 'the text has no tokens (only whitespace or control characters)' };
+    }
     const windows = planWindows(ids.length, this.windowSize, this.info.stride);
     const owner = windows.length > 1 ? assignOwners(windows, ids.length) : null;
     const kept = owner !== null ? ids.length : windows[0]!.end;
     const { prefix, suffix } = this.tokenizer;
-    const keepSpecial = this.info.keepSpecialTokens;
-    const outTokens = keepSpecial
+    const outTokens = this.info.keepSpecialTokens
       ? [...prefix.tokens, ...tokens.slice(0, kept), ...suffix.tokens]
       : tokens.slice(0, kept);
     return {
@@ -226,7 +185,7 @@ class OnnxTokenEmbedder implements TokenEmbedder {
   }
 
   /** Copies the kept positions of one output row into the document's vectors. */
-  private collect(seq: Seq, data: Float32Array, rowIndex: number, seqLen: number): void {
+  private collect(seq: Seq, { data, seqLen }: RunResult, rowIndex: number): void {
     const { doc, window: w } = seq;
     const D = this.dimension;
     const win = doc.windows[w]!;
@@ -253,7 +212,8 @@ class OnnxTokenEmbedder implements TokenEmbedder {
   }
 
   async embed(docs: EmbedInput[], signal?: AbortSignal): Promise<EmbedOutcome[]> {
-    if (this.session === null) throw new EmbedderError('the embedder is closed');
+    const backend = this.backend;
+    if (backend === null) throw new EmbedderError('the embedder is closed');
     signal?.throwIfAborted();
     const outcomes: EmbedOutcome[] = new Array<EmbedOutcome>(docs.length);
     const work: DocWork[] = [];
@@ -262,26 +222,31 @@ class OnnxTokenEmbedder implements TokenEmbedder {
       if ('ok' in r) outcomes[i] = r;
       else work.push(r);
     });
+    const extra = this.tokenizer.prefix.ids.length + this.tokenizer.suffix.ids.length;
     const seqs: Seq[] = [];
     for (const doc of work) {
-      const extra = this.tokenizer.prefix.ids.length + this.tokenizer.suffix.ids.length;
       doc.windows.forEach((win, w) => seqs.push({ doc, window: w, length: win.end - win.start + extra }));
     }
+    // Longest batches first: the queue hands each to the next free session, so the cores finish together.
     const batches = groupBatches(
       seqs.map((s) => s.length),
       this.info.batch,
     );
-    for (const batch of batches) {
-      signal?.throwIfAborted();
-      const members = batch.map((i) => seqs[i]!);
-      const { data, seqLen } = await this.run(members.map((s) => this.row(s.doc, s.window)));
-      const real = members.reduce((a, s) => a + s.length, 0);
-      this.stats.runs++;
-      this.stats.sequences += members.length;
-      this.stats.tokens += real;
-      this.stats.paddedTokens += members.length * seqLen - real;
-      members.forEach((s, r) => this.collect(s, data, r, seqLen));
-    }
+    await Promise.all(
+      batches.map(async (batch) => {
+        const members = batch.map((i) => seqs[i]!);
+        const result = await backend.run(
+          members.map((s) => this.row(s.doc, s.window)),
+          signal,
+        );
+        const real = members.reduce((a, s) => a + s.length, 0);
+        this.stats.runs++;
+        this.stats.sequences += members.length;
+        this.stats.tokens += real;
+        this.stats.paddedTokens += members.length * result.seqLen - real;
+        members.forEach((s, r) => this.collect(s, result, r));
+      }),
+    );
     const D = this.dimension;
     for (const doc of work) {
       if (this.info.normalize) l2normalize(doc.vectors, D);
@@ -297,9 +262,9 @@ class OnnxTokenEmbedder implements TokenEmbedder {
   }
 
   async close(): Promise<void> {
-    const s = this.session;
-    this.session = null;
-    if (s !== null) await s.release();
+    const b = this.backend;
+    this.backend = null;
+    if (b !== null) await b.close();
   }
 }
 
@@ -312,28 +277,6 @@ export function l2normalize(v: Float32Array, dim: number): void {
     const inv = 1 / Math.sqrt(ss);
     for (let i = base; i < base + dim; i++) v[i] = v[i]! * inv;
   }
-}
-
-function pickOutput(session: ort.InferenceSession, cfg: ModelDirConfig, modelFile: string): string {
-  if (cfg.output !== undefined) {
-    if (!session.outputNames.includes(cfg.output)) {
-      throw new ModelLoadError(
-        modelFile,
-        `has no output "${cfg.output}" (named in embedder.json); its outputs are ${session.outputNames.join(', ')}`,
-      );
-    }
-    return cfg.output;
-  }
-  if (session.outputNames.includes('last_hidden_state')) return 'last_hidden_state';
-  const rank3 = session.outputMetadata.filter(
-    (m) => m.isTensor && m.type === 'float32' && m.shape.length === 3,
-  );
-  if (rank3.length === 1) return rank3[0]!.name;
-  throw new ModelLoadError(
-    modelFile,
-    `cannot tell which output holds the token vectors (outputs: ${session.outputNames.join(', ')}); ` +
-      `name it in embedder.json as "output"`,
-  );
 }
 
 /** Settings that change the vectors, resolved the same way loadEmbedder resolves them. */
@@ -463,104 +406,51 @@ export async function loadEmbedder(modelDir: string, options: EmbedderOptions = 
         `${special} special tokens): windows would leave gaps; use a stride of at most ${windowSize}`,
     );
   }
-  const threads = options.threads ?? os.availableParallelism();
-
-  let session: ort.InferenceSession;
+  const cores = os.availableParallelism();
+  const workers = options.workers ?? Math.min(cores, MAX_DEFAULT_WORKERS);
+  const threads = options.threads ?? Math.max(1, Math.floor(cores / Math.max(1, workers)));
+  const info: EmbedderInfo = {
+    modelDir: dir,
+    modelFile,
+    tokenizerFile: tokenizer.file,
+    output: '',
+    maxTokens,
+    stride: options.stride,
+    keepSpecialTokens: options.keepSpecialTokens ?? false,
+    normalize: options.normalize ?? cfg.normalize ?? false,
+    workers,
+    threads,
+    batch: {
+      maxBatchSize: options.maxBatchSize ?? DEFAULT_LIMITS.maxBatchSize,
+      maxBatchTokens: Math.max(options.maxBatchTokens ?? DEFAULT_LIMITS.maxBatchTokens, maxTokens),
+      maxPadFraction: options.maxPadFraction ?? DEFAULT_LIMITS.maxPadFraction,
+    },
+    description: cfg.description,
+  };
+  const settings = {
+    modelFile,
+    threads,
+    output: cfg.output,
+    probeIds: [...tokenizer.prefix.ids, ...tokenizer.encode('probe').ids, ...tokenizer.suffix.ids],
+    padId: tokenizer.padId,
+  };
+  const backend = workers === 0 ? await localBackend(settings) : await workerPoolBackend(settings, workers);
   try {
-    session = await ort.InferenceSession.create(modelFile, {
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-    });
-  } catch (e) {
-    throw new ModelLoadError(
-      modelFile,
-      `onnxruntime cannot load it (corrupt, truncated or not an ONNX model?): ${(e as Error).message}`,
-      { cause: e },
-    );
-  }
-  try {
-    const inputs = session.inputNames;
-    for (const need of ['input_ids', 'attention_mask']) {
-      if (!inputs.includes(need)) {
-        throw new ModelLoadError(
-          modelFile,
-          `has no "${need}" input (inputs: ${inputs.join(', ')}); a BERT-family encoder is expected`,
-        );
-      }
+    if (options.dimension !== undefined && options.dimension !== backend.dimension) {
+      throw new DimensionMismatchError(dir, options.dimension, backend.dimension);
     }
-    const unknown = inputs.filter((n) => !['input_ids', 'attention_mask', 'token_type_ids'].includes(n));
-    if (unknown.length > 0) {
-      throw new ModelLoadError(modelFile, `has inputs this embedder cannot feed: ${unknown.join(', ')}`);
-    }
-    const idMeta = session.inputMetadata.find((m) => m.name === 'input_ids');
-    const idType = idMeta && idMeta.isTensor ? idMeta.type : 'int64';
-    if (idType !== 'int64' && idType !== 'int32') {
-      throw new ModelLoadError(modelFile, `input_ids has type ${idType}; int64 or int32 expected`);
-    }
-    const output = pickOutput(session, cfg, modelFile);
-    const info: EmbedderInfo = {
-      modelDir: dir,
-      modelFile,
-      tokenizerFile: tokenizer.file,
-      output,
-      maxTokens,
-      stride: options.stride,
-      keepSpecialTokens: options.keepSpecialTokens ?? false,
-      normalize: options.normalize ?? cfg.normalize ?? false,
-      threads,
-      batch: {
-        maxBatchSize: options.maxBatchSize ?? DEFAULT_LIMITS.maxBatchSize,
-        maxBatchTokens: Math.max(options.maxBatchTokens ?? DEFAULT_LIMITS.maxBatchTokens, maxTokens),
-        maxPadFraction: options.maxPadFraction ?? DEFAULT_LIMITS.maxPadFraction,
-      },
-      description: cfg.description,
-    };
-
-    // Probe: one tiny forward pass reads the output dimension from the model itself and proves it runs.
-    const probeIds = [...tokenizer.prefix.ids, ...tokenizer.encode('probe').ids, ...tokenizer.suffix.ids];
-    const probe = new OnnxTokenEmbedder({
-      modelId: '',
-      fingerprint: '',
-      dimension: 0,
-      synthetic: false,
-      info,
-      session,
-      tokenizer,
-      inputType: idType,
-      hasTokenTypes: inputs.includes('token_type_ids'),
-    });
-    let dimension: number;
-    try {
-      const out = (await session.run(probe.feeds([probeIds]), [output]))[output];
-      if (out === undefined || out.type !== 'float32' || out.dims.length !== 3) {
-        throw new Error(`output ${output} is not a float32 [batch, sequence, dim] tensor`);
-      }
-      dimension = out.dims[2]!;
-    } catch (e) {
-      throw new ModelLoadError(modelFile, `a test forward pass failed: ${(e as Error).message}`, {
-        cause: e,
-      });
-    }
-    if (options.dimension !== undefined && options.dimension !== dimension) {
-      throw new DimensionMismatchError(dir, options.dimension, dimension);
-    }
-
+    info.output = backend.output;
     const fingerprint = await fingerprintOf(dir, cfg, path.basename(tokenizer.file), options);
     return new OnnxTokenEmbedder({
       modelId: options.modelId ?? cfg.modelId ?? path.basename(dir),
       fingerprint,
-      dimension,
       synthetic: cfg.synthetic === true,
       info,
-      session,
+      backend,
       tokenizer,
-      inputType: idType,
-      hasTokenTypes: inputs.includes('token_type_ids'),
     });
   } catch (e) {
-    await session.release();
+    await backend.close();
     throw e;
   }
 }

@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import {
@@ -22,6 +24,7 @@ import type { EmbedOutcome } from '../../src/core/types.ts';
 import { SAMPLE_DOCS, longText, maxAbsDiff, smallModel, tempRoot } from '../fixtures/embed/models.ts';
 
 const D = 32;
+const execFileP = promisify(execFile);
 type Ok = Extract<EmbedOutcome, { ok: true }>;
 
 function ok(o: EmbedOutcome | undefined): Ok {
@@ -108,7 +111,7 @@ describe('ONNX token embedder (small generated model)', () => {
   });
 
   it('a document alone and inside a padded batch gives the same vectors (within 1e-5); pads give none', async () => {
-    const e = await loadEmbedder(dir, { threads: 1, maxPadFraction: 1 });
+    const e = await loadEmbedder(dir, { threads: 1, maxPadFraction: 1, maxBatchTokens: 4096 });
     try {
       const short = { docId: 's', text: SAMPLE_DOCS[2]! + ' ' + SAMPLE_DOCS[4]! };
       const alone = ok((await e.embed([short]))[0]);
@@ -241,6 +244,41 @@ describe('ONNX token embedder (small generated model)', () => {
     } finally {
       await e.close();
     }
+  });
+
+  it('runs the same in worker threads and on the calling thread (bit-identical vectors)', async () => {
+    const docs = [...SAMPLE_DOCS, longText(300, 5)].map((text, i) => ({ docId: `s${i}`, text }));
+    const pool = await loadEmbedder(dir, { workers: 2, threads: 1 });
+    const here = await loadEmbedder(dir, { workers: 0, threads: 1 });
+    try {
+      assert.equal(pool.info.workers, 2);
+      assert.equal(here.info.workers, 0);
+      assert.equal(pool.fingerprint, here.fingerprint, 'the layout does not change the vectors');
+      const a = await pool.embed(docs);
+      const b = await here.embed(docs);
+      a.forEach((o, i) => {
+        assert.deepEqual(ok(o).tokens, ok(b[i]).tokens);
+        assert.deepEqual(ok(o).vectors, ok(b[i]).vectors);
+      });
+      // errors come back the same way from both layouts
+      await assert.rejects(loadEmbedder(dir, { workers: 0, dimension: 768 }), DimensionMismatchError);
+    } finally {
+      await pool.close();
+      await here.close();
+    }
+  });
+
+  it('idle worker threads do not keep the process alive (a forgotten close() cannot hang a CLI)', async () => {
+    const script = [
+      `import { loadEmbedder } from ${JSON.stringify(new URL('../../src/embed/index.ts', import.meta.url).href)};`,
+      `const e = await loadEmbedder(${JSON.stringify(dir)}, { workers: 2, threads: 1 });`,
+      `const [o] = await e.embed([{ docId: 'a', text: 'hello world' }]);`,
+      `console.log(o.ok ? o.tokens.join(' ') : o.reason);`,
+    ].join('\n');
+    const { stdout } = await execFileP(process.execPath, ['--input-type=module', '-e', script], {
+      timeout: 20_000,
+    });
+    assert.equal(stdout.trim(), 'hello world');
   });
 
   it('a dimension mismatch stops at load, naming both numbers and what to change', async () => {

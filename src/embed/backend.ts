@@ -1,0 +1,258 @@
+/**
+ * Where the model runs: on the calling thread (workers: 0), or in a pool of worker threads, each with its own
+ * onnxruntime session. Both take batches from one FIFO queue; a pool hands the next batch to whichever worker
+ * is free, so the cores stay busy until the queue is empty. (Why worker threads by default: docs/embedding.md,
+ * "Parallelism".)
+ *
+ * onnxruntime-node's session.run is synchronous on the thread that calls it. In the pool, that is a worker
+ * thread, so the main thread's event loop stays free to read and write the database, report progress and
+ * answer health checks while the model runs.
+ */
+import { Worker } from 'node:worker_threads';
+import { EmbedderError, ModelLoadError } from './errors.ts';
+import { openModelSession, type RunResult, type SessionSettings } from './session.ts';
+
+export interface Backend {
+  readonly output: string;
+  readonly dimension: number;
+  /** How many batches run at once. */
+  readonly parallelism: number;
+  run(rows: readonly (readonly number[])[], signal?: AbortSignal): Promise<RunResult>;
+  close(): Promise<void>;
+}
+
+interface Job {
+  rows: readonly (readonly number[])[];
+  signal: AbortSignal | undefined;
+  resolve: (r: RunResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Slot {
+  exec(rows: readonly (readonly number[])[]): Promise<RunResult>;
+}
+
+/** FIFO queue of batches over a fixed set of slots (sessions). */
+class SlotQueue {
+  private readonly queue: Job[] = [];
+  private readonly idle: Slot[];
+  private broken: Error | null = null;
+
+  constructor(slots: Slot[]) {
+    this.idle = [...slots];
+  }
+
+  submit(rows: readonly (readonly number[])[], signal?: AbortSignal): Promise<RunResult> {
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ rows, signal, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Fails every queued batch and every later one with `error`. */
+  break(error: Error): void {
+    this.broken ??= error;
+    for (const job of this.queue.splice(0)) job.reject(this.broken);
+  }
+
+  private pump(): void {
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      if (job.signal?.aborted) {
+        job.reject(job.signal.reason);
+        continue;
+      }
+      const slot = this.idle.shift()!;
+      slot
+        .exec(job.rows)
+        .then(job.resolve, job.reject)
+        .finally(() => {
+          this.idle.push(slot);
+          this.pump();
+        });
+    }
+  }
+}
+
+/** The model on the calling thread. */
+export async function localBackend(settings: SessionSettings): Promise<Backend> {
+  const session = await openModelSession(settings);
+  const queue = new SlotQueue([{ exec: (rows) => session.run(rows) }]);
+  return {
+    output: session.output,
+    dimension: session.dimension,
+    parallelism: 1,
+    run: (rows, signal) => queue.submit(rows, signal),
+    async close() {
+      queue.break(new EmbedderError('the embedder is closed'));
+      await session.release();
+    },
+  };
+}
+
+// Messages between the pool and its workers (see worker.ts).
+export type ToWorker = { type: 'run'; id: number; rows: readonly (readonly number[])[] } | { type: 'close' };
+export type FromWorker =
+  | { type: 'ready'; output: string; dimension: number }
+  | { type: 'init-error'; name: string; message: string; file?: string }
+  | { type: 'result'; id: number; data: Float32Array; seqLen: number }
+  | { type: 'run-error'; id: number; message: string };
+
+function revive(m: { name: string; message: string; file?: string }): Error {
+  if (m.name === 'ModelLoadError' && m.file !== undefined) {
+    const e = new ModelLoadError(m.file, '');
+    e.message = m.message;
+    return e;
+  }
+  return new EmbedderError(m.message);
+}
+
+/**
+ * A worker inherits the process's Node flags, but one started from a file refuses --input-type (as in
+ * `node --input-type=module -e ...`). Returns the flags without it, or undefined (inherit) when it is absent.
+ */
+function workerExecArgv(): string[] | undefined {
+  const argv = process.execArgv;
+  if (!argv.some((a) => a === '--input-type' || a.startsWith('--input-type='))) return undefined;
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--input-type=')) continue;
+    if (a === '--input-type') {
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+class PoolWorker implements Slot {
+  readonly worker: Worker;
+  private nextId = 1;
+  private pending = new Map<number, { resolve: (r: RunResult) => void; reject: (e: unknown) => void }>();
+  private closing = false;
+  private exited = false;
+  private readonly onBroken: (e: Error) => void;
+
+  constructor(index: number, settings: SessionSettings, onBroken: (e: Error) => void) {
+    this.onBroken = onBroken;
+    const execArgv = workerExecArgv();
+    this.worker = new Worker(new URL('./worker.ts', import.meta.url), {
+      workerData: settings,
+      ...(execArgv !== undefined && { execArgv }),
+    });
+    this.worker.on('message', (m: FromWorker) => {
+      if (m.type === 'result' || m.type === 'run-error') {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (this.pending.size === 0) this.worker.unref();
+        if (m.type === 'result') p?.resolve({ data: m.data, seqLen: m.seqLen });
+        else p?.reject(new EmbedderError(m.message));
+      }
+    });
+    const died = (why: string): void => {
+      if (this.closing) return;
+      const e = new EmbedderError(`embedding worker ${index} stopped: ${why}`);
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+      this.onBroken(e);
+    };
+    this.worker.on('error', (e) => died(e.message));
+    this.worker.on('exit', (code) => {
+      this.exited = true;
+      died(`exited with code ${code}`);
+    });
+  }
+
+  /** Resolves when the worker has opened its session; rejects with the worker's load error. */
+  ready(): Promise<{ output: string; dimension: number }> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: FromWorker): void => {
+        if (m.type === 'ready') {
+          cleanup();
+          this.worker.unref();
+          resolve({ output: m.output, dimension: m.dimension });
+        } else if (m.type === 'init-error') {
+          cleanup();
+          reject(revive(m));
+        }
+      };
+      const onError = (e: Error): void => {
+        cleanup();
+        reject(new EmbedderError(`embedding worker failed to start: ${e.message}`));
+      };
+      const onExit = (code: number): void => {
+        cleanup();
+        reject(new EmbedderError(`embedding worker exited with code ${code} while loading the model`));
+      };
+      const cleanup = (): void => {
+        this.worker.off('message', onMessage);
+        this.worker.off('error', onError);
+        this.worker.off('exit', onExit);
+      };
+      this.worker.on('message', onMessage);
+      this.worker.on('error', onError);
+      this.worker.on('exit', onExit);
+    });
+  }
+
+  exec(rows: readonly (readonly number[])[]): Promise<RunResult> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.ref();
+      this.worker.postMessage({ type: 'run', id, rows } satisfies ToWorker);
+    });
+  }
+
+  /**
+   * Asks the worker to release its session and end, and waits for it (terminate() only after 10 s): tearing
+   * down a worker that still holds an onnxruntime session can abort the whole process in native code.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const p of this.pending.values()) p.reject(new EmbedderError('the embedder is closed'));
+    this.pending.clear();
+    if (this.exited) return;
+    this.worker.ref();
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.postMessage({ type: 'close' } satisfies ToWorker);
+    const timer = setTimeout(() => void this.worker.terminate(), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** `workers` worker threads, each with its own session of `settings.threads` intra-op threads. */
+export async function workerPoolBackend(settings: SessionSettings, workers: number): Promise<Backend> {
+  let queue: SlotQueue | null = null;
+  let brokenEarly: Error | null = null;
+  const onBroken = (e: Error): void => {
+    if (queue) queue.break(e);
+    else brokenEarly ??= e;
+  };
+  const pool = Array.from({ length: workers }, (_, i) => new PoolWorker(i, settings, onBroken));
+  let first: { output: string; dimension: number };
+  try {
+    const infos = await Promise.all(pool.map((w) => w.ready()));
+    first = infos[0]!;
+  } catch (e) {
+    await Promise.all(pool.map((w) => w.close()));
+    throw e;
+  }
+  const q = new SlotQueue(pool);
+  queue = q;
+  if (brokenEarly) q.break(brokenEarly);
+  return {
+    output: first.output,
+    dimension: first.dimension,
+    parallelism: workers,
+    run: (rows, signal) => q.submit(rows, signal),
+    async close() {
+      q.break(new EmbedderError('the embedder is closed'));
+      await Promise.all(pool.map((w) => w.close()));
+    },
+  };
+}

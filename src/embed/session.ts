@@ -1,0 +1,163 @@
+/**
+ * One onnxruntime session on a BERT-family encoder: opening it (with clear errors naming the file), checking
+ * its inputs, choosing the output, reading the output dimension with a probe run, and running padded batches.
+ * Used on the calling thread (workers: 0) and inside each embedding worker thread.
+ */
+import ort from 'onnxruntime-node';
+import { EmbedderError, ModelLoadError } from './errors.ts';
+
+export interface SessionSettings {
+  modelFile: string;
+  /** onnxruntime intra-op threads. */
+  threads: number;
+  /** Output named in embedder.json, if any. */
+  output: string | undefined;
+  /** A short input (special tokens + a word) for the probe run. */
+  probeIds: number[];
+  padId: number;
+}
+
+export interface RunResult {
+  /** [rows, seqLen, dimension] float32, row-major. */
+  data: Float32Array;
+  seqLen: number;
+}
+
+export interface ModelSession {
+  readonly output: string;
+  readonly dimension: number;
+  /** Runs rows of token ids, right-padded with the pad id and attention_mask 0. */
+  run(rows: readonly (readonly number[])[]): Promise<RunResult>;
+  release(): Promise<void>;
+}
+
+function pickOutput(
+  session: ort.InferenceSession,
+  configured: string | undefined,
+  modelFile: string,
+): string {
+  if (configured !== undefined) {
+    if (!session.outputNames.includes(configured)) {
+      throw new ModelLoadError(
+        modelFile,
+        `has no output "${configured}" (named in embedder.json); its outputs are ${session.outputNames.join(', ')}`,
+      );
+    }
+    return configured;
+  }
+  if (session.outputNames.includes('last_hidden_state')) return 'last_hidden_state';
+  const rank3 = session.outputMetadata.filter(
+    (m) => m.isTensor && m.type === 'float32' && m.shape.length === 3,
+  );
+  if (rank3.length === 1) return rank3[0]!.name;
+  throw new ModelLoadError(
+    modelFile,
+    `cannot tell which output holds the token vectors (outputs: ${session.outputNames.join(', ')}); ` +
+      `name it in embedder.json as "output"`,
+  );
+}
+
+/** Opens the model, checks it and probes its output dimension. Throws ModelLoadError naming the file. */
+export async function openModelSession(s: SessionSettings): Promise<ModelSession> {
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(s.modelFile, {
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: s.threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+    });
+  } catch (e) {
+    throw new ModelLoadError(
+      s.modelFile,
+      `onnxruntime cannot load it (corrupt, truncated or not an ONNX model?): ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  try {
+    const inputs = session.inputNames;
+    for (const need of ['input_ids', 'attention_mask']) {
+      if (!inputs.includes(need)) {
+        throw new ModelLoadError(
+          s.modelFile,
+          `has no "${need}" input (inputs: ${inputs.join(', ')}); a BERT-family encoder is expected`,
+        );
+      }
+    }
+    const unknown = inputs.filter((n) => !['input_ids', 'attention_mask', 'token_type_ids'].includes(n));
+    if (unknown.length > 0) {
+      throw new ModelLoadError(s.modelFile, `has inputs this embedder cannot feed: ${unknown.join(', ')}`);
+    }
+    const idMeta = session.inputMetadata.find((m) => m.name === 'input_ids');
+    const idType = idMeta && idMeta.isTensor ? idMeta.type : 'int64';
+    if (idType !== 'int64' && idType !== 'int32') {
+      throw new ModelLoadError(s.modelFile, `input_ids has type ${idType}; int64 or int32 expected`);
+    }
+    const hasTokenTypes = inputs.includes('token_type_ids');
+    const output = pickOutput(session, s.output, s.modelFile);
+
+    const feeds = (rows: readonly (readonly number[])[]): Record<string, ort.Tensor> => {
+      const b = rows.length;
+      const len = Math.max(...rows.map((r) => r.length));
+      const n = b * len;
+      const make = (fill: (row: readonly number[], i: number) => number): ort.Tensor => {
+        if (idType === 'int64') {
+          const a = new BigInt64Array(n);
+          rows.forEach((row, r) => {
+            for (let i = 0; i < len; i++) a[r * len + i] = BigInt(fill(row, i));
+          });
+          return new ort.Tensor('int64', a, [b, len]);
+        }
+        const a = new Int32Array(n);
+        rows.forEach((row, r) => {
+          for (let i = 0; i < len; i++) a[r * len + i] = fill(row, i);
+        });
+        return new ort.Tensor('int32', a, [b, len]);
+      };
+      const f: Record<string, ort.Tensor> = {
+        input_ids: make((row, i) => (i < row.length ? row[i]! : s.padId)),
+        attention_mask: make((row, i) => (i < row.length ? 1 : 0)),
+      };
+      if (hasTokenTypes) f.token_type_ids = make(() => 0);
+      return f;
+    };
+
+    let dimension = 0;
+    let released = false;
+    const run = async (rows: readonly (readonly number[])[]): Promise<RunResult> => {
+      if (released) throw new EmbedderError('the embedder is closed');
+      const out = (await session.run(feeds(rows), [output]))[output];
+      if (out === undefined || out.type !== 'float32' || out.dims.length !== 3) {
+        throw new EmbedderError(`model output ${output} is not a float32 [batch, sequence, dim] tensor`);
+      }
+      const [ob, seqLen, od] = out.dims as [number, number, number];
+      if (ob !== rows.length || (dimension !== 0 && od !== dimension)) {
+        throw new EmbedderError(`model output ${output} has shape [${out.dims.join(', ')}], unexpected`);
+      }
+      return { data: out.data as Float32Array, seqLen };
+    };
+
+    // Probe: one tiny forward pass reads the output dimension from the model itself and proves it runs.
+    try {
+      const probe = await run([s.probeIds]);
+      dimension = probe.data.length / probe.seqLen;
+    } catch (e) {
+      throw new ModelLoadError(s.modelFile, `a test forward pass failed: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    return {
+      output,
+      dimension,
+      run,
+      async release() {
+        if (released) return;
+        released = true;
+        await session.release();
+      },
+    };
+  } catch (e) {
+    await session.release();
+    throw e;
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * An embedding worker thread: opens its own onnxruntime session (settings in workerData) and runs the batches
+ * the pool sends it, one at a time. See backend.ts.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { FromWorker, ToWorker } from './backend.ts';
+import { openModelSession, type SessionSettings } from './session.ts';
+
+const port = parentPort;
+if (port === null) throw new Error('src/embed/worker.ts runs as a worker thread only');
+const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+
+try {
+  const session = await openModelSession(workerData as SessionSettings);
+  port.on('message', (m: ToWorker) => {
+    if (m.type === 'close') {
+      // Release the session first, then let the thread end on its own (see PoolWorker.close).
+      void session.release().finally(() => port.close());
+      return;
+    }
+    session.run(m.rows).then(
+      (r) => {
+        // Copy out of onnxruntime's buffer into one we can hand over without another copy.
+        const data = r.data.slice();
+        post({ type: 'result', id: m.id, data, seqLen: r.seqLen }, [data.buffer as ArrayBuffer]);
+      },
+      (e: unknown) => post({ type: 'run-error', id: m.id, message: (e as Error)?.message ?? String(e) }),
+    );
+  });
+  post({ type: 'ready', output: session.output, dimension: session.dimension });
+} catch (e) {
+  const err = e as Error & { file?: string };
+  post({
+    type: 'init-error',
+    name: err.name,
+    message: err.message,
+    ...(err.file !== undefined && { file: err.file }),
+  });
+}
