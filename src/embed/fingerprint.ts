@@ -53,13 +53,16 @@ async function writeSidecar(dir: string, entries: Record<string, CacheEntry>): P
   }
 }
 
-/** sha256 (hex) of each file, from the caches when the file is unchanged. All files must be in `dir`. */
+/**
+ * sha256 (hex) of each file, from the caches when the file is unchanged. `names` are relative to `dir` (or
+ * absolute, for a file kept elsewhere); the sidecar cache is written in `dir`.
+ */
 export async function fileDigests(dir: string, names: readonly string[]): Promise<Record<string, string>> {
   const sidecar = await readSidecar(dir);
   let dirty = false;
   const out: Record<string, string> = {};
   for (const name of names) {
-    const file = path.join(dir, name);
+    const file = path.resolve(dir, name);
     const st = await stat(file);
     const key = path.resolve(file);
     let e: CacheEntry | undefined = memory.get(key);

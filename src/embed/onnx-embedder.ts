@@ -17,7 +17,7 @@ import {
   type ModelDirConfig,
 } from './model-dir.ts';
 import { assignOwners, groupBatches, planWindows, type BatchLimits, type Window } from './plan.ts';
-import { loadTokenizer, type LoadedTokenizer } from './tokenizer.ts';
+import { loadTokenizer, tokenizerFileOf, type LoadedTokenizer } from './tokenizer.ts';
 import { localBackend, workerPoolBackend, type Backend } from './backend.ts';
 import type { RunResult } from './session.ts';
 
@@ -34,6 +34,9 @@ export interface EmbedderOptions {
   keepSpecialTokens?: boolean;
   /** L2-normalize every vector (ColBERT does). Default: embedder.json's "normalize", else false. */
   normalize?: boolean;
+  /** A tokenizer.json or vocab.txt outside the model directory to use instead of its own
+   *  (spec.embedding.tokenizerPath). */
+  tokenizerPath?: string;
   /** Model id reported (default: embedder.json's modelId, else the directory name). */
   modelId?: string;
   /** Worker threads, each running its own session (default: one per core, at most 4). 0 runs the model on
@@ -293,10 +296,11 @@ function resolvedSettings(cfg: ModelDirConfig, options: EmbedderOptions): Record
 async function fingerprintOf(
   dir: string,
   cfg: ModelDirConfig,
-  tokenizerName: string,
+  tokenizerFile: string,
   options: EmbedderOptions,
 ): Promise<string> {
-  const files = [MODEL_FILE, tokenizerName];
+  const rel = path.relative(dir, tokenizerFile);
+  const files = [MODEL_FILE, rel.startsWith('..') || path.isAbsolute(rel) ? tokenizerFile : rel];
   for (const extra of ['model.onnx.data', 'model.onnx_data']) {
     try {
       await stat(path.join(dir, extra));
@@ -311,11 +315,14 @@ async function fingerprintOf(
   } catch (e) {
     throw new ModelLoadError(dir, `cannot hash the model files: ${(e as Error).message}`, { cause: e });
   }
+  // Keyed by file name only: where the files live does not change the vectors, their content does.
+  const byName = Object.fromEntries(Object.entries(digests).map(([f, h]) => [path.basename(f), h]));
+  const vocab = tokenizerFile.endsWith('.txt');
   return manifestDigest({
     fingerprintVersion: 1,
-    files: digests,
+    files: byName,
     ...resolvedSettings(cfg, options),
-    lowercase: tokenizerName === VOCAB_FILE ? (cfg.lowercase ?? true) : null,
+    lowercase: vocab ? (cfg.lowercase ?? true) : null,
   });
 }
 
@@ -327,17 +334,8 @@ async function fingerprintOf(
 export async function modelFingerprint(modelDir: string, options: EmbedderOptions = {}): Promise<string> {
   const dir = path.resolve(modelDir);
   const cfg = await readModelDirConfig(dir);
-  let tokenizerName: string | null = null;
-  for (const name of [TOKENIZER_FILE, VOCAB_FILE]) {
-    try {
-      await stat(path.join(dir, name));
-      tokenizerName = name;
-      break;
-    } catch {
-      // try the next one
-    }
-  }
-  if (tokenizerName === null) {
+  const tokenizerFile = await tokenizerFileOf(dir, options.tokenizerPath);
+  if (tokenizerFile === null) {
     throw new ModelLoadError(
       dir,
       `no tokenizer: the model directory needs a ${TOKENIZER_FILE} or a ${VOCAB_FILE}`,
@@ -348,7 +346,7 @@ export async function modelFingerprint(modelDir: string, options: EmbedderOption
   } catch {
     throw new ModelLoadError(path.join(dir, MODEL_FILE), `missing: a model directory needs ${MODEL_FILE}`);
   }
-  return fingerprintOf(dir, cfg, tokenizerName, options);
+  return fingerprintOf(dir, cfg, tokenizerFile, options);
 }
 
 /**
@@ -384,7 +382,10 @@ export async function loadEmbedder(modelDir: string, options: EmbedderOptions = 
   } catch {
     throw new ModelLoadError(modelFile, `missing: a model directory needs ${MODEL_FILE} (an ONNX encoder)`);
   }
-  const tokenizer = await loadTokenizer(dir, cfg.lowercase === undefined ? {} : { lowercase: cfg.lowercase });
+  const tokenizer = await loadTokenizer(dir, {
+    ...(cfg.lowercase !== undefined && { lowercase: cfg.lowercase }),
+    ...(options.tokenizerPath !== undefined && { file: options.tokenizerPath }),
+  });
 
   const maxTokens = options.maxTokens ?? Math.min(512, cfg.maxPositions ?? 512);
   if (cfg.maxPositions !== undefined && maxTokens > cfg.maxPositions) {
@@ -440,7 +441,7 @@ export async function loadEmbedder(modelDir: string, options: EmbedderOptions = 
       throw new DimensionMismatchError(dir, options.dimension, backend.dimension);
     }
     info.output = backend.output;
-    const fingerprint = await fingerprintOf(dir, cfg, path.basename(tokenizer.file), options);
+    const fingerprint = await fingerprintOf(dir, cfg, tokenizer.file, options);
     return new OnnxTokenEmbedder({
       modelId: options.modelId ?? cfg.modelId ?? path.basename(dir),
       fingerprint,

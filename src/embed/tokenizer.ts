@@ -102,46 +102,59 @@ async function readIfExists(file: string): Promise<string | null> {
   }
 }
 
-/** Loads the tokenizer of a model directory: tokenizer.json, else vocab.txt (BERT WordPiece). */
+function fromJsonText(text: string, file: string): LoadedTokenizer {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ModelLoadError(file, `is not valid JSON (corrupt or truncated?): ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new ModelLoadError(file, 'is not a tokenizer.json object');
+  }
+  return tokenizerFromJson(json as Record<string, unknown>, file, 'tokenizer.json');
+}
+
+function fromVocabText(text: string, file: string, lowercase: boolean): LoadedTokenizer {
+  let json: Record<string, unknown>;
+  try {
+    json = bertTokenizerJson(parseVocabTxt(text), { lowercase });
+  } catch (e) {
+    throw new ModelLoadError(file, `not a BERT WordPiece vocabulary: ${(e as Error).message}`, { cause: e });
+  }
+  return tokenizerFromJson(json, file, 'vocab.txt');
+}
+
+/** Which tokenizer file loadTokenizer will use: `file` if given, else the directory's tokenizer.json, else its
+ *  vocab.txt; null when there is none. */
+export async function tokenizerFileOf(dir: string, file?: string): Promise<string | null> {
+  if (file !== undefined) return path.resolve(file);
+  for (const name of [TOKENIZER_FILE, VOCAB_FILE]) {
+    const f = path.join(dir, name);
+    if ((await readIfExists(f)) !== null) return f;
+  }
+  return null;
+}
+
+/**
+ * Loads the tokenizer of a model directory: tokenizer.json, else vocab.txt (BERT WordPiece, lowercased unless
+ * `lowercase: false`). `file` names a tokenizer.json or vocab.txt elsewhere to use instead.
+ */
 export async function loadTokenizer(
   dir: string,
-  opts: { lowercase?: boolean } = {},
+  opts: { lowercase?: boolean; file?: string } = {},
 ): Promise<LoadedTokenizer> {
-  const jsonFile = path.join(dir, TOKENIZER_FILE);
-  const text = await readIfExists(jsonFile);
-  if (text !== null) {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new ModelLoadError(
-        jsonFile,
-        `is not valid JSON (corrupt or truncated?): ${(e as Error).message}`,
-        {
-          cause: e,
-        },
-      );
-    }
-    if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-      throw new ModelLoadError(jsonFile, 'is not a tokenizer.json object');
-    }
-    return tokenizerFromJson(json as Record<string, unknown>, jsonFile, 'tokenizer.json');
+  const file = await tokenizerFileOf(dir, opts.file);
+  if (file === null) {
+    throw new ModelLoadError(
+      dir,
+      `no tokenizer: the model directory needs a ${TOKENIZER_FILE} (HuggingFace) or a ${VOCAB_FILE} (WordPiece)`,
+    );
   }
-  const vocabFile = path.join(dir, VOCAB_FILE);
-  const vocabText = await readIfExists(vocabFile);
-  if (vocabText !== null) {
-    let json: Record<string, unknown>;
-    try {
-      json = bertTokenizerJson(parseVocabTxt(vocabText), { lowercase: opts.lowercase ?? true });
-    } catch (e) {
-      throw new ModelLoadError(vocabFile, `not a BERT WordPiece vocabulary: ${(e as Error).message}`, {
-        cause: e,
-      });
-    }
-    return tokenizerFromJson(json, vocabFile, 'vocab.txt');
-  }
-  throw new ModelLoadError(
-    dir,
-    `no tokenizer: the model directory needs a ${TOKENIZER_FILE} (HuggingFace) or a ${VOCAB_FILE} (WordPiece)`,
-  );
+  const text = await readIfExists(file);
+  if (text === null) throw new ModelLoadError(file, 'missing: no such tokenizer file');
+  if (file.endsWith('.txt')) return fromVocabText(text, file, opts.lowercase ?? true);
+  return fromJsonText(text, file);
 }

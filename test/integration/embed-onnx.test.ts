@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import {
+  BERT_BASE_UNCASED_TOKENIZER_DIR,
   DimensionMismatchError,
   EmbedderOptionsError,
   ModelLoadError,
@@ -337,6 +338,26 @@ describe('ONNX token embedder (small generated model)', () => {
     } finally {
       await e.close();
     }
+  });
+
+  it('takes the tokenizer from tokenizerPath when given (spec.embedding.tokenizerPath)', async () => {
+    const bare = await copyDir(dir, path.join(tempRoot(), 'model-only'), ['tokenizer.json', 'vocab.txt']);
+    const tokFile = path.join(BERT_BASE_UNCASED_TOKENIZER_DIR, 'tokenizer.json');
+    await assert.rejects(loadEmbedder(bare), /no tokenizer/);
+    const e = await loadEmbedder(bare, { tokenizerPath: tokFile, threads: 1 });
+    try {
+      assert.equal(e.info.tokenizerFile, tokFile);
+      const docs = [{ docId: 'a', text: SAMPLE_DOCS[1]! }];
+      assert.deepEqual(ok((await e.embed(docs))[0]).vectors, ok((await emb.embed(docs))[0]).vectors);
+      assert.equal(e.fingerprint, emb.fingerprint, 'same model and tokenizer content, same fingerprint');
+      assert.equal(await modelFingerprint(bare, { tokenizerPath: tokFile }), e.fingerprint);
+    } finally {
+      await e.close();
+    }
+    await assert.rejects(
+      loadEmbedder(bare, { tokenizerPath: path.join(tempRoot(), 'nope.json') }),
+      /nope\.json: missing/,
+    );
   });
 
   it('uses the output embedder.json names (a ColBERT-style projection head)', async () => {
