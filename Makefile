@@ -24,6 +24,9 @@ DATA_FLAGS = $(if $(SOURCE),--source $(SOURCE)) $(if $(DB),--db $(DB)) $(if $(MO
 
 help:
 	@sed -n '2,7p' Makefile
+	@echo "  make k8s-install | k8s-ensure-ragas DOCS=N | k8s-validate DOCS=N | k8s-status   (see docs/deploy.md)"
+	@echo "  make bench-embed | bench-store | envtest-up | envtest-down"
+
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -67,6 +70,26 @@ format-check: deps
 test-unit: deps
 	node --test 'test/unit/**/*.test.ts'
 
-# All tests: unit, integration (real SQLite, real ONNX runs, real kube-apiserver) and end-to-end.
+# All tests: unit, integration (real SQLite, PostgreSQL, ODBC, ONNX runs, kube-apiserver) and end-to-end.
+# The store tests need a PostgreSQL: `eval "$$(scripts/ci-databases.sh)"` starts one (as .ci/run does).
 test: deps typecheck lint
 	npm test
+
+## Benchmarks (not tests) ------------------------------------------------------------------------------
+bench-embed: deps
+	npm run bench:embed
+bench-store: deps
+	npm run bench:store
+
+## Kubernetes test servers (real kube-apiserver + etcd built from Go modules) ------------------------------
+.PHONY: envtest-build envtest-up envtest-down test-k8s bench-embed bench-store
+envtest-build:
+	scripts/envtest.sh build
+envtest-up:
+	scripts/envtest.sh up
+envtest-down:
+	scripts/envtest.sh down
+test-k8s:
+	scripts/ci-envtest.sh
+
+include mk/k8s.mk

@@ -24,6 +24,7 @@ import type { EmbedBatchesResult } from '../heal/embed-batches.ts';
 import type { EngineListener } from '../heal/events.ts';
 import { sleep } from '../heal/retry.ts';
 import { statusOf, type DatasetStateObject, type KubeClients } from './kube.ts';
+import { postJson } from './worker-client.ts';
 
 export interface WorkerSettings {
   /** Image for the workers when the spec names none (the controller's own image). */
@@ -288,6 +289,8 @@ export class WorkerPool {
     const pending = batches.map((ids) => ({ ids, attempts: 0 }));
     const inFlight = new Map<string, number>();
     const coolingUntil = new Map<string, number>();
+    // Consecutive failures per endpoint: a dead worker is tried again after 1, 2, 4 … 30 s, not hammered.
+    const strikes = new Map<string, number>();
     const running = new Set<Promise<void>>();
     let fatal: Error | null = null;
     let endpoints: Endpoint[] = [];
@@ -305,21 +308,18 @@ export class WorkerPool {
       batch.attempts++;
       inFlight.set(ep.url, (inFlight.get(ep.url) ?? 0) + 1);
       try {
-        const timeout = AbortSignal.timeout(60_000 + 10_000 * batch.ids.length);
-        const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
-        const res = await fetch(`${ep.url}/v1/batches`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
-          body: JSON.stringify({ dataset, docIds: batch.ids, fingerprint: ctx.fingerprint, dimension: ctx.dimension }),
-          signal,
-        });
-        const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+        const res = await postJson(
+          `${ep.url}/v1/batches`,
+          { dataset, docIds: batch.ids, fingerprint: ctx.fingerprint, dimension: ctx.dimension },
+          { token: this.token, signal: ctx.signal, timeoutMs: 60_000 + 10_000 * batch.ids.length },
+        );
+        const body = res.body;
         if (res.status === 409 || res.status === 422 || res.status === 401) {
           // The worker runs another model or does not accept our token: retrying elsewhere will not help.
           fatal ??= new Error(`worker ${ep.name} refused the batch (HTTP ${res.status}): ${String(body.error ?? '')}`);
           return;
         }
-        if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status}: ${String(body.error ?? res.statusText)}`), { status: res.status });
+        if (res.status !== 200) throw Object.assign(new Error(`HTTP ${res.status}: ${String(body.error ?? '')}`), { status: res.status });
         const r = body as unknown as { embedded: number; tokens: number; failures: { docId: string; reason: string }[]; vanished: number };
         result.embedded += r.embedded;
         result.tokens += r.tokens;
@@ -328,12 +328,18 @@ export class WorkerPool {
           result.failures.push(f);
           ctx.onEvent({ type: 'document-failed', docId: f.docId, reason: f.reason });
         }
+        strikes.delete(ep.url);
         progress.advance(batch.ids.length, new Date());
         report(progress.processed >= total);
       } catch (e) {
         if (ctx.signal?.aborted) return;
         const reason = `worker ${ep.name}: ${(e as Error).message}`;
-        coolingUntil.set(ep.url, Date.now() + ((e as { status?: number }).status === 429 ? 500 : 3000));
+        if ((e as { status?: number }).status === 429) coolingUntil.set(ep.url, Date.now() + 500);
+        else {
+          const n = (strikes.get(ep.url) ?? 0) + 1;
+          strikes.set(ep.url, n);
+          coolingUntil.set(ep.url, Date.now() + Math.min(30_000, 1000 * 2 ** (n - 1)));
+        }
         if (batch.attempts >= this.settings.maxAttempts) {
           for (const docId of batch.ids) {
             result.failures.push({ docId, reason: `gave up after ${batch.attempts} attempts: ${reason}` });
