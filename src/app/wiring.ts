@@ -78,6 +78,7 @@ export async function wire(
     normalize: spec.embedding.normalize,
     keepSpecialTokens: spec.embedding.keepSpecialTokens,
     modelId: spec.embedding.modelId,
+    tokenizerPath: spec.embedding.tokenizerPath,
   };
   const deps: EngineDeps = {
     store,

@@ -239,14 +239,15 @@ export class SqliteStore implements Store {
       `SELECT d.doc_id, d.abstract, d.content_hash FROM json_each(?) i JOIN ${this.t.docs} d ON d.doc_id = i.value ORDER BY i.key`,
     ).all(JSON.stringify(docIds)) as { doc_id: string; abstract: string | null; content_hash: string | null }[];
     const out: DocumentText[] = [];
-    const fill = this.stmt(`UPDATE ${this.t.docs} SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL`);
+    // Only if the text is still the one hashed: an abstract changed again meanwhile stays unhashed (stale).
+    const fill = this.stmt(`UPDATE ${this.t.docs} SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND abstract IS ?`);
     for (const r of rows) {
       const text = r.abstract ?? '';
       let hash = r.content_hash;
       if (hash === null) {
         // Changed behind our back (the trigger cleared it): hash what is there now.
         hash = contentHash(text);
-        fill.run(hash, r.doc_id);
+        fill.run(hash, r.doc_id, r.abstract);
       }
       out.push({ docId: r.doc_id, text, contentHash: hash });
     }

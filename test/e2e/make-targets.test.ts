@@ -1,0 +1,73 @@
+/**
+ * The make targets as a user runs them: the seed's names, DOCS/SOURCE/DB/MODEL variables, exit status.
+ * (`-o node_modules/.installed` keeps make from re-running npm ci under the running tests.)
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { pmcCorpusPath } from '../helpers/corpus.ts';
+import { REPO, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ds-make-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function make(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync('make', ['--no-print-directory', '-o', 'node_modules/.installed', ...args], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('ensure-ragas-ready, validate-dataset-state, plan-dataset-state, populate-token-embeddings on the real corpus', async () => {
+  const db = join(dir, 'make.db');
+  const vars = [`SOURCE=${pmcCorpusPath()}`, `DB=${db}`, `MODEL=${await smallModelDir()}`, `FLAGS=--dimension ${SMALL_DIM} -q`];
+  const ensure = make(['ensure-ragas-ready', 'DOCS=40', ...vars]);
+  assert.equal(ensure.code, 0, ensure.out + ensure.err);
+  assert.match(ensure.out, /READY: 40\/40 documents embedded/);
+  const validate = make(['validate-dataset-state', 'DOCS=40', ...vars]);
+  assert.equal(validate.code, 0, validate.out + validate.err);
+  assert.match(validate.out, /PASS {2}token_embeddings_complete/);
+
+  // Asking for more than is there: validation fails (make exits non-zero), the plan says what would be done.
+  const more = make(['validate-dataset-state', 'DOCS=60', ...vars]);
+  assert.notEqual(more.code, 0);
+  assert.match(more.out, /FAIL {2}document_count +40 documents with an abstract, 20 short of 60/);
+  const plan = make(['plan-dataset-state', 'DOCS=60', ...vars]);
+  assert.notEqual(plan.code, 0);
+  assert.match(plan.out, /load 20 documents with an abstract from the source/);
+
+  // populate-token-embeddings embeds what is present, loads nothing.
+  const conn = new DatabaseSync(db);
+  conn.exec('DELETE FROM DocumentTokenEmbeddings; DELETE FROM DocumentEmbeddingLedger;');
+  conn.close();
+  const populate = make(['populate-token-embeddings', 'DOCS=40', ...vars, `FLAGS=--dimension ${SMALL_DIM} -q --output json`]);
+  assert.equal(populate.code, 0, populate.out + populate.err);
+  const report = JSON.parse(populate.out.slice(populate.out.indexOf('{')));
+  assert.equal(report.healed.embedded, 40);
+  assert.equal(report.healed.documentsLoaded, 0);
+  assert.equal(report.targetState, 'token-embeddings');
+});
+
+test("the README's main command on the embedded defaults: synthetic corpus, generated BERT-base model", () => {
+  const home = join(dir, 'home');
+  const r = make(['ensure-ragas-ready', 'DOCS=8'], { DATASTATE_HOME: home });
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /READY: 8\/8 documents embedded/);
+  assert.match(r.out, /embedding_dimensions +every stored vector has dimension 768/);
+  assert.match(r.out, /SYNTHETIC/);
+  assert.match(r.out, /the document source is SYNTHETIC/);
+  const conn = new DatabaseSync(join(home, 'datastate.db'));
+  const n = (conn.prepare("SELECT COUNT(*) AS n FROM SourceDocuments WHERE doc_id LIKE 'SYN%'").get() as { n: number }).n;
+  conn.close();
+  assert.ok(n >= 8);
+});
