@@ -77,7 +77,9 @@ export class KubeClients {
     try {
       secret = await this.core.readNamespacedSecret({ name, namespace });
     } catch (e) {
-      throw new Error(`cannot read Secret ${namespace}/${name}: ${statusOf(e) === 404 ? 'not found' : `HTTP ${statusOf(e) ?? '?'}`}`);
+      throw new Error(`cannot read Secret ${namespace}/${name}: ${statusOf(e) === 404 ? 'not found' : `HTTP ${statusOf(e) ?? '?'}`}`, {
+        cause: e,
+      });
     }
     const raw = secret.data?.[key] ?? (secret.stringData?.[key] !== undefined ? Buffer.from(secret.stringData[key]!).toString('base64') : undefined);
     if (raw === undefined) throw new Error(`Secret ${namespace}/${name} has no key ${JSON.stringify(key)}`);

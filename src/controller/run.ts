@@ -52,7 +52,6 @@ export async function runController(o: ControllerRunOptions): Promise<number> {
     workers: o.workers,
   });
   const shutdown = new AbortController();
-  let leader: LeaderElector | null = null;
   const health = await startHealthServer({
     port: o.metricsPort,
     host: o.metricsHost,
@@ -82,7 +81,7 @@ export async function runController(o: ControllerRunOptions): Promise<number> {
       await controller.runWorkers(shutdown.signal);
     } else {
       let term: Promise<void> = Promise.resolve();
-      leader = new LeaderElector(kc, {
+      const leader = new LeaderElector(kc, {
         namespace: o.leaseNamespace,
         name: o.leaseName,
         identity,

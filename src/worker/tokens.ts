@@ -29,7 +29,7 @@ export class TokenSet {
     try {
       st = statSync(this.file);
     } catch (e) {
-      if (force) throw new Error(`cannot read the token file ${this.file}: ${(e as Error).message}`);
+      if (force) throw new Error(`cannot read the token file ${this.file}: ${(e as Error).message}`, { cause: e });
       return; // a Secret volume swaps its files atomically; keep the last good set meanwhile
     }
     if (!force && this.loadedFrom && this.loadedFrom.mtimeMs === st.mtimeMs && this.loadedFrom.size === st.size) return;
