@@ -31,7 +31,7 @@ import { parseManifest } from '../../src/api/validate.ts';
 import { CHART, DEPLOY, findTool, renderDeploy, ROOT } from '../../scripts/gen-deploy.ts';
 
 // Rendered manifests and API objects are walked as plain JSON.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 type Obj = Record<string, any>;
 
 const G = { group: 'datastate.dev', version: 'v1alpha1', plural: 'datasetstates' };

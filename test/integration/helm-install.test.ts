@@ -32,7 +32,7 @@ import { CLI, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
 import { CHART, findTool, ROOT } from '../../scripts/gen-deploy.ts';
 
 // Rendered manifests and API objects are walked as plain JSON.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 type Obj = Record<string, any>;
 
 const RELEASE = 'datastate';
