@@ -24,7 +24,7 @@ import type {
 import { contentHash } from './content-hash.ts';
 import { isTransientSqliteError } from './errors.ts';
 import { checkSqliteSchema, sqliteSchemaObjects, type SchemaObject } from './dialects/sqlite.ts';
-import type { TableNames } from './sql/dialect.ts';
+import { documentParams, type TableNames } from './sql/dialect.ts';
 import type { Row } from './sql/client.ts';
 
 export interface SqliteStoreOptions {
@@ -217,19 +217,7 @@ export class SqliteStore implements Store {
         `origin = excluded.origin, content_hash = excluded.content_hash, loaded_at = excluded.loaded_at, text_content = excluded.text_content`,
     );
     this.transaction(() => {
-      for (const d of docs)
-        st.run(
-          d.docId,
-          d.title,
-          d.abstract,
-          JSON.stringify(d.authors),
-          JSON.stringify(d.keywords),
-          d.pubDate ?? null,
-          d.origin ?? null,
-          d.contentHash,
-          now,
-          d.textContent,
-        );
+      for (const d of docs) st.run(...documentParams(d, now));
     });
   }
 

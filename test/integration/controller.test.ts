@@ -6,12 +6,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { ApiextensionsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, loadYaml } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { startEnvtest, type Envtest } from '../helpers/envtest.ts';
+import { installCrd, waitFor as waitForRaw } from '../helpers/k8s.ts';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
 import { CLI, REPO, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
 
@@ -19,6 +20,9 @@ const NS = 'ds-test';
 const G = { group: 'datastate.dev', version: 'v1alpha1', plural: 'datasetstates' };
 
 let env: Envtest;
+/** waitFor that shows the controllers' logs on time-out. */
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 120_000) =>
+  waitForRaw(what, fn, { timeoutMs, context: () => controllers.map((c, i) => `controller ${i}:\n  ${c.log.slice(-15).join('\n  ')}`).join('\n') });
 let dir: string;
 let custom: CustomObjectsApi;
 let core: CoreV1Api;
@@ -44,21 +48,6 @@ async function stopController(c: { child: ChildProcess }, signal: NodeJS.Signals
   await exited;
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  const logs = controllers.map((c, i) => `controller ${i}:\n  ${c.log.slice(-15).join('\n  ')}`).join('\n');
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${logs}`);
-}
 
 async function getDss(name: string): Promise<any> {
   return custom.getNamespacedCustomObject({ ...G, namespace: NS, name });
@@ -106,15 +95,7 @@ before(async () => {
   env = await startEnvtest();
   custom = env.kc.makeApiClient(CustomObjectsApi);
   core = env.kc.makeApiClient(CoreV1Api);
-  const crd = loadYaml(readFileSync(join(REPO, 'crds', 'datastate.dev_datasetstates.yaml'), 'utf8')) as any;
-  const ext = env.kc.makeApiClient(ApiextensionsV1Api);
-  await ext.createCustomResourceDefinition({ body: crd }).catch((e) => {
-    if ((e as { code?: number }).code !== 409) throw e;
-  });
-  await waitFor('CRD established', async () => {
-    const c = await ext.readCustomResourceDefinition({ name: crd.metadata.name });
-    return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
-  });
+  await installCrd(env);
   await core.createNamespace({ body: { metadata: { name: NS } } }).catch(() => undefined);
 });
 

@@ -19,14 +19,9 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import {
-  ApiextensionsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  loadYaml,
-  type V1CustomResourceDefinition,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, loadYaml } from '@kubernetes/client-node';
 import { startEnvtest, type Envtest } from '../helpers/envtest.ts';
+import { installCrd } from '../helpers/k8s.ts';
 import { parseManifest } from '../../src/api/validate.ts';
 import { CHART, DEPLOY, findTool, renderDeploy, ROOT } from '../../scripts/gen-deploy.ts';
 
@@ -255,22 +250,7 @@ before(async () => {
   mkdirSync(schemaDir);
   env = await startEnvtest();
   swagger = JSON.parse(await apiGet('/openapi/v2'));
-  const crd = loadYaml<V1CustomResourceDefinition>(
-    readFileSync(join(CHART, 'crds', 'datastate.dev_datasetstates.yaml'), 'utf8'),
-  );
-  const ext = env.kc.makeApiClient(ApiextensionsV1Api);
-  await ext.createCustomResourceDefinition({ body: crd }).catch((e) => {
-    if ((e as { code?: number }).code !== 409) throw e;
-  });
-  const deadline = Date.now() + 30_000;
-  while (
-    !(await ext.readCustomResourceDefinition({ name: crd.metadata!.name! })).status?.conditions?.some(
-      (c) => c.type === 'Established' && c.status === 'True',
-    )
-  ) {
-    assert.ok(Date.now() < deadline, 'CRD Established');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await installCrd(env, join(CHART, 'crds', 'datastate.dev_datasetstates.yaml'));
 });
 
 after(async () => {

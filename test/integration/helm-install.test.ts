@@ -27,6 +27,7 @@ import {
   type V1ResourceAttributes,
 } from '@kubernetes/client-node';
 import { startEnvtest, type Envtest } from '../helpers/envtest.ts';
+import { waitFor as waitForRaw } from '../helpers/k8s.ts';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
 import { CLI, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
 import { CHART, findTool, ROOT } from '../../scripts/gen-deploy.ts';
@@ -56,24 +57,11 @@ function helmRun(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | null | false>,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  const log = controller ? `\ncontroller log:\n  ${controller.log.slice(-20).join('\n  ')}` : '';
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}${log}`);
+function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 120_000): Promise<T> {
+  return waitForRaw(what, fn, {
+    timeoutMs,
+    context: () => (controller ? `controller log:\n  ${controller.log.slice(-20).join('\n  ')}` : ''),
+  });
 }
 
 /** Controller log lines about a refused request, shortened to what was refused. */

@@ -6,12 +6,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { ApiextensionsV1Api, AppsV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, loadYaml } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
 import { startEnvtest, type Envtest } from '../helpers/envtest.ts';
+import { installCrd, waitFor as waitForRaw } from '../helpers/k8s.ts';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
 import { CLI, REPO, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
 
@@ -20,6 +21,7 @@ const G = { group: 'datastate.dev', version: 'v1alpha1', plural: 'datasetstates'
 let env: Envtest;
 let dir: string;
 const procs: ChildProcess[] = [];
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 120_000) => waitForRaw(what, fn, { timeoutMs, intervalMs: 200 });
 
 function spawnLogged(args: string[], extraEnv: Record<string, string> = {}): { child: ChildProcess; log: string[] } {
   const log: string[] = [];
@@ -33,31 +35,12 @@ function spawnLogged(args: string[], extraEnv: Record<string, string> = {}): { c
   return { child, log };
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ds-workers-'));
   await smallModelDir();
   env = await startEnvtest();
-  const ext = env.kc.makeApiClient(ApiextensionsV1Api);
-  const crd = loadYaml(readFileSync(join(REPO, 'crds', 'datastate.dev_datasetstates.yaml'), 'utf8')) as any;
-  await ext.createCustomResourceDefinition({ body: crd });
-  await waitFor('CRD established', async () =>
-    (await ext.readCustomResourceDefinition({ name: crd.metadata.name })).status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'),
-  );
+  await installCrd(env);
   await env.kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
 });
 
