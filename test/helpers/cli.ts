@@ -62,3 +62,21 @@ export function smallModelDir(): Promise<string> {
 }
 
 export const SMALL_DIM = 32;
+
+let mediumModel: Promise<string> | null = null;
+
+/**
+ * A mid-sized generated model (hidden 384, 6 layers; SYNTHETIC weights; real tokenizer), for tests that need a
+ * heal to last long enough to act during it (~6 s per 100 PMC abstracts on our 2 cores).
+ */
+export function mediumModelDir(): Promise<string> {
+  mediumModel ??= (async () => {
+    const { ensureDemoModel } = await import('../../src/embed/index.ts');
+    const dir = join(process.env.DATASTATE_TEST_CACHE ?? join(tmpdir(), 'datastate-test-cache'), 'model-medium-h384-l6');
+    mkdirSync(join(dir, '..'), { recursive: true });
+    return ensureDemoModel(dir, { preset: 'small', hidden: 384, layers: 6, heads: 6, intermediate: 1536 });
+  })();
+  return mediumModel;
+}
+
+export const MEDIUM_DIM = 384;

@@ -14,7 +14,7 @@ import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/clie
 import { startEnvtest, type Envtest } from '../helpers/envtest.ts';
 import { installCrd, waitFor as waitForRaw } from '../helpers/k8s.ts';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
-import { CLI, REPO, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
+import { CLI, MEDIUM_DIM, mediumModelDir, REPO, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
 
 const NS = 'ds-test';
 const G = { group: 'datastate.dev', version: 'v1alpha1', plural: 'datasetstates' };
@@ -179,7 +179,8 @@ test('ValidateOnly reports Degraded with the failing checks and writes nothing; 
 test('a spec change while healing cancels the running pass and re-plans', async () => {
   const c = startController();
   const db = join(dir, 'respec.db');
-  await createDss('respec', await baseSpec(db, 200, { healing: { batchSize: 2 } }));
+  // A model slow enough (~6 s per 100 documents) that the spec can change while the first pass heals.
+  await createDss('respec', await baseSpec(db, 200, { healing: { batchSize: 2 }, embedding: { modelPath: await mediumModelDir(), dimension: MEDIUM_DIM } }));
   await waitFor('healing under way', async () => {
     const o = await getDss('respec');
     return o.status?.phase === 'Healing' && o.status.progress?.processed > 0;
