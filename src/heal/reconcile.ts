@@ -159,22 +159,15 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
       emit({ type: 'orphans-deleted', docIds: work.orphanDocIds });
     }
 
-    if (work.embed.length && deps.runBatches) {
-      const r = await deps.runBatches(work.batches, { signal, onEvent: emit, fingerprint: expect.fingerprint!, dimension: spec.embedding.dimension });
-      healed.embedded = r.embedded;
-      healed.tokens = r.tokens;
-      base.failures.push(...r.failures);
-    } else if (work.embed.length && embedder) {
-      const r = await embedBatches({
-        store,
-        embedder,
-        batches: work.batches,
-        backoff: { maxRetries: spec.healing.maxRetries, initialMs: spec.healing.backoff.initialMs, maxMs: spec.healing.backoff.maxMs },
-        concurrency: spec.healing.concurrency,
-        signal,
-        onEvent: emit,
-        now: deps.now,
-      });
+    const backoff = { maxRetries: spec.healing.maxRetries, initialMs: spec.healing.backoff.initialMs, maxMs: spec.healing.backoff.maxMs };
+    const r = !work.embed.length
+      ? null
+      : deps.runBatches
+        ? await deps.runBatches(work.batches, { signal, onEvent: emit, fingerprint: expect.fingerprint!, dimension: spec.embedding.dimension })
+        : embedder
+          ? await embedBatches({ store, embedder, batches: work.batches, backoff, concurrency: spec.healing.concurrency, signal, onEvent: emit, now: deps.now })
+          : null;
+    if (r) {
       healed.embedded = r.embedded;
       healed.tokens = r.tokens;
       base.failures.push(...r.failures);
@@ -186,7 +179,7 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
 
   // Verify: what does the database say now?
   inspection = await inspect(store, spec.docCount, spec.selection, expect);
-  const checks = runChecks(inspection, spec.targetState, { ...expect, fingerprint: wantsEmbeddings ? expect.fingerprint : null });
+  const checks = runChecks(inspection, spec.targetState, expect);
   emit({ type: 'verified', checks });
   if (allPassed(checks)) return finish(checks, { kind: 'ready' }, inspection, { model });
   const why: string[] = [];
