@@ -71,8 +71,13 @@ test-unit: deps
 	node --test 'test/unit/**/*.test.ts'
 
 # All tests: unit, integration (real SQLite, PostgreSQL, ODBC, ONNX runs, kube-apiserver) and end-to-end.
-# The store tests need a PostgreSQL: `eval "$$(scripts/ci-databases.sh)"` starts one (as .ci/run does).
+# Installs and starts what they need first: Debian's PostgreSQL and ODBC packages with a throwaway PostgreSQL on
+# 127.0.0.1:55432 (stopped afterwards), and kube-apiserver + etcd built from Go modules (~10 min the first time,
+# then cached in ~/.cache/datastate-envtest). DATASTATE_TEST_PG_URL / DATASTATE_TEST_KUBECONFIG use existing ones.
 test: deps typecheck lint
+	@eval "$$(scripts/ci-databases.sh)"; \
+	trap 'scripts/ci-databases.sh stop >/dev/null 2>&1 || true' EXIT; \
+	scripts/ci-envtest.sh --build-only; \
 	npm test
 
 ## Benchmarks (not tests) ------------------------------------------------------------------------------
