@@ -7,7 +7,18 @@ import { GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, SpecSchema, StatusSchema, V
 
 type Json = Record<string, unknown>;
 
-const KEEP = ['description', 'default', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern', 'format', 'minItems', 'maxItems'];
+const KEEP = [
+  'description',
+  'default',
+  'minimum',
+  'maximum',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'format',
+  'minItems',
+  'maxItems',
+];
 
 function copyKept(from: Json, to: Json): Json {
   for (const k of KEEP) if (from[k] !== undefined) to[k] = from[k];
@@ -20,18 +31,24 @@ export function toStructural(node: Json): Json {
     const members = node.anyOf as Json[];
     const consts = members.filter((m) => m.const !== undefined);
     if (consts.length === members.length)
-      return copyKept(node, { type: typeof consts[0]!.const === 'number' ? 'integer' : 'string', enum: consts.map((m) => m.const) });
+      return copyKept(node, {
+        type: typeof consts[0]!.const === 'number' ? 'integer' : 'string',
+        enum: consts.map((m) => m.const),
+      });
     const ints = members.filter((m) => m.type === 'integer');
     if (consts.length + ints.length === members.length && ints.length === 1) {
       // int-or-string: an integer or one of a few keywords (e.g. batchSize: auto | n).
       const words = consts.map((m) => JSON.stringify(m.const)).join(', ');
       const min = ints[0]!.minimum;
       const rule =
-        `type(self) == string ? self in [${words}] : ` + (typeof min === 'number' ? `self >= ${min}` : 'true');
+        `type(self) == string ? self in [${words}] : ` +
+        (typeof min === 'number' ? `self >= ${min}` : 'true');
       return copyKept(node, {
         'x-kubernetes-int-or-string': true,
         anyOf: [{ type: 'integer' }, { type: 'string' }],
-        'x-kubernetes-validations': [{ rule, message: `must be ${words} or an integer${typeof min === 'number' ? ` >= ${min}` : ''}` }],
+        'x-kubernetes-validations': [
+          { rule, message: `must be ${words} or an integer${typeof min === 'number' ? ` >= ${min}` : ''}` },
+        ],
       });
     }
     throw new Error(`toStructural: unsupported union ${JSON.stringify(node)}`);
@@ -42,12 +59,15 @@ export function toStructural(node: Json): Json {
       if (node.patternProperties || !node.properties)
         return copyKept(node, { type: 'object', 'x-kubernetes-preserve-unknown-fields': true });
       const properties: Json = {};
-      for (const [k, v] of Object.entries(node.properties as Record<string, Json>)) properties[k] = toStructural(v);
+      for (const [k, v] of Object.entries(node.properties as Record<string, Json>))
+        properties[k] = toStructural(v);
       const out: Json = copyKept(node, { type: 'object', properties });
       // A property with a default is filled in by the API server before validation: requiring it would only
       // make the enclosing object's own default ({}) invalid.
       const props = node.properties as Record<string, Json>;
-      const required = Array.isArray(node.required) ? (node.required as string[]).filter((k) => props[k]?.default === undefined) : [];
+      const required = Array.isArray(node.required)
+        ? (node.required as string[]).filter((k) => props[k]?.default === undefined)
+        : [];
       if (required.length) out.required = required;
       return out;
     }
@@ -73,7 +93,14 @@ export function datasetStateCrd(): Json {
     metadata: { name: `${PLURAL}.${GROUP}` },
     spec: {
       group: GROUP,
-      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: SINGULAR, shortNames: SHORT_NAMES, categories: ['datastate'] },
+      names: {
+        kind: KIND,
+        listKind: `${KIND}List`,
+        plural: PLURAL,
+        singular: SINGULAR,
+        shortNames: SHORT_NAMES,
+        categories: ['datastate'],
+      },
       scope: 'Namespaced',
       versions: [
         {
@@ -93,7 +120,8 @@ export function datasetStateCrd(): Json {
           schema: {
             openAPIV3Schema: {
               type: 'object',
-              description: 'DatasetState declares the state a RAG evaluation dataset must reach; the controller converges to it.',
+              description:
+                'DatasetState declares the state a RAG evaluation dataset must reach; the controller converges to it.',
               required: ['spec'],
               properties: {
                 apiVersion: { type: 'string' },

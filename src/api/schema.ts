@@ -36,17 +36,26 @@ export const SelectionSchema = Type.Object(
   {
     orderBy: StringEnum(ORDER_BY, {
       default: 'doc_id',
-      description: 'Order in which documents enter the target set: doc_id ascending, newest publication first, or random with a seed.',
+      description:
+        'Order in which documents enter the target set: doc_id ascending, newest publication first, or random with a seed.',
     }),
     seed: Type.Integer({ default: 0, minimum: 0, description: 'Seed for orderBy=random.' }),
   },
-  { default: {}, additionalProperties: false, description: 'Which documents form the target set; always deterministic.' },
+  {
+    default: {},
+    additionalProperties: false,
+    description: 'Which documents form the target set; always deterministic.',
+  },
 );
 
 export const SecretKeyRefSchema = Type.Object(
   {
     name: Type.String({ minLength: 1, description: 'Secret in the same namespace.' }),
-    key: Type.String({ minLength: 1, default: 'url', description: 'Key holding the connection URL or ODBC connection string.' }),
+    key: Type.String({
+      minLength: 1,
+      default: 'url',
+      description: 'Key holding the connection URL or ODBC connection string.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -66,7 +75,8 @@ export const DatabaseSchema = Type.Object(
     url: Type.Optional(
       Type.String({
         minLength: 1,
-        description: 'Connection URL (sqlite file path or sqlite:PATH, postgres://..., odbc:...). Credentials belong in connectionSecretRef.',
+        description:
+          'Connection URL (sqlite file path or sqlite:PATH, postgres://..., odbc:...). Credentials belong in connectionSecretRef.',
       }),
     ),
     connectionSecretRef: Type.Optional(SecretKeyRefSchema),
@@ -92,14 +102,28 @@ export const SourceSchema = Type.Object(
 export const EmbeddingSchema = Type.Object(
   {
     modelPath: Type.Optional(
-      Type.String({ minLength: 1, description: 'Model directory (model.onnx + tokenizer.json). Default: the generated synthetic BERT-base model.' }),
+      Type.String({
+        minLength: 1,
+        description:
+          'Model directory (model.onnx + tokenizer.json). Default: the generated synthetic BERT-base model.',
+      }),
     ),
-    tokenizerPath: Type.Optional(Type.String({ minLength: 1, description: 'tokenizer.json, when not inside modelPath.' })),
+    tokenizerPath: Type.Optional(
+      Type.String({ minLength: 1, description: 'tokenizer.json, when not inside modelPath.' }),
+    ),
     dimension: Type.Integer({ default: 768, minimum: 1, maximum: 65536 }),
     maxTokens: Type.Integer({ default: 512, minimum: 8, maximum: 8192 }),
-    stride: Type.Optional(Type.Integer({ minimum: 1, description: 'When set, long documents are embedded in overlapping windows instead of truncated.' })),
+    stride: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'When set, long documents are embedded in overlapping windows instead of truncated.',
+      }),
+    ),
     modelId: Type.Optional(Type.String({ minLength: 1 })),
-    normalize: Type.Boolean({ default: true, description: 'L2-normalize every token vector (ColBERT does).' }),
+    normalize: Type.Boolean({
+      default: true,
+      description: 'L2-normalize every token vector (ColBERT does).',
+    }),
     keepSpecialTokens: Type.Boolean({ default: false, description: 'Keep [CLS]/[SEP] vectors.' }),
   },
   { default: {}, additionalProperties: false },
@@ -121,8 +145,16 @@ export const HealingSchema = Type.Object(
     }),
     maxRetries: Type.Integer({ default: 3, minimum: 0, maximum: 100 }),
     backoff: BackoffSchema,
-    forceRegenerate: Type.Boolean({ default: false, description: 'Re-embed every document of the target set.' }),
-    concurrency: Type.Integer({ default: 1, minimum: 1, maximum: 64, description: 'Batches in flight at once.' }),
+    forceRegenerate: Type.Boolean({
+      default: false,
+      description: 'Re-embed every document of the target set.',
+    }),
+    concurrency: Type.Integer({
+      default: 1,
+      minimum: 1,
+      maximum: 64,
+      description: 'Batches in flight at once.',
+    }),
   },
   { default: {}, additionalProperties: false },
 );
@@ -141,9 +173,14 @@ export const SpecSchema = Type.Object(
   {
     targetState: StringEnum(TARGET_STATES, {
       default: 'ragas-eval',
-      description: 'ragas-eval: docCount documents with valid abstracts, each with complete current token embeddings, schema intact. token-embeddings: only the embeddings part. documents: only the documents part.',
+      description:
+        'ragas-eval: docCount documents with valid abstracts, each with complete current token embeddings, schema intact. token-embeddings: only the embeddings part. documents: only the documents part.',
     }),
-    docCount: Type.Integer({ minimum: 1, maximum: 100000000, description: 'How many documents the target set holds.' }),
+    docCount: Type.Integer({
+      minimum: 1,
+      maximum: 100000000,
+      description: 'How many documents the target set holds.',
+    }),
     mode: StringEnum(MODES, { default: 'AutoFix' }),
     selection: SelectionSchema,
     database: DatabaseSchema,
@@ -198,8 +235,12 @@ export const PHASES = ['Pending', 'Validating', 'Healing', 'Ready', 'Degraded', 
 export const StatusSchema = Type.Object({
   observedGeneration: Type.Optional(Type.Integer()),
   phase: Type.Optional(StringEnum(PHASES)),
-  documents: Type.Optional(Type.Integer({ description: 'Documents in the target set that are present with a valid abstract.' })),
-  embedded: Type.Optional(Type.Integer({ description: 'Documents in the target set with complete, current token embeddings.' })),
+  documents: Type.Optional(
+    Type.Integer({ description: 'Documents in the target set that are present with a valid abstract.' }),
+  ),
+  embedded: Type.Optional(
+    Type.Integer({ description: 'Documents in the target set with complete, current token embeddings.' }),
+  ),
   conditions: Type.Optional(Type.Array(ConditionSchema)),
   checks: Type.Optional(Type.Array(CheckResultSchema)),
   plan: Type.Optional(PlanSummarySchema),

@@ -48,7 +48,8 @@ function show(value: unknown): string {
 function describe(error: ValueError): string {
   const s = error.schema as TSchema & Record<string, unknown>;
   const values = literalValues(s);
-  if (values) return `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')} (got ${show(error.value)})`;
+  if (values)
+    return `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')} (got ${show(error.value)})`;
   if (s[Kind] === 'Union') {
     const alternatives = (s as unknown as { anyOf: TSchema[] }).anyOf.map((m) =>
       m[Kind] === 'Literal' ? JSON.stringify((m as unknown as { const: unknown }).const) : describeType(m),
@@ -61,8 +62,10 @@ function describe(error: ValueError): string {
     case 'Number': {
       if (typeof error.value !== 'number' || (s[Kind] === 'Integer' && !Number.isInteger(error.value)))
         return `must be ${s[Kind] === 'Integer' ? 'an integer' : 'a number'} (got ${show(error.value)})`;
-      if (typeof s.minimum === 'number' && error.value < s.minimum) return `must be >= ${s.minimum} (got ${error.value})`;
-      if (typeof s.maximum === 'number' && error.value > s.maximum) return `must be <= ${s.maximum} (got ${error.value})`;
+      if (typeof s.minimum === 'number' && error.value < s.minimum)
+        return `must be >= ${s.minimum} (got ${error.value})`;
+      if (typeof s.maximum === 'number' && error.value > s.maximum)
+        return `must be <= ${s.maximum} (got ${error.value})`;
       break;
     }
     case 'String': {
@@ -115,7 +118,9 @@ function crossFieldProblems(spec: DatasetStateSpec, prefix: string): string[] {
   const p = prefix ? `${prefix}.` : '';
   const problems: string[] = [];
   if (spec.workers.minReplicas > spec.workers.maxReplicas)
-    problems.push(`${p}workers.minReplicas: must be <= workers.maxReplicas (${spec.workers.minReplicas} > ${spec.workers.maxReplicas})`);
+    problems.push(
+      `${p}workers.minReplicas: must be <= workers.maxReplicas (${spec.workers.minReplicas} > ${spec.workers.maxReplicas})`,
+    );
   if (spec.healing.backoff.initialMs > spec.healing.backoff.maxMs)
     problems.push(`${p}healing.backoff.initialMs: must be <= healing.backoff.maxMs`);
   if (spec.database.url && spec.database.connectionSecretRef)
@@ -125,7 +130,9 @@ function crossFieldProblems(spec: DatasetStateSpec, prefix: string): string[] {
   if ((spec.source.type === 'pmc-xml' || spec.source.type === 'jsonl') && !spec.source.path)
     problems.push(`${p}source.path: is required when source.type is ${JSON.stringify(spec.source.type)}`);
   if (spec.embedding.stride !== undefined && spec.embedding.stride >= spec.embedding.maxTokens)
-    problems.push(`${p}embedding.stride: must be < embedding.maxTokens (${spec.embedding.stride} >= ${spec.embedding.maxTokens})`);
+    problems.push(
+      `${p}embedding.stride: must be < embedding.maxTokens (${spec.embedding.stride} >= ${spec.embedding.maxTokens})`,
+    );
   return problems;
 }
 
@@ -145,13 +152,18 @@ export function parseSpec(input: unknown, prefix = 'spec'): DatasetStateSpec {
 /** Parses and validates a DatasetState manifest (YAML or JSON text). `origin` names the file in errors. */
 export function parseManifest(text: string, origin = 'manifest'): DatasetStateManifest {
   const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length) throw new ValidationError(doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`), origin);
+  if (doc.errors.length)
+    throw new ValidationError(
+      doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
+      origin,
+    );
   const raw: unknown = doc.toJS();
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ValidationError(['(root): must be a mapping with apiVersion, kind, metadata and spec'], origin);
   const obj = raw as Record<string, unknown>;
   const problems: string[] = [];
-  if (obj.apiVersion !== API_VERSION) problems.push(`apiVersion: must be ${JSON.stringify(API_VERSION)} (got ${show(obj.apiVersion)})`);
+  if (obj.apiVersion !== API_VERSION)
+    problems.push(`apiVersion: must be ${JSON.stringify(API_VERSION)} (got ${show(obj.apiVersion)})`);
   if (obj.kind !== KIND) problems.push(`kind: must be ${JSON.stringify(KIND)} (got ${show(obj.kind)})`);
   const meta = obj.metadata as Record<string, unknown> | undefined;
   if (!meta || typeof meta !== 'object' || typeof meta.name !== 'string' || !meta.name)

@@ -27,7 +27,10 @@ export function syntheticModelNote(modelId: string): string {
 }
 
 /** The model directory the spec names, or the generated demo model (generated on first use). */
-export async function resolveModelDir(spec: DatasetStateSpec, onNote?: (message: string) => void): Promise<string> {
+export async function resolveModelDir(
+  spec: DatasetStateSpec,
+  onNote?: (message: string) => void,
+): Promise<string> {
   if (spec.embedding.modelPath) return resolve(spec.embedding.modelPath);
   const dir = join(dataHome(), 'models', 'synthetic-bert-base');
   return ensureDemoModel(dir, { onProgress: (m) => onNote?.(m) });
@@ -66,7 +69,9 @@ export async function wire(
 ): Promise<Wired> {
   checkLocalPaths(spec);
   const dbUrl =
-    options.databaseUrl ?? spec.database.url ?? (spec.database.dialect === 'sqlite' ? join(dataHome(), 'datastate.db') : undefined);
+    options.databaseUrl ??
+    spec.database.url ??
+    (spec.database.dialect === 'sqlite' ? join(dataHome(), 'datastate.db') : undefined);
   const store = await openStore({ ...spec.database, url: dbUrl, readOnly: spec.mode !== 'AutoFix' });
   let modelDir: string | null = null;
   const model = async () => (modelDir ??= await resolveModelDir(spec, onNote));
@@ -86,7 +91,9 @@ export async function wire(
     openSource: async () => {
       const source = openSource({ type: spec.source.type, path: spec.source.path });
       if (source.synthetic)
-        onNote('the document source is SYNTHETIC: generated English-like abstracts, not real text (give --source / SOURCE= for real documents)');
+        onNote(
+          'the document source is SYNTHETIC: generated English-like abstracts, not real text (give --source / SOURCE= for real documents)',
+        );
       return source;
     },
     modelFingerprint: async () => modelFingerprint(await model(), embedderOptions),

@@ -38,7 +38,9 @@ async function runEnsure(flags: CommonFlags, defaultMode: DatasetStateSpec['mode
     if (interrupted) process.exit(EXIT.interrupted);
     interrupted = true;
     progress.stop();
-    process.stderr.write(`\n${sig}: stopping after the batch in flight; every finished batch is saved. Run again to resume.\n`);
+    process.stderr.write(
+      `\n${sig}: stopping after the batch in flight; every finished batch is saved. Run again to resume.\n`,
+    );
     abort.abort(new Error(`interrupted by ${sig}`));
   };
   process.on('SIGINT', onSignal);
@@ -50,8 +52,17 @@ async function runEnsure(flags: CommonFlags, defaultMode: DatasetStateSpec['mode
       secondsPerDocument: spec.embedding.modelPath ? undefined : DEMO_SECONDS_PER_DOCUMENT,
     });
     progress.stop();
-    const ctx = { name, targetState: spec.targetState, docCount: spec.docCount, mode: spec.mode, store: wired.deps.store.description, notes };
-    process.stdout.write(json ? JSON.stringify(jsonReport(result, ctx), null, 2) + '\n' : textReport(result, ctx) + '\n');
+    const ctx = {
+      name,
+      targetState: spec.targetState,
+      docCount: spec.docCount,
+      mode: spec.mode,
+      store: wired.deps.store.description,
+      notes,
+    };
+    process.stdout.write(
+      json ? JSON.stringify(jsonReport(result, ctx), null, 2) + '\n' : textReport(result, ctx) + '\n',
+    );
     if (interrupted) return EXIT.interrupted;
     return result.ready ? EXIT.ready : EXIT.notReady;
   } finally {
@@ -67,9 +78,15 @@ function ensureOptions(cmd: Command, withModes: boolean): Command {
     .option('-f, --file <manifest>', 'DatasetState manifest (YAML); flags override its spec')
     .option('--target-state <state>', 'ragas-eval | token-embeddings | documents (default ragas-eval)')
     .option('--doc-count <n>', 'documents in the target set')
-    .option('--source <path>', 'PMC JATS XML directory or .tar.gz, or a .jsonl file (default: a SYNTHETIC generated corpus)')
+    .option(
+      '--source <path>',
+      'PMC JATS XML directory or .tar.gz, or a .jsonl file (default: a SYNTHETIC generated corpus)',
+    )
     .option('--db <url>', 'database: a SQLite file path (default .datastate/datastate.db)')
-    .option('--model <dir>', 'model directory: model.onnx + tokenizer.json (default: the generated SYNTHETIC BERT-base model)')
+    .option(
+      '--model <dir>',
+      'model directory: model.onnx + tokenizer.json (default: the generated SYNTHETIC BERT-base model)',
+    )
     .option('--dimension <n>', 'declared vector dimension (default 768)')
     .option('--batch-size <n>', 'documents per batch, or auto')
     .option('--order-by <order>', 'doc_id | newest | random')
@@ -87,32 +104,52 @@ function ensureOptions(cmd: Command, withModes: boolean): Command {
 
 export function buildProgram(): Command {
   const program = new Command('datastate')
-    .description('Declarative, self-healing RAG evaluation datasets: converge documents and token embeddings to a declared state.')
+    .description(
+      'Declarative, self-healing RAG evaluation datasets: converge documents and token embeddings to a declared state.',
+    )
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s) });
-  ensureOptions(program.command('ensure').description('bring the dataset to the declared state (AutoFix unless told otherwise)'), true).action(
-    async (flags: CommonFlags) => {
-      process.exitCode = await runEnsure(flags, 'AutoFix');
-    },
-  );
-  ensureOptions(program.command('validate').description('run the checks and report; writes nothing (exit 1 when a check fails)'), false).action(
-    async (flags: CommonFlags) => {
-      process.exitCode = await runEnsure({ ...flags, validateOnly: true }, 'ValidateOnly');
-    },
-  );
-  ensureOptions(program.command('plan').description('print the healing plan: what, how many, batches, estimated time; writes nothing'), false).action(
-    async (flags: CommonFlags) => {
-      process.exitCode = await runEnsure({ ...flags, dryRun: true }, 'DryRun');
-    },
-  );
+  ensureOptions(
+    program
+      .command('ensure')
+      .description('bring the dataset to the declared state (AutoFix unless told otherwise)'),
+    true,
+  ).action(async (flags: CommonFlags) => {
+    process.exitCode = await runEnsure(flags, 'AutoFix');
+  });
+  ensureOptions(
+    program
+      .command('validate')
+      .description('run the checks and report; writes nothing (exit 1 when a check fails)'),
+    false,
+  ).action(async (flags: CommonFlags) => {
+    process.exitCode = await runEnsure({ ...flags, validateOnly: true }, 'ValidateOnly');
+  });
+  ensureOptions(
+    program
+      .command('plan')
+      .description('print the healing plan: what, how many, batches, estimated time; writes nothing'),
+    false,
+  ).action(async (flags: CommonFlags) => {
+    process.exitCode = await runEnsure({ ...flags, dryRun: true }, 'DryRun');
+  });
   program
     .command('gen-model')
-    .description('generate the SYNTHETIC BERT-shaped demo model (random weights, fixed seed) into a directory')
+    .description(
+      'generate the SYNTHETIC BERT-shaped demo model (random weights, fixed seed) into a directory',
+    )
     .argument('<dir>', 'model directory to create')
-    .addOption(new Option('--preset <preset>', 'bert-base or small').choices(['bert-base', 'small']).default('bert-base'))
+    .addOption(
+      new Option('--preset <preset>', 'bert-base or small')
+        .choices(['bert-base', 'small'])
+        .default('bert-base'),
+    )
     .action(async (dir: string, opts: { preset: 'bert-base' | 'small' }) => {
       const { ensureDemoModel } = await import('../embed/index.ts');
-      const out = await ensureDemoModel(dir, { preset: opts.preset, onProgress: (m) => process.stderr.write(m + '\n') });
+      const out = await ensureDemoModel(dir, {
+        preset: opts.preset,
+        onProgress: (m) => process.stderr.write(m + '\n'),
+      });
       process.stdout.write(`${out}\n`);
     });
   program
@@ -131,8 +168,15 @@ export function buildProgram(): Command {
     .option('--status-every <seconds>', 'minimum seconds between two status writes while healing', '3')
     .option('--grace-period <seconds>', 'how long SIGTERM waits for running passes', '25')
     .option('--workers', 'embed on a worker Deployment per DatasetState (default: in the controller process)')
-    .option('--worker-image <image>', 'worker image when the spec names none', process.env.DATASTATE_IMAGE ?? 'ghcr.io/datastate/datastate:0.1.0')
-    .option('--worker-model-claim <pvc>', 'PersistentVolumeClaim with the models, mounted read-only in the workers')
+    .option(
+      '--worker-image <image>',
+      'worker image when the spec names none',
+      process.env.DATASTATE_IMAGE ?? 'ghcr.io/datastate/datastate:0.1.0',
+    )
+    .option(
+      '--worker-model-claim <pvc>',
+      'PersistentVolumeClaim with the models, mounted read-only in the workers',
+    )
     .option('--worker-model-mount <path>', 'where the model claim is mounted', '/models')
     .option('--batches-per-worker <n>', 'replicas = ceil(backlog batches / this)', '4')
     .option('--worker-in-flight <n>', 'batches in flight per worker endpoint', '1')
@@ -141,12 +185,16 @@ export function buildProgram(): Command {
       const { runController } = await import('../controller/run.ts');
       const num = (name: string, v: unknown) => {
         const n = Number(v);
-        if (!Number.isFinite(n) || n < 0) throw new ValidationError([`--${name}: must be a non-negative number (got ${JSON.stringify(v)})`]);
+        if (!Number.isFinite(n) || n < 0)
+          throw new ValidationError([`--${name}: must be a non-negative number (got ${JSON.stringify(v)})`]);
         return n;
       };
       process.exitCode = await runController({
         kubeconfig: f.kubeconfig as string | undefined,
-        namespaces: String(f.namespaces ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+        namespaces: String(f.namespaces ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
         resyncSeconds: num('resync', f.resync),
         concurrency: Math.max(1, num('concurrency', f.concurrency)),
         metricsPort: num('metrics-port', f.metricsPort),
@@ -176,11 +224,17 @@ export function buildProgram(): Command {
     .description('run an embedding worker: an authenticated HTTP service that embeds and writes batches')
     .option('--port <port>', 'port for the API, /metrics, /healthz, /readyz (0: any free port)', '8080')
     .option('--host <host>', 'address to listen on', '0.0.0.0')
-    .option('--spec-json <json>', 'the dataset spec as JSON (default: DATASTATE_WORKER_SPEC, else the flags below)')
+    .option(
+      '--spec-json <json>',
+      'the dataset spec as JSON (default: DATASTATE_WORKER_SPEC, else the flags below)',
+    )
     .option('--model <dir>', 'model directory')
     .option('--dimension <n>', 'declared vector dimension')
     .option('--db <url>', 'database URL (credentials: prefer DATASTATE_DB_URL)')
-    .option('--token-file <path>', 'file with the bearer token(s), one per line (default: DATASTATE_WORKER_TOKEN)')
+    .option(
+      '--token-file <path>',
+      'file with the bearer token(s), one per line (default: DATASTATE_WORKER_TOKEN)',
+    )
     .option('--max-in-flight <n>', 'batches processed at once; more get 429', '1')
     .action(async (f: Record<string, string | undefined>) => {
       const { runWorker, workerSpecFromJson } = await import('../worker/run.ts');
@@ -192,9 +246,19 @@ export function buildProgram(): Command {
       if (json && f.db) spec.database.url = f.db;
       const port = Number(f.port);
       const maxInFlight = Number(f.maxInFlight);
-      if (!Number.isInteger(port) || port < 0) throw new ValidationError([`--port: must be a port number (got ${JSON.stringify(f.port)})`]);
-      if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new ValidationError([`--max-in-flight: must be an integer >= 1 (got ${JSON.stringify(f.maxInFlight)})`]);
-      process.exitCode = await runWorker({ port, host: String(f.host), spec, tokenFile: f.tokenFile, maxInFlight });
+      if (!Number.isInteger(port) || port < 0)
+        throw new ValidationError([`--port: must be a port number (got ${JSON.stringify(f.port)})`]);
+      if (!Number.isInteger(maxInFlight) || maxInFlight < 1)
+        throw new ValidationError([
+          `--max-in-flight: must be an integer >= 1 (got ${JSON.stringify(f.maxInFlight)})`,
+        ]);
+      process.exitCode = await runWorker({
+        port,
+        host: String(f.host),
+        spec,
+        tokenFile: f.tokenFile,
+        maxInFlight,
+      });
     });
   return program;
 }

@@ -19,7 +19,11 @@ export interface ProgressRenderer {
 }
 
 /** Progress on stderr: a bar when stderr is a terminal, a line every few seconds otherwise. */
-export function progressRenderer(options: { tty: boolean; quiet: boolean; lineEveryMs?: number }): ProgressRenderer {
+export function progressRenderer(options: {
+  tty: boolean;
+  quiet: boolean;
+  lineEveryMs?: number;
+}): ProgressRenderer {
   const err = (s: string) => process.stderr.write(s + '\n');
   let bar: cliProgress.SingleBar | null = null;
   let lastLine = 0;
@@ -45,7 +49,10 @@ export function progressRenderer(options: { tty: boolean; quiet: boolean; lineEv
           say('created the schema');
           break;
         case 'load-progress':
-          say(`loading documents: ${e.loaded}/${e.needed} with an abstract` + (e.reloaded ? `, ${e.reloaded} re-read` : ''));
+          say(
+            `loading documents: ${e.loaded}/${e.needed} with an abstract` +
+              (e.reloaded ? `, ${e.reloaded} re-read` : ''),
+          );
           break;
         case 'source-skipped':
           say(`skipped ${e.origin}: ${e.reason}`);
@@ -54,7 +61,9 @@ export function progressRenderer(options: { tty: boolean; quiet: boolean; lineEv
           say(`deleted the token embeddings of ${e.docIds.length} documents that no longer exist`);
           break;
         case 'embedder-ready':
-          say(`model ${e.modelId} loaded in ${e.seconds.toFixed(1)} s (dimension ${e.dimension}${e.synthetic ? ', SYNTHETIC weights' : ''})`);
+          say(
+            `model ${e.modelId} loaded in ${e.seconds.toFixed(1)} s (dimension ${e.dimension}${e.synthetic ? ', SYNTHETIC weights' : ''})`,
+          );
           break;
         case 'batch-retry':
           say(`batch of ${e.docIds.length} failed (${e.reason}); retry ${e.attempt} in ${e.delayMs} ms`);
@@ -70,12 +79,21 @@ export function progressRenderer(options: { tty: boolean; quiet: boolean; lineEv
           if (options.tty) {
             if (!bar) {
               bar = new cliProgress.SingleBar(
-                { format: 'embedding [{bar}] {percentage}% | {value}/{total} docs | {rate} docs/s | {tokens} tokens | ETA {etaText}', stream: process.stderr, hideCursor: true },
+                {
+                  format:
+                    'embedding [{bar}] {percentage}% | {value}/{total} docs | {rate} docs/s | {tokens} tokens | ETA {etaText}',
+                  stream: process.stderr,
+                  hideCursor: true,
+                },
                 cliProgress.Presets.shades_classic,
               );
               bar.start(p.total, p.processed, { rate: '0', tokens: 0, etaText: '…' });
             }
-            bar.update(p.processed, { rate: p.rate.toFixed(2), tokens: e.tokens, etaText: p.etaSeconds === undefined ? '…' : formatDuration(p.etaSeconds) });
+            bar.update(p.processed, {
+              rate: p.rate.toFixed(2),
+              tokens: e.tokens,
+              etaText: p.etaSeconds === undefined ? '…' : formatDuration(p.etaSeconds),
+            });
             if (p.processed >= p.total) stopBar();
           } else {
             const now = Date.now();
@@ -83,7 +101,10 @@ export function progressRenderer(options: { tty: boolean; quiet: boolean; lineEv
             lastLine = now;
             err(
               `embedding: ${p.processed}/${p.total} documents (${p.percent.toFixed(1)}%), ${p.rate.toFixed(2)} docs/s, ` +
-                `${e.tokens} tokens` + (p.etaSeconds !== undefined && p.processed < p.total ? `, ETA ${formatDuration(p.etaSeconds)}` : ''),
+                `${e.tokens} tokens` +
+                (p.etaSeconds !== undefined && p.processed < p.total
+                  ? `, ETA ${formatDuration(p.etaSeconds)}`
+                  : ''),
             );
           }
           break;
@@ -105,13 +126,20 @@ export interface ReportContext {
 }
 
 export function planText(plan: HealingPlan): string {
-  return describePlan(plan).map((l) => `  - ${l}`).join('\n');
+  return describePlan(plan)
+    .map((l) => `  - ${l}`)
+    .join('\n');
 }
 
 export function textReport(r: ReconcileResult, ctx: ReportContext): string {
   const out: string[] = [];
   out.push(`datastate: ${ctx.targetState}, ${ctx.docCount} documents, ${ctx.mode}, ${ctx.store}`);
-  const healedSomething = r.healed.schemaCreated || r.healed.documentsLoaded || r.healed.orphansDeleted || r.healed.embedded || r.healed.documentsReloaded;
+  const healedSomething =
+    r.healed.schemaCreated ||
+    r.healed.documentsLoaded ||
+    r.healed.orphansDeleted ||
+    r.healed.embedded ||
+    r.healed.documentsReloaded;
   if (ctx.mode !== 'AutoFix' || healedSomething) {
     out.push('', 'checks before:');
     out.push(...r.initialChecks.map(checkLine));
@@ -141,7 +169,9 @@ export function textReport(r: ReconcileResult, ctx: ReportContext): string {
   out.push('');
   if (r.ready) out.push(`READY: ${r.embedded}/${ctx.docCount} documents embedded; the target state holds.`);
   else if (r.outcome.kind === 'gaps')
-    out.push(`NOT READY: ${r.checks.filter((c) => !c.passed).length} checks failed (${ctx.mode}: nothing was written).`);
+    out.push(
+      `NOT READY: ${r.checks.filter((c) => !c.passed).length} checks failed (${ctx.mode}: nothing was written).`,
+    );
   else out.push(`NOT READY: ${'message' in r.outcome ? r.outcome.message : 'checks failed'}.`);
   return out.join('\n');
 }
@@ -159,7 +189,13 @@ export function jsonReport(r: ReconcileResult, ctx: ReportContext): unknown {
     embedded: r.embedded,
     initialChecks: r.initialChecks,
     checks: r.checks,
-    plan: { ...r.plan.summary, lines: describePlan(r.plan), embed: r.plan.embed, orphanDocIds: r.plan.orphanDocIds, reloadDocIds: r.plan.reloadDocIds },
+    plan: {
+      ...r.plan.summary,
+      lines: describePlan(r.plan),
+      embed: r.plan.embed,
+      orphanDocIds: r.plan.orphanDocIds,
+      reloadDocIds: r.plan.reloadDocIds,
+    },
     healed: r.healed,
     failures: r.failures,
     skippedFiles: r.skippedFiles,

@@ -24,13 +24,22 @@ export interface EnsureFlags {
 }
 
 function integerFlag(name: string, value: string): number {
-  if (!/^-?\d+$/.test(value.trim())) throw new ValidationError([`--${name}: must be an integer (got ${JSON.stringify(value)})`]);
+  if (!/^-?\d+$/.test(value.trim()))
+    throw new ValidationError([`--${name}: must be an integer (got ${JSON.stringify(value)})`]);
   return Number(value);
 }
 
-export function specFromFlags(flags: EnsureFlags, defaultMode: DatasetStateSpec['mode'] = 'AutoFix'): { spec: DatasetStateSpec; name: string } {
-  const modes = [flags.autoFix && 'AutoFix', flags.validateOnly && 'ValidateOnly', flags.dryRun && 'DryRun'].filter(Boolean);
-  if (modes.length > 1) throw new ValidationError(['--auto-fix, --validate-only and --dry-run exclude each other: give one']);
+export function specFromFlags(
+  flags: EnsureFlags,
+  defaultMode: DatasetStateSpec['mode'] = 'AutoFix',
+): { spec: DatasetStateSpec; name: string } {
+  const modes = [
+    flags.autoFix && 'AutoFix',
+    flags.validateOnly && 'ValidateOnly',
+    flags.dryRun && 'DryRun',
+  ].filter(Boolean);
+  if (modes.length > 1)
+    throw new ValidationError(['--auto-fix, --validate-only and --dry-run exclude each other: give one']);
   let raw: Record<string, unknown> = {};
   let name = 'cli';
   if (flags.file) {
@@ -46,13 +55,15 @@ export function specFromFlags(flags: EnsureFlags, defaultMode: DatasetStateSpec[
   } else if (flags.docCount === undefined) {
     throw new ValidationError(['--doc-count: is required (or give a manifest with -f)']);
   }
-  const sub = (key: string) => ((raw[key] ??= {}) as Record<string, unknown>);
+  const sub = (key: string) => (raw[key] ??= {}) as Record<string, unknown>;
   if (flags.targetState !== undefined) raw.targetState = flags.targetState;
   if (flags.docCount !== undefined) raw.docCount = integerFlag('doc-count', flags.docCount);
   if (modes.length) raw.mode = modes[0];
   else if (!flags.file) raw.mode = defaultMode;
   if (flags.forceRegenerate) sub('healing').forceRegenerate = true;
-  if (flags.batchSize !== undefined) sub('healing').batchSize = flags.batchSize === 'auto' ? 'auto' : integerFlag('batch-size', flags.batchSize);
+  if (flags.batchSize !== undefined)
+    sub('healing').batchSize =
+      flags.batchSize === 'auto' ? 'auto' : integerFlag('batch-size', flags.batchSize);
   if (flags.source !== undefined) {
     if (flags.source === 'synthetic') raw.source = { type: 'synthetic' };
     else raw.source = { path: flags.source }; // the corpus module infers the type from the path

@@ -68,15 +68,20 @@ export class DatasetStateController {
   async startInformers(): Promise<void> {
     const namespaces = this.o.namespaces.length ? this.o.namespaces : [undefined];
     for (const ns of namespaces) {
-      const informer = makeInformer<DatasetStateObject>(this.o.clients.kc, datasetStatePath(ns), () =>
-        this.o.clients.listDatasetStates(ns) as never,
+      const informer = makeInformer<DatasetStateObject>(
+        this.o.clients.kc,
+        datasetStatePath(ns),
+        () => this.o.clients.listDatasetStates(ns) as never,
       );
       informer.on('add', (obj) => this.onAddOrUpdate(obj));
       informer.on('update', (obj) => this.onAddOrUpdate(obj));
       informer.on('delete', (obj) => this.onDelete(obj));
       informer.on('error', (err) => {
         // Watch dropped for a reason the informer does not retry itself (API server restart, network): relist later.
-        this.o.log('warn', 'watch failed; restarting the informer', { namespace: ns ?? '*', error: String(err?.message ?? err) });
+        this.o.log('warn', 'watch failed; restarting the informer', {
+          namespace: ns ?? '*',
+          error: String(err?.message ?? err),
+        });
         if (this.stopped) return;
         const t = setTimeout(() => {
           this.restartTimers.delete(t);
@@ -108,7 +113,10 @@ export class DatasetStateController {
     this.seenGeneration.set(key, generation);
     const run = this.running.get(key);
     if (run && run.generation !== generation) {
-      this.o.log('info', 'spec changed while reconciling: cancelling the running pass to re-plan', { key, generation });
+      this.o.log('info', 'spec changed while reconciling: cancelling the running pass to re-plan', {
+        key,
+        generation,
+      });
       run.abort.abort(new Error('spec changed'));
     }
     this.queue?.add(key);
@@ -118,7 +126,13 @@ export class DatasetStateController {
     const key = keyOf(obj);
     this.seenGeneration.delete(key);
     this.running.get(key)?.abort.abort(new Error('DatasetState deleted'));
-    for (const g of [this.o.metrics.datasetDocumentsReady, this.o.metrics.datasetDocumentsEmbedded, this.o.metrics.datasetEmbeddingsMissing, this.o.metrics.datasetProgress, this.o.metrics.datasetReady])
+    for (const g of [
+      this.o.metrics.datasetDocumentsReady,
+      this.o.metrics.datasetDocumentsEmbedded,
+      this.o.metrics.datasetEmbeddingsMissing,
+      this.o.metrics.datasetProgress,
+      this.o.metrics.datasetReady,
+    ])
       g.remove(splitKey(key));
   }
 
@@ -137,12 +151,20 @@ export class DatasetStateController {
     };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await queue.run(this.o.concurrency, (key) => this.reconcileKey(key, signal), signal, (key, error) => {
-        if (!(error instanceof NotReadyYet)) {
-          this.o.metrics.reconcileErrors.inc();
-          this.o.log('error', 'reconcile failed; retrying with backoff', { key, error: (error as Error).message });
-        }
-      });
+      await queue.run(
+        this.o.concurrency,
+        (key) => this.reconcileKey(key, signal),
+        signal,
+        (key, error) => {
+          if (!(error instanceof NotReadyYet)) {
+            this.o.metrics.reconcileErrors.inc();
+            this.o.log('error', 'reconcile failed; retrying with backoff', {
+              key,
+              error: (error as Error).message,
+            });
+          }
+        },
+      );
     } finally {
       clearInterval(depthTimer);
       signal.removeEventListener('abort', onAbort);
@@ -192,7 +214,10 @@ export class DatasetStateController {
       spec = parseSpec(obj.spec, 'spec');
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
-      await this.writeStatus(key, errorStatus({ previous, generation, now: now(), message: `invalid spec: ${e.message}` }));
+      await this.writeStatus(
+        key,
+        errorStatus({ previous, generation, now: now(), message: `invalid spec: ${e.message}` }),
+      );
       await this.event(obj, 'Warning', 'InvalidSpec', e.message);
       this.o.metrics.reconcileTotal.inc({ result: 'failed' });
       return; // nothing to retry until the spec changes
@@ -215,7 +240,14 @@ export class DatasetStateController {
       if (spec.mode !== 'AutoFix') return;
       if (!s.documentsToLoad && !s.embeddingsMissing && !s.embeddingsStale && !s.embeddingsToDelete) return;
       lastWrite = Date.now();
-      const status = healingStatus({ previous, generation, now: now(), checks, plan: s, message: 'healing started' });
+      const status = healingStatus({
+        previous,
+        generation,
+        now: now(),
+        checks,
+        plan: s,
+        message: 'healing started',
+      });
       pendingWrite = pendingWrite.then(() => this.writeStatus(key, status));
       void this.event(
         obj,
@@ -236,7 +268,10 @@ export class DatasetStateController {
           break;
         case 'embed-progress': {
           lastProgress = e.progress;
-          this.o.metrics.datasetProgress.set(labels, e.progress.total ? e.progress.processed / e.progress.total : 1);
+          this.o.metrics.datasetProgress.set(
+            labels,
+            e.progress.total ? e.progress.processed / e.progress.total : 1,
+          );
           const t = Date.now();
           if (t - lastWrite >= this.o.statusEveryMs && planSummary) {
             lastWrite = t;
@@ -258,7 +293,12 @@ export class DatasetStateController {
           break;
         case 'batch-split':
         case 'batch-retry':
-          void this.event(obj, 'Warning', 'BatchFailed', `batch of ${e.docIds.length} documents: ${e.reason}`);
+          void this.event(
+            obj,
+            'Warning',
+            'BatchFailed',
+            `batch of ${e.docIds.length} documents: ${e.reason}`,
+          );
           break;
         default:
           break;
@@ -273,7 +313,12 @@ export class DatasetStateController {
         : null;
     try {
       const databaseUrl = await this.databaseUrl(labels.namespace, spec);
-      const wired = await wire(spec, onEvent, (note) => this.o.log('info', note, { key }), databaseUrl ? { databaseUrl } : {});
+      const wired = await wire(
+        spec,
+        onEvent,
+        (note) => this.o.log('info', note, { key }),
+        databaseUrl ? { databaseUrl } : {},
+      );
       closeStore = wired.close;
       if (pool) wired.deps.runBatches = (batches, ctx) => pool.run(batches, ctx);
       const forceRegenerate = spec.healing.forceRegenerate && previous?.observedGeneration !== generation;
@@ -296,10 +341,15 @@ export class DatasetStateController {
     await pendingWrite;
     // The workers go back to minReplicas (0 by default) until the next pass has work for them.
     if (pool && !abort.signal.aborted)
-      await pool.ensure(spec.workers.minReplicas).catch((e) => this.o.log('warn', 'cannot scale workers down', { key, error: (e as Error).message }));
+      await pool
+        .ensure(spec.workers.minReplicas)
+        .catch((e) => this.o.log('warn', 'cannot scale workers down', { key, error: (e as Error).message }));
     if (abort.signal.aborted) {
       // Spec changed, deleted, or shutting down: whatever was committed stays; the next pass re-plans.
-      this.o.log('info', 'pass cancelled', { key, reason: String(abort.signal.reason?.message ?? abort.signal.reason) });
+      this.o.log('info', 'pass cancelled', {
+        key,
+        reason: String(abort.signal.reason?.message ?? abort.signal.reason),
+      });
       return;
     }
 
@@ -310,14 +360,29 @@ export class DatasetStateController {
     this.o.metrics.documentsFailed.inc(result.failures.length);
     this.o.metrics.datasetDocumentsReady.set(labels, result.documents);
     this.o.metrics.datasetDocumentsEmbedded.set(labels, result.embedded);
-    this.o.metrics.datasetEmbeddingsMissing.set(labels, Math.max(0, Math.min(spec.docCount, result.documents) - result.embedded));
+    this.o.metrics.datasetEmbeddingsMissing.set(
+      labels,
+      Math.max(0, Math.min(spec.docCount, result.documents) - result.embedded),
+    );
     this.o.metrics.datasetReady.set(labels, result.ready ? 1 : 0);
-    this.o.metrics.reconcileTotal.inc({ result: status.phase === 'Ready' ? 'ready' : status.phase === 'Failed' ? 'failed' : 'degraded' });
+    this.o.metrics.reconcileTotal.inc({
+      result: status.phase === 'Ready' ? 'ready' : status.phase === 'Failed' ? 'failed' : 'degraded',
+    });
 
     const healed = result.healed;
-    const didWork = healed.schemaCreated || healed.documentsLoaded || healed.embedded || healed.orphansDeleted || healed.documentsReloaded;
+    const didWork =
+      healed.schemaCreated ||
+      healed.documentsLoaded ||
+      healed.embedded ||
+      healed.orphansDeleted ||
+      healed.documentsReloaded;
     if (failedDocs.length)
-      await this.event(obj, 'Warning', 'BatchFailed', `${failedDocs.length} documents failed: ${failedDocs.slice(0, 5).join('; ')}`);
+      await this.event(
+        obj,
+        'Warning',
+        'BatchFailed',
+        `${failedDocs.length} documents failed: ${failedDocs.slice(0, 5).join('; ')}`,
+      );
     failedDocs = [];
     if (result.ready && didWork)
       await this.event(
@@ -331,7 +396,8 @@ export class DatasetStateController {
       await this.event(obj, 'Warning', 'ValidationFailed', failing.join('; ') || result.outcome.kind);
       this.o.log('info', 'not ready', { key, phase: status.phase, failing: failing.length });
       if (spec.mode === 'AutoFix') throw new NotReadyYet(status.lastError ?? 'checks still failing');
-    } else this.o.log('info', 'ready', { key, embedded: result.embedded, seconds: (Date.now() - started) / 1000 });
+    } else
+      this.o.log('info', 'ready', { key, embedded: result.embedded, seconds: (Date.now() - started) / 1000 });
     return { requeueAfterMs: this.o.resyncMs };
   }
 }

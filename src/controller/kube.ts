@@ -26,7 +26,9 @@ export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
 }
 
 export function datasetStatePath(namespace?: string): string {
-  return namespace ? `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+  return namespace
+    ? `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`
+    : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
 }
 
 export function keyOf(obj: KubernetesObject): string {
@@ -54,9 +56,16 @@ export class KubeClients {
   }
 
   async listDatasetStates(namespace?: string) {
-    const list = (namespace
-      ? await this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL })
-      : await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as {
+    const list = (
+      namespace
+        ? await this.custom.listNamespacedCustomObject({
+            group: GROUP,
+            version: VERSION,
+            namespace,
+            plural: PLURAL,
+          })
+        : await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
+    ) as {
       items: DatasetStateObject[];
       metadata?: { resourceVersion?: string };
     };
@@ -77,17 +86,30 @@ export class KubeClients {
     try {
       secret = await this.core.readNamespacedSecret({ name, namespace });
     } catch (e) {
-      throw new Error(`cannot read Secret ${namespace}/${name}: ${statusOf(e) === 404 ? 'not found' : `HTTP ${statusOf(e) ?? '?'}`}`, {
-        cause: e,
-      });
+      throw new Error(
+        `cannot read Secret ${namespace}/${name}: ${statusOf(e) === 404 ? 'not found' : `HTTP ${statusOf(e) ?? '?'}`}`,
+        {
+          cause: e,
+        },
+      );
     }
-    const raw = secret.data?.[key] ?? (secret.stringData?.[key] !== undefined ? Buffer.from(secret.stringData[key]!).toString('base64') : undefined);
+    const raw =
+      secret.data?.[key] ??
+      (secret.stringData?.[key] !== undefined
+        ? Buffer.from(secret.stringData[key]!).toString('base64')
+        : undefined);
     if (raw === undefined) throw new Error(`Secret ${namespace}/${name} has no key ${JSON.stringify(key)}`);
     return Buffer.from(raw, 'base64').toString('utf8').trim();
   }
 
   /** Records a core/v1 Event on a DatasetState (best effort: failures are returned, not thrown). */
-  async event(obj: DatasetStateObject, type: 'Normal' | 'Warning', reason: string, message: string, reporter: string): Promise<Error | null> {
+  async event(
+    obj: DatasetStateObject,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    reporter: string,
+  ): Promise<Error | null> {
     const now = new Date();
     const ns = obj.metadata?.namespace ?? 'default';
     try {

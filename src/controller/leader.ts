@@ -39,7 +39,8 @@ function statusOf(e: unknown): number | undefined {
 
 export class LeaderElector {
   private readonly api: CoordinationV1Api;
-  private readonly o: Required<Omit<LeaderElectionOptions, 'onNewLeader' | 'log'>> & Pick<LeaderElectionOptions, 'onNewLeader' | 'log'>;
+  private readonly o: Required<Omit<LeaderElectionOptions, 'onNewLeader' | 'log'>> &
+    Pick<LeaderElectionOptions, 'onNewLeader' | 'log'>;
   private observed: { holder: string; renewTime: string; resourceVersion: string } | null = null;
   private observedAt = 0;
   private leading = false;
@@ -75,7 +76,10 @@ export class LeaderElector {
       try {
         await this.api.createNamespacedLease({
           namespace,
-          body: { metadata: { name, namespace }, spec: { ...desired, acquireTime: now, leaseTransitions: 0 } },
+          body: {
+            metadata: { name, namespace },
+            spec: { ...desired, acquireTime: now, leaseTransitions: 0 },
+          },
         });
         this.see(identity, now.toISOString(), '');
         return true;
@@ -100,7 +104,12 @@ export class LeaderElector {
         namespace,
         body: {
           ...lease,
-          spec: { ...spec, ...desired, acquireTime: holder === identity ? acquireTime : now, leaseTransitions: transitions },
+          spec: {
+            ...spec,
+            ...desired,
+            acquireTime: holder === identity ? acquireTime : now,
+            leaseTransitions: transitions,
+          },
         },
       });
       this.see(identity, now.toISOString(), updated.metadata?.resourceVersion ?? '');
@@ -135,7 +144,8 @@ export class LeaderElector {
     };
     while (!signal.aborted) {
       // Campaign.
-      while (!signal.aborted && !(await attempt())) await sleep(this.o.retryPeriodMs, signal).catch(() => undefined);
+      while (!signal.aborted && !(await attempt()))
+        await sleep(this.o.retryPeriodMs, signal).catch(() => undefined);
       if (signal.aborted) break;
       this.leading = true;
       const leadership = new AbortController();
@@ -167,7 +177,10 @@ export class LeaderElector {
       await this.api.replaceNamespacedLease({
         name,
         namespace,
-        body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new MicroTime() } },
+        body: {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new MicroTime() },
+        },
       });
       this.o.log?.(`leader election: ${identity} released the Lease`);
     } catch (e) {

@@ -26,19 +26,31 @@ export function createControllerMetrics(registry = new Registry()) {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
       registers: [registry],
     }),
-    queueDepth: new Gauge({ name: 'datastate_workqueue_depth', help: 'Keys waiting in the work queue.', registers: [registry] }),
+    queueDepth: new Gauge({
+      name: 'datastate_workqueue_depth',
+      help: 'Keys waiting in the work queue.',
+      registers: [registry],
+    }),
     documentsEmbedded: new Counter({
       name: 'datastate_documents_embedded_total',
       help: 'Documents whose token embeddings were written.',
       registers: [registry],
     }),
-    tokensEmbedded: new Counter({ name: 'datastate_tokens_embedded_total', help: 'Token vectors written.', registers: [registry] }),
+    tokensEmbedded: new Counter({
+      name: 'datastate_tokens_embedded_total',
+      help: 'Token vectors written.',
+      registers: [registry],
+    }),
     documentsFailed: new Counter({
       name: 'datastate_documents_failed_total',
       help: 'Documents that failed to embed for their own reason.',
       registers: [registry],
     }),
-    isLeader: new Gauge({ name: 'datastate_leader', help: '1 when this replica holds the leader Lease.', registers: [registry] }),
+    isLeader: new Gauge({
+      name: 'datastate_leader',
+      help: '1 when this replica holds the leader Lease.',
+      registers: [registry],
+    }),
     datasetDocumentsReady: new Gauge({
       name: 'datastate_dataset_documents_ready',
       help: 'Documents of the target set present with a valid abstract.',

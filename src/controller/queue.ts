@@ -112,7 +112,12 @@ export class WorkQueue {
    * Runs `workers` loops that take keys and call the handler. A handler that throws is retried with backoff;
    * one that returns requeueAfterMs is queued again after that delay. Resolves when shut down and drained.
    */
-  async run(workers: number, handler: Handler, signal: AbortSignal, onError?: (key: string, error: unknown) => void): Promise<void> {
+  async run(
+    workers: number,
+    handler: Handler,
+    signal: AbortSignal,
+    onError?: (key: string, error: unknown) => void,
+  ): Promise<void> {
     const loop = async () => {
       for (;;) {
         const key = await this.take();

@@ -32,7 +32,9 @@ export interface ControllerRunOptions {
 }
 
 function logLine(level: string, message: string, fields: Record<string, unknown> = {}) {
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields }) + '\n');
+  process.stderr.write(
+    JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields }) + '\n',
+  );
 }
 
 export async function runController(o: ControllerRunOptions): Promise<number> {
@@ -58,7 +60,11 @@ export async function runController(o: ControllerRunOptions): Promise<number> {
     registry: metrics.registry,
     notReadyReason: () => (controller.hasSynced ? null : 'informers not synced yet'),
   });
-  logLine('info', 'controller starting', { identity, namespaces: o.namespaces.length ? o.namespaces : 'all', metricsPort: health.port });
+  logLine('info', 'controller starting', {
+    identity,
+    namespaces: o.namespaces.length ? o.namespaces : 'all',
+    metricsPort: health.port,
+  });
 
   let exiting = false;
   const onSignal = (sig: string) => {

@@ -12,11 +12,22 @@ interface Base {
   now: Date;
 }
 
-function build(b: Base, checks: CheckResult[], outcome: Outcome, rest: Partial<DatasetStateStatus>): DatasetStateStatus {
+function build(
+  b: Base,
+  checks: CheckResult[],
+  outcome: Outcome,
+  rest: Partial<DatasetStateStatus>,
+): DatasetStateStatus {
   const status: DatasetStateStatus = {
     ...rest,
     phase: phaseOf(outcome),
-    conditions: computeConditions({ checks, outcome, generation: b.generation, previous: b.previous?.conditions, now: b.now }),
+    conditions: computeConditions({
+      checks,
+      outcome,
+      generation: b.generation,
+      previous: b.previous?.conditions,
+      now: b.now,
+    }),
     checks,
     lastReconcileTime: b.now.toISOString(),
   };
@@ -25,22 +36,33 @@ function build(b: Base, checks: CheckResult[], outcome: Outcome, rest: Partial<D
 }
 
 /** The status at the end of a pass. */
-export function statusFromResult(b: Base & { result: ReconcileResult; progress?: Progress }): DatasetStateStatus {
+export function statusFromResult(
+  b: Base & { result: ReconcileResult; progress?: Progress },
+): DatasetStateStatus {
   const r = b.result;
-  const rest: Partial<DatasetStateStatus> = { documents: r.documents, embedded: r.embedded, plan: r.plan.summary };
+  const rest: Partial<DatasetStateStatus> = {
+    documents: r.documents,
+    embedded: r.embedded,
+    plan: r.plan.summary,
+  };
   if (b.progress) rest.progress = b.progress;
   else if (b.previous?.progress) rest.progress = b.previous.progress;
   if (r.outcome.kind === 'failed' || r.outcome.kind === 'incomplete') rest.lastError = r.outcome.message;
   if (r.failures.length)
     rest.lastError =
       `${r.failures.length} documents failed: ` +
-      r.failures.slice(0, 3).map((f) => `${f.docId}: ${f.reason}`).join('; ') +
+      r.failures
+        .slice(0, 3)
+        .map((f) => `${f.docId}: ${f.reason}`)
+        .join('; ') +
       (r.failures.length > 3 ? '; …' : '');
   return build(b, r.checks, r.outcome, rest);
 }
 
 /** The status while healing runs: the plan, the progress, Progressing=True. */
-export function healingStatus(b: Base & { checks: CheckResult[]; plan: PlanSummary; progress?: Progress; message: string }): DatasetStateStatus {
+export function healingStatus(
+  b: Base & { checks: CheckResult[]; plan: PlanSummary; progress?: Progress; message: string },
+): DatasetStateStatus {
   const rest: Partial<DatasetStateStatus> = { plan: b.plan };
   if (b.progress) rest.progress = b.progress;
   if (b.previous?.documents !== undefined) rest.documents = b.previous.documents;
@@ -52,6 +74,7 @@ export function healingStatus(b: Base & { checks: CheckResult[]; plan: PlanSumma
 export function errorStatus(b: Base & { message: string; checks?: CheckResult[] }): DatasetStateStatus {
   const checks = b.checks ?? b.previous?.checks ?? [];
   const rest: Partial<DatasetStateStatus> = { lastError: b.message };
-  for (const k of ['documents', 'embedded', 'plan', 'progress'] as const) if (b.previous?.[k] !== undefined) Object.assign(rest, { [k]: b.previous[k] });
+  for (const k of ['documents', 'embedded', 'plan', 'progress'] as const)
+    if (b.previous?.[k] !== undefined) Object.assign(rest, { [k]: b.previous[k] });
   return build(b, checks, { kind: 'failed', message: b.message }, rest);
 }

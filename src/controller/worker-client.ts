@@ -6,7 +6,11 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { request } from 'node:http';
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+type LookupCallback = (
+  err: NodeJS.ErrnoException | null,
+  address: string | LookupAddress[],
+  family?: number,
+) => void;
 
 export function rfc6761Lookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
   if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
@@ -23,7 +27,11 @@ export interface JsonResponse {
 }
 
 /** POSTs JSON and reads a JSON answer; rejects on network errors, timeouts and aborts. */
-export function postJson(url: string, payload: unknown, options: { token: string; signal?: AbortSignal; timeoutMs: number }): Promise<JsonResponse> {
+export function postJson(
+  url: string,
+  payload: unknown,
+  options: { token: string; signal?: AbortSignal; timeoutMs: number },
+): Promise<JsonResponse> {
   return new Promise((resolve, reject) => {
     const data = Buffer.from(JSON.stringify(payload));
     const req = request(
@@ -31,7 +39,11 @@ export function postJson(url: string, payload: unknown, options: { token: string
       {
         method: 'POST',
         lookup: rfc6761Lookup as never,
-        headers: { 'content-type': 'application/json', 'content-length': data.length, authorization: `Bearer ${options.token}` },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': data.length,
+          authorization: `Bearer ${options.token}`,
+        },
         signal: options.signal,
         timeout: options.timeoutMs,
       },
@@ -50,7 +62,9 @@ export function postJson(url: string, payload: unknown, options: { token: string
         });
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`timed out after ${Math.round(options.timeoutMs / 1000)} s`)));
+    req.on('timeout', () =>
+      req.destroy(new Error(`timed out after ${Math.round(options.timeoutMs / 1000)} s`)),
+    );
     req.on('error', reject);
     req.end(data);
   });

@@ -51,7 +51,12 @@ export function workerName(dataset: string): string {
 }
 
 /** replicas = clamp(ceil(backlog batches / batches per worker), min, max). */
-export function desiredReplicas(backlogBatches: number, batchesPerWorker: number, min: number, max: number): number {
+export function desiredReplicas(
+  backlogBatches: number,
+  batchesPerWorker: number,
+  min: number,
+  max: number,
+): number {
   const want = Math.ceil(backlogBatches / Math.max(1, batchesPerWorker));
   return Math.max(min, Math.min(max, want));
 }
@@ -94,7 +99,11 @@ export class WorkerPool {
   private readonly obj: DatasetStateObject;
   private readonly spec: DatasetStateSpec;
   private readonly settings: WorkerSettings;
-  private readonly log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  private readonly log: (
+    level: 'info' | 'warn' | 'error',
+    message: string,
+    fields?: Record<string, unknown>,
+  ) => void;
 
   constructor(
     clients: KubeClients,
@@ -136,7 +145,9 @@ export class WorkerPool {
     const secretName = `${this.name}-token`;
     try {
       const s = await this.clients.core.readNamespacedSecret({ name: secretName, namespace: this.namespace });
-      const t = s.data?.token ? Buffer.from(s.data.token, 'base64').toString('utf8').split('\n')[0]!.trim() : '';
+      const t = s.data?.token
+        ? Buffer.from(s.data.token, 'base64').toString('utf8').split('\n')[0]!.trim()
+        : '';
       if (t) return t;
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
@@ -146,7 +157,12 @@ export class WorkerPool {
       .createNamespacedSecret({
         namespace: this.namespace,
         body: {
-          metadata: { name: secretName, namespace: this.namespace, labels: this.labels(), ownerReferences: [ownerRef(this.obj)] },
+          metadata: {
+            name: secretName,
+            namespace: this.namespace,
+            labels: this.labels(),
+            ownerReferences: [ownerRef(this.obj)],
+          },
           type: 'Opaque',
           stringData: { token },
         },
@@ -161,14 +177,21 @@ export class WorkerPool {
 
   private deployment(replicas: number): V1Deployment {
     const spec = this.spec;
-    const env: NonNullable<NonNullable<V1Deployment['spec']>['template']['spec']>['containers'][number]['env'] = [
+    const env: NonNullable<
+      NonNullable<V1Deployment['spec']>['template']['spec']
+    >['containers'][number]['env'] = [
       { name: 'DATASTATE_WORKER_SPEC', value: workerSpecJson(spec) },
       { name: 'DATASTATE_HOME', value: '/var/lib/datastate' },
     ];
     if (spec.database.connectionSecretRef)
       env.push({
         name: 'DATASTATE_DB_URL',
-        valueFrom: { secretKeyRef: { name: spec.database.connectionSecretRef.name, key: spec.database.connectionSecretRef.key } },
+        valueFrom: {
+          secretKeyRef: {
+            name: spec.database.connectionSecretRef.name,
+            key: spec.database.connectionSecretRef.key,
+          },
+        },
       });
     const volumes: NonNullable<NonNullable<V1Deployment['spec']>['template']['spec']>['volumes'] = [
       { name: 'token', secret: { secretName: `${this.name}-token` } },
@@ -181,30 +204,59 @@ export class WorkerPool {
       { name: 'tmp', mountPath: '/tmp' },
     ];
     if (this.settings.modelClaim) {
-      volumes.push({ name: 'models', persistentVolumeClaim: { claimName: this.settings.modelClaim, readOnly: true } });
+      volumes.push({
+        name: 'models',
+        persistentVolumeClaim: { claimName: this.settings.modelClaim, readOnly: true },
+      });
       mounts.push({ name: 'models', mountPath: this.settings.modelMountPath, readOnly: true });
     }
     return {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: { name: this.name, namespace: this.namespace, labels: this.labels(), ownerReferences: [ownerRef(this.obj)] },
+      metadata: {
+        name: this.name,
+        namespace: this.namespace,
+        labels: this.labels(),
+        ownerReferences: [ownerRef(this.obj)],
+      },
       spec: {
         replicas,
-        selector: { matchLabels: { 'app.kubernetes.io/name': 'datastate-worker', 'datastate.dev/dataset': this.obj.metadata!.name! } },
+        selector: {
+          matchLabels: {
+            'app.kubernetes.io/name': 'datastate-worker',
+            'datastate.dev/dataset': this.obj.metadata!.name!,
+          },
+        },
         template: {
           metadata: { labels: this.labels() },
           spec: {
             automountServiceAccountToken: false,
-            securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 10001,
+              runAsGroup: 10001,
+              fsGroup: 10001,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
             containers: [
               {
                 name: 'worker',
                 image: spec.workers.image ?? this.settings.image,
-                args: ['worker', '--port', String(this.settings.port), '--token-file', '/var/run/datastate/token/token'],
+                args: [
+                  'worker',
+                  '--port',
+                  String(this.settings.port),
+                  '--token-file',
+                  '/var/run/datastate/token/token',
+                ],
                 env,
                 ports: [{ name: 'http', containerPort: this.settings.port }],
                 readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },
-                livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 20, failureThreshold: 3 },
+                livenessProbe: {
+                  httpGet: { path: '/healthz', port: 'http' },
+                  periodSeconds: 20,
+                  failureThreshold: 3,
+                },
                 resources: (spec.workers.resources as never) ?? undefined,
                 securityContext: {
                   allowPrivilegeEscalation: false,
@@ -226,9 +278,17 @@ export class WorkerPool {
     return {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name: this.name, namespace: this.namespace, labels: this.labels(), ownerReferences: [ownerRef(this.obj)] },
+      metadata: {
+        name: this.name,
+        namespace: this.namespace,
+        labels: this.labels(),
+        ownerReferences: [ownerRef(this.obj)],
+      },
       spec: {
-        selector: { 'app.kubernetes.io/name': 'datastate-worker', 'datastate.dev/dataset': this.obj.metadata!.name! },
+        selector: {
+          'app.kubernetes.io/name': 'datastate-worker',
+          'datastate.dev/dataset': this.obj.metadata!.name!,
+        },
         ports: [{ name: 'http', port: this.settings.port, targetPort: 'http' as never }],
       },
     };
@@ -260,7 +320,8 @@ export class WorkerPool {
     });
     const out: Endpoint[] = [];
     for (const slice of list.items) {
-      const port = slice.ports?.find((p) => p.name === 'http')?.port ?? slice.ports?.[0]?.port ?? this.settings.port;
+      const port =
+        slice.ports?.find((p) => p.name === 'http')?.port ?? slice.ports?.[0]?.port ?? this.settings.port;
       for (const ep of slice.endpoints ?? []) {
         if (ep.conditions?.ready === false || ep.conditions?.terminating === true) continue;
         const addr = ep.addresses[0];
@@ -285,7 +346,13 @@ export class WorkerPool {
     await this.ensure(desiredReplicas(batches.length, this.settings.batchesPerWorker, min, max));
     const total = batches.reduce((n, b) => n + b.length, 0);
     const progress = new ProgressTracker(total, new Date());
-    const result: EmbedBatchesResult = { embedded: 0, tokens: 0, failures: [], vanished: 0, cancelled: false };
+    const result: EmbedBatchesResult = {
+      embedded: 0,
+      tokens: 0,
+      failures: [],
+      vanished: 0,
+      cancelled: false,
+    };
     const pending = batches.map((ids) => ({ ids, attempts: 0 }));
     const inFlight = new Map<string, number>();
     const coolingUntil = new Map<string, number>();
@@ -316,11 +383,21 @@ export class WorkerPool {
         const body = res.body;
         if (res.status === 409 || res.status === 422 || res.status === 401) {
           // The worker runs another model or does not accept our token: retrying elsewhere will not help.
-          fatal ??= new Error(`worker ${ep.name} refused the batch (HTTP ${res.status}): ${String(body.error ?? '')}`);
+          fatal ??= new Error(
+            `worker ${ep.name} refused the batch (HTTP ${res.status}): ${String(body.error ?? '')}`,
+          );
           return;
         }
-        if (res.status !== 200) throw Object.assign(new Error(`HTTP ${res.status}: ${String(body.error ?? '')}`), { status: res.status });
-        const r = body as unknown as { embedded: number; tokens: number; failures: { docId: string; reason: string }[]; vanished: number };
+        if (res.status !== 200)
+          throw Object.assign(new Error(`HTTP ${res.status}: ${String(body.error ?? '')}`), {
+            status: res.status,
+          });
+        const r = body as unknown as {
+          embedded: number;
+          tokens: number;
+          failures: { docId: string; reason: string }[];
+          vanished: number;
+        };
         result.embedded += r.embedded;
         result.tokens += r.tokens;
         result.vanished += r.vanished;
@@ -346,7 +423,13 @@ export class WorkerPool {
             ctx.onEvent({ type: 'document-failed', docId, reason });
           }
         } else {
-          ctx.onEvent({ type: 'batch-retry', docIds: batch.ids, attempt: batch.attempts, delayMs: 0, reason });
+          ctx.onEvent({
+            type: 'batch-retry',
+            docIds: batch.ids,
+            attempt: batch.attempts,
+            delayMs: 0,
+            reason,
+          });
           pending.unshift(batch);
         }
       } finally {
@@ -364,18 +447,27 @@ export class WorkerPool {
         }
         // The backlog shrinks: so do the workers (never below what is in flight).
         const backlog = pending.length + running.size;
-        await this.scale(Math.max(desiredReplicas(backlog, this.settings.batchesPerWorker, min, max), Math.min(max, running.size))).catch((e) =>
-          this.log('warn', 'cannot scale workers', { dataset, error: (e as Error).message }),
-        );
+        await this.scale(
+          Math.max(
+            desiredReplicas(backlog, this.settings.batchesPerWorker, min, max),
+            Math.min(max, running.size),
+          ),
+        ).catch((e) => this.log('warn', 'cannot scale workers', { dataset, error: (e as Error).message }));
       }
       if (endpoints.length) noEndpointSince = Date.now();
       else if (Date.now() - noEndpointSince > this.settings.readyTimeoutMs) {
-        fatal = new Error(`no ready worker endpoint for Service ${this.namespace}/${this.name} after ${Math.round(this.settings.readyTimeoutMs / 1000)} s`);
+        fatal = new Error(
+          `no ready worker endpoint for Service ${this.namespace}/${this.name} after ${Math.round(this.settings.readyTimeoutMs / 1000)} s`,
+        );
         break;
       }
       const now = Date.now();
       for (const ep of endpoints) {
-        while (pending.length && (inFlight.get(ep.url) ?? 0) < this.settings.inFlightPerEndpoint && (coolingUntil.get(ep.url) ?? 0) <= now) {
+        while (
+          pending.length &&
+          (inFlight.get(ep.url) ?? 0) < this.settings.inFlightPerEndpoint &&
+          (coolingUntil.get(ep.url) ?? 0) <= now
+        ) {
           const p = send(ep, pending.shift()!);
           running.add(p);
           void p.finally(() => running.delete(p));

@@ -17,7 +17,12 @@ export type CheckName = (typeof CHECK_NAMES)[number];
 
 const REQUIRED: Record<TargetState, readonly CheckName[]> = {
   'ragas-eval': CHECK_NAMES,
-  'token-embeddings': ['schema_integrity', 'token_embeddings_complete', 'embedding_dimensions', 'embeddings_current'],
+  'token-embeddings': [
+    'schema_integrity',
+    'token_embeddings_complete',
+    'embedding_dimensions',
+    'embeddings_current',
+  ],
   documents: ['schema_integrity', 'document_count', 'abstracts_valid'],
 };
 
@@ -39,8 +44,18 @@ function listed(ids: string[]): string {
 
 export function checkSchema(inspection: Inspection): CheckResult {
   const { schema } = inspection;
-  if (schema.ok) return { name: 'schema_integrity', passed: true, message: 'tables, columns, vector dimension and indexes as expected' };
-  if (schema.empty) return { name: 'schema_integrity', passed: false, message: 'the schema does not exist yet (it is created when healing)' };
+  if (schema.ok)
+    return {
+      name: 'schema_integrity',
+      passed: true,
+      message: 'tables, columns, vector dimension and indexes as expected',
+    };
+  if (schema.empty)
+    return {
+      name: 'schema_integrity',
+      passed: false,
+      message: 'the schema does not exist yet (it is created when healing)',
+    };
   return {
     name: 'schema_integrity',
     passed: false,
@@ -67,7 +82,9 @@ export function checkDocumentCount(inspection: Inspection): CheckResult {
 }
 
 export function checkAbstractsValid(inspection: Inspection): CheckResult {
-  const bad = inspection.target.filter((t) => isPlaceholderAbstract(t.candidate)).map((t) => t.candidate.docId);
+  const bad = inspection.target
+    .filter((t) => isPlaceholderAbstract(t.candidate))
+    .map((t) => t.candidate.docId);
   return {
     name: 'abstracts_valid',
     passed: bad.length === 0,
@@ -84,7 +101,8 @@ export function checkTokenEmbeddingsComplete(inspection: Inspection, expect: Exp
   const g = groupByStatus(inspection, expect);
   const incomplete = [...g.missing, ...g.partial];
   const total = inspection.target.length;
-  const short = total < inspection.docCount ? ` (the target set has ${total} of ${inspection.docCount} documents)` : '';
+  const short =
+    total < inspection.docCount ? ` (the target set has ${total} of ${inspection.docCount} documents)` : '';
   return {
     name: 'token_embeddings_complete',
     passed: incomplete.length === 0,
@@ -103,7 +121,10 @@ export function checkEmbeddingDimensions(inspection: Inspection, expect: Expecta
   const schemaDim = inspection.schema.problems.filter((p) => /dimension/i.test(p.problem));
   const passed = bad.length === 0 && schemaDim.length === 0;
   const parts: string[] = [];
-  if (bad.length) parts.push(`${bad.length} documents have vectors of another dimension than ${expect.dimension}: ${listed(bad)}`);
+  if (bad.length)
+    parts.push(
+      `${bad.length} documents have vectors of another dimension than ${expect.dimension}: ${listed(bad)}`,
+    );
   for (const p of schemaDim) parts.push(`${p.object}: ${p.problem}`);
   return {
     name: 'embedding_dimensions',
@@ -136,7 +157,11 @@ export function checkEmbeddingsCurrent(inspection: Inspection, expect: Expectati
 }
 
 /** Runs the checks the target state requires, in a fixed order. */
-export function runChecks(inspection: Inspection, targetState: TargetState, expect: Expectation): CheckResult[] {
+export function runChecks(
+  inspection: Inspection,
+  targetState: TargetState,
+  expect: Expectation,
+): CheckResult[] {
   const all: Record<CheckName, () => CheckResult> = {
     schema_integrity: () => checkSchema(inspection),
     document_count: () => checkDocumentCount(inspection),

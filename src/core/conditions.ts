@@ -89,6 +89,12 @@ export function computeConditions(input: ConditionsInput): Condition[] {
       break;
   }
   const schema = checks.find((c) => c.name === 'schema_integrity');
-  if (schema) set('SchemaValid', schema.passed ? 'True' : 'False', schema.passed ? 'SchemaMatches' : 'SchemaMismatch', schema.message);
+  if (schema)
+    set(
+      'SchemaValid',
+      schema.passed ? 'True' : 'False',
+      schema.passed ? 'SchemaMatches' : 'SchemaMismatch',
+      schema.message,
+    );
   return conds;
 }

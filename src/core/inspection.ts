@@ -21,7 +21,8 @@ export interface Inspection {
 }
 
 /** Where a document's token embeddings stand against the declared model and dimension. */
-export type EmbeddingStatus = 'complete' | 'missing' | 'partial' | 'wrong-dimension' | 'stale-model' | 'stale-content';
+export type EmbeddingStatus =
+  'complete' | 'missing' | 'partial' | 'wrong-dimension' | 'stale-model' | 'stale-content';
 
 export interface Expectation {
   dimension: number;
@@ -40,7 +41,10 @@ export function embeddingStatus(state: EmbeddingState, expect: Expectation): Emb
 }
 
 /** Target documents grouped by embedding status, each list in target order. */
-export function groupByStatus(inspection: Inspection, expect: Expectation): Record<EmbeddingStatus, string[]> {
+export function groupByStatus(
+  inspection: Inspection,
+  expect: Expectation,
+): Record<EmbeddingStatus, string[]> {
   const groups: Record<EmbeddingStatus, string[]> = {
     complete: [],
     missing: [],

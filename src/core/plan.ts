@@ -80,7 +80,8 @@ export function buildPlan(inspection: Inspection, input: PlanInput, expect: Expe
     batches: Math.ceil(embedTotal / input.batchSize),
     batchSize: input.batchSize,
   };
-  if (input.secondsPerDocument !== undefined) summary.estimatedSeconds = Math.round(embedTotal * input.secondsPerDocument);
+  if (input.secondsPerDocument !== undefined)
+    summary.estimatedSeconds = Math.round(embedTotal * input.secondsPerDocument);
   return {
     createSchema: inspection.schema.empty || inspection.schema.problems.some((p) => p.kind === 'missing'),
     schemaProblems,
@@ -119,19 +120,28 @@ export function formatDuration(seconds: number): string {
 export function describePlan(plan: HealingPlan): string[] {
   const lines: string[] = [];
   if (plan.createSchema) lines.push('create the schema (tables, indexes, trigger)');
-  for (const p of plan.schemaProblems) lines.push(`schema: ${p.object}: ${p.problem} — fix by hand: ${p.fix}`);
+  for (const p of plan.schemaProblems)
+    lines.push(`schema: ${p.object}: ${p.problem} — fix by hand: ${p.fix}`);
   if (plan.documentsToLoad)
     lines.push(
       `load ${plural(plan.documentsToLoad, 'document')} with an abstract from the source` +
-        (plan.summary.batches > Math.ceil(plan.embed.length / plan.batchSize) ? ' (and embed them where no current embeddings exist)' : ''),
+        (plan.summary.batches > Math.ceil(plan.embed.length / plan.batchSize)
+          ? ' (and embed them where no current embeddings exist)'
+          : ''),
     );
   if (plan.reloadDocIds.length)
-    lines.push(`re-read ${plural(plan.reloadDocIds.length, 'document')} with a placeholder abstract from the source`);
+    lines.push(
+      `re-read ${plural(plan.reloadDocIds.length, 'document')} with a placeholder abstract from the source`,
+    );
   if (plan.orphanDocIds.length)
-    lines.push(`delete the token embeddings of ${plural(plan.orphanDocIds.length, 'document')} that no longer exist (kept if loaded again)`);
+    lines.push(
+      `delete the token embeddings of ${plural(plan.orphanDocIds.length, 'document')} that no longer exist (kept if loaded again)`,
+    );
   const s = plan.summary;
-  if (s.embeddingsMissing) lines.push(`embed ${plural(s.embeddingsMissing, 'document')} with missing or partial token embeddings`);
-  if (s.embeddingsStale) lines.push(`re-embed ${plural(s.embeddingsStale, 'document')} with stale embeddings`);
+  if (s.embeddingsMissing)
+    lines.push(`embed ${plural(s.embeddingsMissing, 'document')} with missing or partial token embeddings`);
+  if (s.embeddingsStale)
+    lines.push(`re-embed ${plural(s.embeddingsStale, 'document')} with stale embeddings`);
   if (s.batches)
     lines.push(
       `${plural(s.batches, 'batch', 'batches')} of up to ${s.batchSize} documents` +

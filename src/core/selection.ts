@@ -50,7 +50,9 @@ export function selectTarget(candidates: readonly Candidate[], selection: Select
       break;
     case 'random': {
       const keys = new Map(sorted.map((c) => [c.docId, randomKey(selection.seed, c.docId)]));
-      sorted.sort((a, b) => compareIds(keys.get(a.docId)!, keys.get(b.docId)!) || compareIds(a.docId, b.docId));
+      sorted.sort(
+        (a, b) => compareIds(keys.get(a.docId)!, keys.get(b.docId)!) || compareIds(a.docId, b.docId),
+      );
       break;
     }
   }

@@ -20,9 +20,7 @@ export interface DocumentRecord {
 }
 
 /** What a document source yields: a document, or a file it could not read (reported, skipped). */
-export type SourceItem =
-  | { ok: true; doc: DocumentRecord }
-  | { ok: false; origin: string; reason: string };
+export type SourceItem = { ok: true; doc: DocumentRecord } | { ok: false; origin: string; reason: string };
 
 /** Per-token vectors of one document: tokens.length vectors of `dimension` floats, row-major. */
 export interface TokenEmbedding {
@@ -35,9 +33,7 @@ export interface TokenEmbedding {
 }
 
 /** Outcome of embedding one document: vectors, or a reason that belongs to this document alone. */
-export type EmbedOutcome =
-  | ({ ok: true } & TokenEmbedding)
-  | { ok: false; docId: string; reason: string };
+export type EmbedOutcome = ({ ok: true } & TokenEmbedding) | { ok: false; docId: string; reason: string };
 
 /** The ledger row written with a document's token rows, in the same transaction. */
 export interface LedgerEntry {

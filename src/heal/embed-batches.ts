@@ -53,7 +53,8 @@ export function isResourceError(error: unknown): boolean {
 /** Errors worth a plain retry of the same batch: dropped connections, busy workers, locks. */
 export function isTransientEmbedError(error: unknown): boolean {
   const e = error as { code?: string; status?: number; message?: string };
-  if (e?.code && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_SOCKET)$/.test(e.code)) return true;
+  if (e?.code && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_SOCKET)$/.test(e.code))
+    return true;
   if (e?.status === 429 || e?.status === 502 || e?.status === 503) return true;
   return /temporar|try again|busy|ECONNRESET/i.test(String(e?.message ?? ''));
 }
@@ -61,7 +62,10 @@ export function isTransientEmbedError(error: unknown): boolean {
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
   const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ResourceError(`${what} timed out after ${Math.round(ms / 1000)} s`)), ms);
+    timer = setTimeout(
+      () => reject(new ResourceError(`${what} timed out after ${Math.round(ms / 1000)} s`)),
+      ms,
+    );
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
@@ -86,13 +90,24 @@ export async function embedBatches(opts: EmbedBatchesOptions): Promise<EmbedBatc
   const embedSplitting = async (docs: EmbedInput[]): Promise<EmbedOutcome[]> => {
     try {
       return await withRetry(
-        () => withTimeout(embedder.embed(docs, signal), timeoutFor(docs.length), `embedding ${docs.length} documents`),
+        () =>
+          withTimeout(
+            embedder.embed(docs, signal),
+            timeoutFor(docs.length),
+            `embedding ${docs.length} documents`,
+          ),
         isTransientEmbedError,
         opts.backoff,
         {
           signal,
           onRetry: (e, attempt, delayMs) =>
-            opts.onEvent?.({ type: 'batch-retry', docIds: docs.map((d) => d.docId), attempt, delayMs, reason: String((e as Error).message ?? e) }),
+            opts.onEvent?.({
+              type: 'batch-retry',
+              docIds: docs.map((d) => d.docId),
+              attempt,
+              delayMs,
+              reason: String((e as Error).message ?? e),
+            }),
         },
       );
     } catch (error) {
@@ -111,8 +126,15 @@ export async function embedBatches(opts: EmbedBatchesOptions): Promise<EmbedBatc
   };
 
   /** Reads and embeds one batch: returns the writes, ready for one transaction. */
-  const prepare = async (ids: string[]): Promise<{ writes: EmbeddingWrite[]; failed: number; ids: string[] }> => {
-    const texts = await withRetry(() => store.readTexts(ids), (e) => store.isTransient(e), opts.backoff, { signal });
+  const prepare = async (
+    ids: string[],
+  ): Promise<{ writes: EmbeddingWrite[]; failed: number; ids: string[] }> => {
+    const texts = await withRetry(
+      () => store.readTexts(ids),
+      (e) => store.isTransient(e),
+      opts.backoff,
+      { signal },
+    );
     result.vanished += ids.length - texts.length;
     let failed = 0;
     const inputs: EmbedInput[] = [];
@@ -136,7 +158,9 @@ export async function embedBatches(opts: EmbedBatchesOptions): Promise<EmbedBatc
         continue;
       }
       if (o.dimension !== embedder.dimension || o.vectors.length !== o.tokens.length * o.dimension)
-        throw new Error(`embedder returned ${o.vectors.length} floats for ${o.tokens.length} tokens of dimension ${o.dimension} (${o.docId})`);
+        throw new Error(
+          `embedder returned ${o.vectors.length} floats for ${o.tokens.length} tokens of dimension ${o.dimension} (${o.docId})`,
+        );
       writes.push({
         embedding: { docId: o.docId, tokens: o.tokens, vectors: o.vectors, dimension: o.dimension },
         ledger: {
@@ -157,7 +181,12 @@ export async function embedBatches(opts: EmbedBatchesOptions): Promise<EmbedBatc
   const write = (prepared: Awaited<ReturnType<typeof prepare>>) => {
     writeChain = writeChain.then(async () => {
       if (signal?.aborted) return;
-      await withRetry(() => store.writeEmbeddings(prepared.writes), (e) => store.isTransient(e), opts.backoff, { signal });
+      await withRetry(
+        () => store.writeEmbeddings(prepared.writes),
+        (e) => store.isTransient(e),
+        opts.backoff,
+        { signal },
+      );
       result.embedded += prepared.writes.length;
       for (const w of prepared.writes) result.tokens += w.embedding.tokens.length;
       progress.advance(prepared.ids.length, now());

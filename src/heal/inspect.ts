@@ -5,12 +5,23 @@ import type { Expectation, Inspection } from '../core/inspection.ts';
 import { selectTarget, type Selection } from '../core/selection.ts';
 import type { Store } from '../core/store-port.ts';
 
-export async function inspect(store: Store, docCount: number, selection: Selection, expect: Pick<Expectation, 'dimension'>): Promise<Inspection> {
+export async function inspect(
+  store: Store,
+  docCount: number,
+  selection: Selection,
+  expect: Pick<Expectation, 'dimension'>,
+): Promise<Inspection> {
   const schema = await store.checkSchema({ dimension: expect.dimension });
   if (schema.empty)
     return {
       schema,
-      counts: { documents: 0, documentsWithAbstract: 0, documentsWithTokens: 0, tokenRows: 0, orphanDocIds: [] },
+      counts: {
+        documents: 0,
+        documentsWithAbstract: 0,
+        documentsWithTokens: 0,
+        tokenRows: 0,
+        orphanDocIds: [],
+      },
       candidatesTotal: 0,
       target: [],
       docCount,

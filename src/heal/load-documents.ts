@@ -40,7 +40,11 @@ function placeholder(abstract: string): boolean {
   return isPlaceholderAbstract({ abstractLength: t.length, shortAbstract: t.length < 64 ? t : null });
 }
 
-export async function loadDocuments(store: Store, source: DocumentSource, req: LoadRequest): Promise<LoadResult> {
+export async function loadDocuments(
+  store: Store,
+  source: DocumentSource,
+  req: LoadRequest,
+): Promise<LoadResult> {
   const chunkSize = req.chunkSize ?? 200;
   const reload = new Set(req.reloadDocIds);
   const result: LoadResult = { loaded: 0, loadedWithAbstract: 0, reloaded: 0, notReloaded: [], skipped: [] };
@@ -71,7 +75,12 @@ export async function loadDocuments(store: Store, source: DocumentSource, req: L
     }
     pending = [];
     await store.upsertDocuments(writes);
-    req.onEvent?.({ type: 'load-progress', loaded: result.loadedWithAbstract, needed: req.needed, reloaded: result.reloaded });
+    req.onEvent?.({
+      type: 'load-progress',
+      loaded: result.loadedWithAbstract,
+      needed: req.needed,
+      reloaded: result.reloaded,
+    });
   };
 
   if (needed > 0 || reload.size > 0) {

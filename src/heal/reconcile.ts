@@ -32,7 +32,10 @@ export interface EngineDeps {
    * must still be read, embedded and written in one transaction by whoever runs it. When set, no model is
    * loaded here; modelFingerprint must then know the model.
    */
-  runBatches?: (batches: readonly string[][], context: { signal?: AbortSignal; onEvent: EngineListener; fingerprint: string; dimension: number }) => Promise<EmbedBatchesResult>;
+  runBatches?: (
+    batches: readonly string[][],
+    context: { signal?: AbortSignal; onEvent: EngineListener; fingerprint: string; dimension: number },
+  ) => Promise<EmbedBatchesResult>;
 }
 
 export interface ReconcileOptions {
@@ -55,7 +58,14 @@ export interface ReconcileResult {
   /** Target documents present with an abstract, and those with complete current embeddings. */
   documents: number;
   embedded: number;
-  healed: { schemaCreated: boolean; documentsLoaded: number; documentsReloaded: number; orphansDeleted: number; embedded: number; tokens: number };
+  healed: {
+    schemaCreated: boolean;
+    documentsLoaded: number;
+    documentsReloaded: number;
+    orphansDeleted: number;
+    embedded: number;
+    tokens: number;
+  };
   failures: { docId: string; reason: string }[];
   skippedFiles: { origin: string; reason: string }[];
   /** The embedder that did the work, if one was loaded. */
@@ -70,7 +80,11 @@ function summarize(inspection: Inspection, expect: Expectation) {
   };
 }
 
-export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, options: ReconcileOptions = {}): Promise<ReconcileResult> {
+export async function reconcile(
+  spec: DatasetStateSpec,
+  deps: EngineDeps,
+  options: ReconcileOptions = {},
+): Promise<ReconcileResult> {
   const { store } = deps;
   const { signal } = options;
   const emit: EngineListener = deps.onEvent ?? (() => undefined);
@@ -94,9 +108,26 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
   const plan = buildPlan(inspection, planInput, expect);
   emit({ type: 'plan', plan });
 
-  const healed = { schemaCreated: false, documentsLoaded: 0, documentsReloaded: 0, orphansDeleted: 0, embedded: 0, tokens: 0 };
-  const base = { initialChecks, healed, failures: [] as ReconcileResult['failures'], skippedFiles: [] as ReconcileResult['skippedFiles'] };
-  const finish = (checks: CheckResult[], outcome: Outcome, insp: Inspection, extra: Partial<ReconcileResult> = {}): ReconcileResult => ({
+  const healed = {
+    schemaCreated: false,
+    documentsLoaded: 0,
+    documentsReloaded: 0,
+    orphansDeleted: 0,
+    embedded: 0,
+    tokens: 0,
+  };
+  const base = {
+    initialChecks,
+    healed,
+    failures: [] as ReconcileResult['failures'],
+    skippedFiles: [] as ReconcileResult['skippedFiles'],
+  };
+  const finish = (
+    checks: CheckResult[],
+    outcome: Outcome,
+    insp: Inspection,
+    extra: Partial<ReconcileResult> = {},
+  ): ReconcileResult => ({
     ...base,
     checks,
     plan,
@@ -107,7 +138,8 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
   });
 
   // Every check passes: Ready. (AutoFix still tidies what no check is about, such as orphaned embeddings.)
-  if (allPassed(initialChecks) && (planIsEmpty(plan) || spec.mode !== 'AutoFix')) return finish(initialChecks, { kind: 'ready' }, inspection);
+  if (allPassed(initialChecks) && (planIsEmpty(plan) || spec.mode !== 'AutoFix'))
+    return finish(initialChecks, { kind: 'ready' }, inspection);
   if (spec.mode !== 'AutoFix') return finish(initialChecks, { kind: 'gaps', mode: spec.mode }, inspection);
   if (plan.schemaProblems.length) {
     const message =
@@ -125,7 +157,13 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
     if (embedWorkAhead && !deps.runBatches) {
       const t0 = Date.now();
       embedder = await deps.openEmbedder();
-      emit({ type: 'embedder-ready', modelId: embedder.modelId, dimension: embedder.dimension, synthetic: embedder.synthetic, seconds: (Date.now() - t0) / 1000 });
+      emit({
+        type: 'embedder-ready',
+        modelId: embedder.modelId,
+        dimension: embedder.dimension,
+        synthetic: embedder.synthetic,
+        seconds: (Date.now() - t0) / 1000,
+      });
       expect.fingerprint = embedder.fingerprint;
     }
     if (plan.createSchema) {
@@ -148,7 +186,8 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
       for (const docId of loaded.notReloaded)
         base.failures.push({ docId, reason: 'placeholder abstract, and the source has no better one' });
     }
-    if (signal?.aborted) return finish(initialChecks, { kind: 'incomplete', message: 'cancelled' }, inspection);
+    if (signal?.aborted)
+      return finish(initialChecks, { kind: 'incomplete', message: 'cancelled' }, inspection);
 
     // The target set may have changed with the load: diff again, then delete what belongs to no document.
     inspection = await inspect(store, spec.docCount, spec.selection, expect);
@@ -159,13 +198,31 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
       emit({ type: 'orphans-deleted', docIds: work.orphanDocIds });
     }
 
-    const backoff = { maxRetries: spec.healing.maxRetries, initialMs: spec.healing.backoff.initialMs, maxMs: spec.healing.backoff.maxMs };
+    const backoff = {
+      maxRetries: spec.healing.maxRetries,
+      initialMs: spec.healing.backoff.initialMs,
+      maxMs: spec.healing.backoff.maxMs,
+    };
     const r = !work.embed.length
       ? null
       : deps.runBatches
-        ? await deps.runBatches(work.batches, { signal, onEvent: emit, fingerprint: expect.fingerprint!, dimension: spec.embedding.dimension })
+        ? await deps.runBatches(work.batches, {
+            signal,
+            onEvent: emit,
+            fingerprint: expect.fingerprint!,
+            dimension: spec.embedding.dimension,
+          })
         : embedder
-          ? await embedBatches({ store, embedder, batches: work.batches, backoff, concurrency: spec.healing.concurrency, signal, onEvent: emit, now: deps.now })
+          ? await embedBatches({
+              store,
+              embedder,
+              batches: work.batches,
+              backoff,
+              concurrency: spec.healing.concurrency,
+              signal,
+              onEvent: emit,
+              now: deps.now,
+            })
           : null;
     if (r) {
       healed.embedded = r.embedded;
@@ -175,7 +232,9 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
   } finally {
     await embedder?.close();
   }
-  const model = embedder ? { modelId: embedder.modelId, synthetic: embedder.synthetic, dimension: embedder.dimension } : undefined;
+  const model = embedder
+    ? { modelId: embedder.modelId, synthetic: embedder.synthetic, dimension: embedder.dimension }
+    : undefined;
 
   // Verify: what does the database say now?
   inspection = await inspect(store, spec.docCount, spec.selection, expect);
@@ -188,5 +247,10 @@ export async function reconcile(spec: DatasetStateSpec, deps: EngineDeps, option
   if (base.skippedFiles.length) why.push(`${base.skippedFiles.length} source files unreadable`);
   const short = checks.find((c) => c.name === 'document_count' && !c.passed);
   if (short) why.push(`the source ran out of documents (${short.message})`);
-  return finish(checks, { kind: 'incomplete', message: why.join('; ') || 'checks still failing after healing' }, inspection, { model });
+  return finish(
+    checks,
+    { kind: 'incomplete', message: why.join('; ') || 'checks still failing after healing' },
+    inspection,
+    { model },
+  );
 }

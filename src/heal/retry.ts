@@ -24,7 +24,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** The delay before retry number `attempt` (1-based): a random point in [0, min(max, initial * 2^(attempt-1))]. */
-export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  policy: BackoffPolicy,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** (attempt - 1));
   return Math.round(random() * ceiling);
 }
@@ -37,7 +41,10 @@ export async function withRetry<T>(
   fn: () => Promise<T>,
   retryable: (error: unknown) => boolean,
   policy: BackoffPolicy,
-  options: { signal?: AbortSignal; onRetry?: (error: unknown, attempt: number, delayMs: number) => void } = {},
+  options: {
+    signal?: AbortSignal;
+    onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  } = {},
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {

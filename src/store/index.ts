@@ -39,20 +39,26 @@ export function dialectOfUrl(url: string): StoreConfig['dialect'] | null {
 
 export async function openStore(config: StoreConfig): Promise<Store> {
   const url =
-    config.url ?? (config.dialect === 'sqlite' ? DEFAULT_SQLITE_PATH : process.env.DATASTATE_DB_URL?.trim() || undefined);
+    config.url ??
+    (config.dialect === 'sqlite' ? DEFAULT_SQLITE_PATH : process.env.DATASTATE_DB_URL?.trim() || undefined);
   if (!url)
     throw new StoreConfigError(
       `database.url (or connectionSecretRef, or the environment variable DATASTATE_DB_URL) is required for dialect ${config.dialect}`,
     );
   const parsed = parseDbUrl(url);
   if (parsed && parsed.dialect !== config.dialect)
-    throw new StoreConfigError(`database.url looks like ${parsed.dialect} but database.dialect is ${config.dialect}`);
+    throw new StoreConfigError(
+      `database.url looks like ${parsed.dialect} but database.dialect is ${config.dialect}`,
+    );
   const names = { schema: config.schema, tables: config.tables };
   if (!parsed) {
-    if (config.dialect === 'sqlite') return new SqliteStore({ path: url, readOnly: config.readOnly, ...names });
+    if (config.dialect === 'sqlite')
+      return new SqliteStore({ path: url, readOnly: config.readOnly, ...names });
     throw new StoreConfigError(
       `database.url ${redactUrl(url)} is not a ${config.dialect} URL: use ` +
-        (config.dialect === 'postgres' ? 'postgres://user:password@host:5432/database' : 'iris:Driver=...;Host=...;Port=1972;Namespace=USER;UID=...;PWD=... (or iris:DSN=...)'),
+        (config.dialect === 'postgres'
+          ? 'postgres://user:password@host:5432/database'
+          : 'iris:Driver=...;Host=...;Port=1972;Namespace=USER;UID=...;PWD=... (or iris:DSN=...)'),
     );
   }
   switch (parsed.transport) {
@@ -61,6 +67,11 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     case 'postgres':
       return openPostgresStore({ url: parsed.url, readOnly: config.readOnly, ...names });
     case 'odbc':
-      return openOdbcStore({ connectionString: parsed.connectionString, dialect: parsed.dialect, readOnly: config.readOnly, ...names });
+      return openOdbcStore({
+        connectionString: parsed.connectionString,
+        dialect: parsed.dialect,
+        readOnly: config.readOnly,
+        ...names,
+      });
   }
 }

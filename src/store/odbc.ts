@@ -11,7 +11,12 @@ import { SqliteDialect, sqliteIdent } from './dialects/sqlite.ts';
 import { StoreConfigError } from './errors.ts';
 import { SqlStore } from './sql-store.ts';
 import { tableNames, type SqlDialect, type TableNameOptions } from './sql/dialect.ts';
-import { formatConnectionString, parseConnectionString, redactConnectionString, type SqlDialectName } from './url.ts';
+import {
+  formatConnectionString,
+  parseConnectionString,
+  redactConnectionString,
+  type SqlDialectName,
+} from './url.ts';
 
 export interface OdbcStoreOptions extends TableNameOptions {
   /** Key=Value;... (Driver=...;Host=...;Port=...;Namespace=...;UID=...;PWD=..., or DSN=...). */
@@ -55,10 +60,13 @@ export function openOdbcStore(options: OdbcStoreOptions): SqlStore {
       // As in the embedded store: an in-memory main database with the file attached under the schema name,
       // so the tables are "RAG"."SourceDocuments" and a file written by one store is read by the other.
       const db = attrs.find((a) => /^database$/i.test(a.key));
-      if (!db?.value) throw new StoreConfigError('odbc+sqlite: the connection string needs Database=/path/to/file.db');
+      if (!db?.value)
+        throw new StoreConfigError('odbc+sqlite: the connection string needs Database=/path/to/file.db');
       const path = resolve(db.value);
       mkdirSync(dirname(path), { recursive: true });
-      client.connectionString = formatConnectionString(attrs.map((a) => (a === db ? { key: a.key, value: ':memory:' } : a)));
+      client.connectionString = formatConnectionString(
+        attrs.map((a) => (a === db ? { key: a.key, value: ':memory:' } : a)),
+      );
       client.onConnect = [
         `ATTACH DATABASE '${path.replace(/'/g, "''")}' AS ${sqliteIdent(names.schema)}`,
         'PRAGMA busy_timeout = 10000',

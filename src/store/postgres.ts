@@ -19,7 +19,12 @@ export interface PostgresStoreOptions extends TableNameOptions, PostgresDialectO
 
 export function openPostgresStore(options: PostgresStoreOptions): SqlStore {
   const dialect = new PostgresDialect(tableNames(options), options);
-  const client = new PgClient({ connectionString: options.url, description: redactUrl(options.url), poolSize: options.poolSize, readOnly: options.readOnly });
+  const client = new PgClient({
+    connectionString: options.url,
+    description: redactUrl(options.url),
+    poolSize: options.poolSize,
+    readOnly: options.readOnly,
+  });
   return new SqlStore(dialect, client);
 }
 

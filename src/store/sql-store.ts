@@ -72,7 +72,11 @@ export class SqlStore implements Store {
   }
 
   /** Runs fn for each chunk of ids (the dialect's idChunk) and concatenates the rows. */
-  private async byChunks(s: SqlSession, ids: readonly string[], build: (f: ReturnType<SqlDialect['idFilter']>) => string): Promise<Row[]> {
+  private async byChunks(
+    s: SqlSession,
+    ids: readonly string[],
+    build: (f: ReturnType<SqlDialect['idFilter']>) => string,
+  ): Promise<Row[]> {
     const out: Row[] = [];
     for (const chunk of chunks([...new Set(ids)], this.sql.idChunk)) {
       const f = this.sql.idFilter('doc_id', chunk);
@@ -144,14 +148,21 @@ export class SqlStore implements Store {
             embeddedAt: text(l.embedded_at)!,
           }
         : null;
-      return { docId, contentHash: hashOf.get(docId) ?? null, ledger: entry, tokenRows: rowsOf.get(docId) ?? 0 };
+      return {
+        docId,
+        contentHash: hashOf.get(docId) ?? null,
+        ledger: entry,
+        tokenRows: rowsOf.get(docId) ?? 0,
+      };
     });
   }
 
   async existingDocIds(docIds: readonly string[]): Promise<Set<string>> {
     if (!docIds.length) return new Set();
     await this.ready();
-    const rows = await this.client.withSession((s) => this.byChunks(s, docIds, (f) => this.sql.existingIds(f)));
+    const rows = await this.client.withSession((s) =>
+      this.byChunks(s, docIds, (f) => this.sql.existingIds(f)),
+    );
     return new Set(rows.map((r) => text(r.doc_id)!));
   }
 
@@ -200,7 +211,14 @@ export class SqlStore implements Store {
       const upsert = this.sql.upsertLedger();
       const del = this.sql.deleteTokensOfDocument();
       for (const { ledger: l } of sorted) {
-        await s.query(upsert, [l.docId, l.modelFingerprint, l.contentHash, l.tokenCount, l.dimension, l.embeddedAt]);
+        await s.query(upsert, [
+          l.docId,
+          l.modelFingerprint,
+          l.contentHash,
+          l.tokenCount,
+          l.dimension,
+          l.embeddedAt,
+        ]);
         await s.query(del, [l.docId]);
       }
       await this.sql.writeTokens(

@@ -69,14 +69,20 @@ export class SqliteStore implements Store {
       ledger: options.tables?.ledger ?? 'DocumentEmbeddingLedger',
     };
     const s = q(this.schema);
-    this.t = { docs: `${s}.${q(this.names.docs)}`, tokens: `${s}.${q(this.names.tokens)}`, ledger: `${s}.${q(this.names.ledger)}` };
+    this.t = {
+      docs: `${s}.${q(this.names.docs)}`,
+      tokens: `${s}.${q(this.names.tokens)}`,
+      ledger: `${s}.${q(this.names.ledger)}`,
+    };
     this.db = new DatabaseSync(':memory:');
     this.db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 10_000}`);
     if (!options.readOnly) {
       this.db.prepare(`ATTACH DATABASE ? AS ${s}`).run(path);
       this.db.exec(`PRAGMA ${s}.journal_mode = WAL; PRAGMA ${s}.synchronous = NORMAL;`);
     } else {
-      this.db.prepare(`ATTACH DATABASE ? AS ${s}`).run(existsSync(path) ? `${pathToFileURL(path).href}?mode=ro` : ':memory:');
+      this.db
+        .prepare(`ATTACH DATABASE ? AS ${s}`)
+        .run(existsSync(path) ? `${pathToFileURL(path).href}?mode=ro` : ':memory:');
     }
   }
 
@@ -114,14 +120,20 @@ export class SqliteStore implements Store {
   }
 
   private master(type: string, name: string): string | null {
-    const row = this.stmt(`SELECT sql FROM ${q(this.schema)}.sqlite_master WHERE type = ? AND name = ?`).get(type, name) as
-      | { sql: string }
-      | undefined;
+    const row = this.stmt(`SELECT sql FROM ${q(this.schema)}.sqlite_master WHERE type = ? AND name = ?`).get(
+      type,
+      name,
+    ) as { sql: string } | undefined;
     return row ? row.sql : null;
   }
 
   async checkSchema(expect: SchemaExpectation): Promise<SchemaReport> {
-    return checkSqliteSchema(async (sql, params) => this.stmt(sql).all(...(params as (string | number | null | Uint8Array)[])) as Row[], this.tableNames(), expect);
+    return checkSqliteSchema(
+      async (sql, params) =>
+        this.stmt(sql).all(...(params as (string | number | null | Uint8Array)[])) as Row[],
+      this.tableNames(),
+      expect,
+    );
   }
 
   async createSchema(expect: SchemaExpectation): Promise<void> {
@@ -137,7 +149,9 @@ export class SqliteStore implements Store {
     const d = this.stmt(
       `SELECT COUNT(*) AS documents, COALESCE(SUM(CASE WHEN length(trim(abstract)) > 0 THEN 1 ELSE 0 END), 0) AS withAbstract FROM ${this.t.docs}`,
     ).get() as { documents: number; withAbstract: number };
-    const e = this.stmt(`SELECT COUNT(*) AS rows, COUNT(DISTINCT doc_id) AS docs FROM ${this.t.tokens}`).get() as {
+    const e = this.stmt(
+      `SELECT COUNT(*) AS rows, COUNT(DISTINCT doc_id) AS docs FROM ${this.t.tokens}`,
+    ).get() as {
       rows: number;
       docs: number;
     };
@@ -159,7 +173,12 @@ export class SqliteStore implements Store {
       `SELECT doc_id, pub_date, n, CASE WHEN n < ${SHORT_ABSTRACT} THEN trim(abstract) END AS short ` +
         `FROM (SELECT doc_id, pub_date, abstract, length(trim(abstract)) AS n FROM ${this.t.docs}) WHERE n > 0`,
     ).all() as { doc_id: string; pub_date: string | null; n: number; short: string | null }[];
-    return rows.map((r) => ({ docId: r.doc_id, pubDate: r.pub_date, abstractLength: r.n, shortAbstract: r.short }));
+    return rows.map((r) => ({
+      docId: r.doc_id,
+      pubDate: r.pub_date,
+      abstractLength: r.n,
+      shortAbstract: r.short,
+    }));
   }
 
   async embeddingStates(docIds: readonly string[]): Promise<EmbeddingState[]> {
@@ -199,9 +218,9 @@ export class SqliteStore implements Store {
 
   async existingDocIds(docIds: readonly string[]): Promise<Set<string>> {
     if (!docIds.length) return new Set();
-    const rows = this.stmt(`SELECT d.doc_id FROM json_each(?) i JOIN ${this.t.docs} d ON d.doc_id = i.value`).all(
-      JSON.stringify(docIds),
-    ) as { doc_id: string }[];
+    const rows = this.stmt(
+      `SELECT d.doc_id FROM json_each(?) i JOIN ${this.t.docs} d ON d.doc_id = i.value`,
+    ).all(JSON.stringify(docIds)) as { doc_id: string }[];
     return new Set(rows.map((r) => r.doc_id));
   }
 
@@ -225,10 +244,16 @@ export class SqliteStore implements Store {
     if (!docIds.length) return [];
     const rows = this.stmt(
       `SELECT d.doc_id, d.abstract, d.content_hash FROM json_each(?) i JOIN ${this.t.docs} d ON d.doc_id = i.value ORDER BY i.key`,
-    ).all(JSON.stringify(docIds)) as { doc_id: string; abstract: string | null; content_hash: string | null }[];
+    ).all(JSON.stringify(docIds)) as {
+      doc_id: string;
+      abstract: string | null;
+      content_hash: string | null;
+    }[];
     const out: DocumentText[] = [];
     // Only if the text is still the one hashed: an abstract changed again meanwhile stays unhashed (stale).
-    const fill = this.stmt(`UPDATE ${this.t.docs} SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND abstract IS ?`);
+    const fill = this.stmt(
+      `UPDATE ${this.t.docs} SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND abstract IS ?`,
+    );
     for (const r of rows) {
       const text = r.abstract ?? '';
       let hash = r.content_hash;
@@ -245,7 +270,9 @@ export class SqliteStore implements Store {
   async writeEmbeddings(writes: readonly EmbeddingWrite[]): Promise<void> {
     if (!writes.length) return;
     const del = this.stmt(`DELETE FROM ${this.t.tokens} WHERE doc_id = ?`);
-    const ins = this.stmt(`INSERT INTO ${this.t.tokens} (doc_id, token_index, token_text, token_embedding) VALUES (?, ?, ?, ?)`);
+    const ins = this.stmt(
+      `INSERT INTO ${this.t.tokens} (doc_id, token_index, token_text, token_embedding) VALUES (?, ?, ?, ?)`,
+    );
     const led = this.stmt(
       `INSERT INTO ${this.t.ledger} (doc_id, model_fingerprint, content_hash, token_count, dimension, embedded_at) ` +
         `VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id) DO UPDATE SET model_fingerprint = excluded.model_fingerprint, ` +
@@ -258,7 +285,8 @@ export class SqliteStore implements Store {
         del.run(e.docId);
         const bytes = e.dimension * 4;
         const raw = new Uint8Array(e.vectors.buffer, e.vectors.byteOffset, e.vectors.byteLength);
-        for (let i = 0; i < e.tokens.length; i++) ins.run(e.docId, i, e.tokens[i]!, raw.subarray(i * bytes, (i + 1) * bytes));
+        for (let i = 0; i < e.tokens.length; i++)
+          ins.run(e.docId, i, e.tokens[i]!, raw.subarray(i * bytes, (i + 1) * bytes));
         led.run(l.docId, l.modelFingerprint, l.contentHash, l.tokenCount, l.dimension, l.embeddedAt);
       }
     });
@@ -295,9 +323,14 @@ export class SqliteStore implements Store {
 /** A write must be self-consistent before it reaches the database. */
 export function checkWrite(w: EmbeddingWrite): void {
   const e = w.embedding;
-  if (e.docId !== w.ledger.docId) throw new Error(`embedding write for ${e.docId} carries the ledger of ${w.ledger.docId}`);
+  if (e.docId !== w.ledger.docId)
+    throw new Error(`embedding write for ${e.docId} carries the ledger of ${w.ledger.docId}`);
   if (e.vectors.length !== e.tokens.length * e.dimension)
-    throw new Error(`embedding write for ${e.docId}: ${e.vectors.length} floats for ${e.tokens.length} tokens of dimension ${e.dimension}`);
+    throw new Error(
+      `embedding write for ${e.docId}: ${e.vectors.length} floats for ${e.tokens.length} tokens of dimension ${e.dimension}`,
+    );
   if (w.ledger.tokenCount !== e.tokens.length || w.ledger.dimension !== e.dimension)
-    throw new Error(`embedding write for ${e.docId}: ledger says ${w.ledger.tokenCount}x${w.ledger.dimension}, vectors are ${e.tokens.length}x${e.dimension}`);
+    throw new Error(
+      `embedding write for ${e.docId}: ledger says ${w.ledger.tokenCount}x${w.ledger.dimension}, vectors are ${e.tokens.length}x${e.dimension}`,
+    );
 }

@@ -28,9 +28,14 @@ export function parseDbUrl(url: string): ParsedUrl | null {
   const m = ODBC.exec(url);
   if (m) {
     const connectionString = url.slice(m[0].length).trim();
-    return { transport: 'odbc', dialect: (m[1]?.toLowerCase() as SqlDialectName | undefined) ?? 'iris', connectionString };
+    return {
+      transport: 'odbc',
+      dialect: (m[1]?.toLowerCase() as SqlDialectName | undefined) ?? 'iris',
+      connectionString,
+    };
   }
-  if (/^(sqlite|file):/i.test(url)) return { transport: 'sqlite', dialect: 'sqlite', path: url.replace(/^(sqlite|file):(\/\/)?/i, '') };
+  if (/^(sqlite|file):/i.test(url))
+    return { transport: 'sqlite', dialect: 'sqlite', path: url.replace(/^(sqlite|file):(\/\/)?/i, '') };
   if (/\.(db|sqlite3?)$/i.test(url)) return { transport: 'sqlite', dialect: 'sqlite', path: url };
   return null;
 }
@@ -49,14 +54,18 @@ export function parseConnectionString(s: string): OdbcAttribute[] {
     while (i < s.length && (s[i] === ';' || s[i] === ' ')) i++;
     if (i >= s.length) break;
     const eq = s.indexOf('=', i);
-    if (eq < 0) throw new StoreConfigError(`ODBC connection string: "${s.slice(i).split(';')[0]}" has no "=" (expected Key=Value;...)`);
+    if (eq < 0)
+      throw new StoreConfigError(
+        `ODBC connection string: "${s.slice(i).split(';')[0]}" has no "=" (expected Key=Value;...)`,
+      );
     const key = s.slice(i, eq).trim();
     i = eq + 1;
     let value = '';
     if (s[i] === '{') {
       i++;
       for (;;) {
-        if (i >= s.length) throw new StoreConfigError(`ODBC connection string: the value of ${key} has an unclosed "{"`);
+        if (i >= s.length)
+          throw new StoreConfigError(`ODBC connection string: the value of ${key} has an unclosed "{"`);
         if (s[i] === '}') {
           if (s[i + 1] === '}') {
             value += '}';
@@ -81,7 +90,9 @@ export function parseConnectionString(s: string): OdbcAttribute[] {
 
 /** Joins attributes back into a connection string, bracing values that need it. */
 export function formatConnectionString(attrs: readonly OdbcAttribute[]): string {
-  return attrs.map(({ key, value }) => `${key}=${/[;{}\s]/.test(value) ? `{${value.replace(/}/g, '}}')}}` : value}`).join(';');
+  return attrs
+    .map(({ key, value }) => `${key}=${/[;{}\s]/.test(value) ? `{${value.replace(/}/g, '}}')}}` : value}`)
+    .join(';');
 }
 
 const SECRET_KEYS = /^(pwd|password|pass|passwd|secret|token|authenticationkey|sslkey.*)$/i;
@@ -89,7 +100,9 @@ const SECRET_KEYS = /^(pwd|password|pass|passwd|secret|token|authenticationkey|s
 /** The connection string with every password-like value replaced by ***. */
 export function redactConnectionString(s: string): string {
   try {
-    return formatConnectionString(parseConnectionString(s).map((a) => (SECRET_KEYS.test(a.key) ? { key: a.key, value: '***' } : a)));
+    return formatConnectionString(
+      parseConnectionString(s).map((a) => (SECRET_KEYS.test(a.key) ? { key: a.key, value: '***' } : a)),
+    );
   } catch {
     return '(unparseable connection string)';
   }

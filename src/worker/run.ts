@@ -21,7 +21,9 @@ export interface WorkerRunOptions {
 }
 
 function log(level: string, message: string, fields: Record<string, unknown> = {}) {
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields }) + '\n');
+  process.stderr.write(
+    JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields }) + '\n',
+  );
 }
 
 /** The spec a worker runs with: JSON (from the Deployment's env), completed with defaults and validated. */
@@ -38,9 +40,14 @@ export function workerSpecFromJson(json: string): DatasetStateSpec {
 export async function runWorker(o: WorkerRunOptions): Promise<number> {
   const envToken = process.env.DATASTATE_WORKER_TOKEN?.trim();
   const tokens = new TokenSet({ file: o.tokenFile, tokens: envToken ? [envToken] : [] });
-  const wired = await wire(o.spec, () => undefined, (note) => log('info', note), {
-    databaseUrl: process.env.DATASTATE_DB_URL?.trim() || undefined,
-  });
+  const wired = await wire(
+    o.spec,
+    () => undefined,
+    (note) => log('info', note),
+    {
+      databaseUrl: process.env.DATASTATE_DB_URL?.trim() || undefined,
+    },
+  );
   const embedder = wired.deps.openEmbedder();
   const server = await startWorkerServer({
     port: o.port,

@@ -64,7 +64,8 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 
 async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > limit) throw new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit}`);
+  if (declared > limit)
+    throw new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit}`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -83,29 +84,60 @@ export function parseBatchRequest(text: string, maxDocs: number): BatchRequest {
   } catch (e) {
     throw new HttpError(400, `body is not JSON: ${(e as Error).message}`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HttpError(400, 'body must be a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new HttpError(400, 'body must be a JSON object');
   const o = raw as Record<string, unknown>;
   const problems: string[] = [];
   if (typeof o.dataset !== 'string' || !o.dataset) problems.push('dataset: must be a non-empty string');
-  if (!Array.isArray(o.docIds) || !o.docIds.length || !o.docIds.every((d) => typeof d === 'string' && d.length > 0 && d.length <= 256))
+  if (
+    !Array.isArray(o.docIds) ||
+    !o.docIds.length ||
+    !o.docIds.every((d) => typeof d === 'string' && d.length > 0 && d.length <= 256)
+  )
     problems.push('docIds: must be a non-empty array of document ids');
-  else if (o.docIds.length > maxDocs) problems.push(`docIds: at most ${maxDocs} documents per batch (got ${o.docIds.length})`);
+  else if (o.docIds.length > maxDocs)
+    problems.push(`docIds: at most ${maxDocs} documents per batch (got ${o.docIds.length})`);
   else if (new Set(o.docIds).size !== o.docIds.length) problems.push('docIds: must not repeat an id');
-  if (typeof o.fingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(o.fingerprint)) problems.push('fingerprint: must be a sha256 hex string');
-  if (!Number.isInteger(o.dimension) || (o.dimension as number) < 1) problems.push('dimension: must be a positive integer');
+  if (typeof o.fingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(o.fingerprint))
+    problems.push('fingerprint: must be a sha256 hex string');
+  if (!Number.isInteger(o.dimension) || (o.dimension as number) < 1)
+    problems.push('dimension: must be a positive integer');
   if (problems.length) throw new HttpError(422, problems.join('; '));
   return o as unknown as BatchRequest;
 }
 
-export async function startWorkerServer(o: WorkerServerOptions): Promise<HealthServer & { registry: Registry }> {
+export async function startWorkerServer(
+  o: WorkerServerOptions,
+): Promise<HealthServer & { registry: Registry }> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'datastate_worker_' });
   const m = {
-    batches: new Counter({ name: 'datastate_worker_batches_total', help: 'Batches handled, by result.', labelNames: ['result'], registers: [registry] }),
-    documents: new Counter({ name: 'datastate_worker_documents_embedded_total', help: 'Documents embedded and written.', registers: [registry] }),
-    tokens: new Counter({ name: 'datastate_worker_tokens_embedded_total', help: 'Token vectors written.', registers: [registry] }),
-    failures: new Counter({ name: 'datastate_worker_documents_failed_total', help: 'Documents that failed for their own reason.', registers: [registry] }),
-    inFlight: new Gauge({ name: 'datastate_worker_batches_in_flight', help: 'Batches being processed.', registers: [registry] }),
+    batches: new Counter({
+      name: 'datastate_worker_batches_total',
+      help: 'Batches handled, by result.',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    documents: new Counter({
+      name: 'datastate_worker_documents_embedded_total',
+      help: 'Documents embedded and written.',
+      registers: [registry],
+    }),
+    tokens: new Counter({
+      name: 'datastate_worker_tokens_embedded_total',
+      help: 'Token vectors written.',
+      registers: [registry],
+    }),
+    failures: new Counter({
+      name: 'datastate_worker_documents_failed_total',
+      help: 'Documents that failed for their own reason.',
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: 'datastate_worker_batches_in_flight',
+      help: 'Batches being processed.',
+      registers: [registry],
+    }),
     duration: new Histogram({
       name: 'datastate_worker_batch_duration_seconds',
       help: 'Time to read, embed and write one batch.',
@@ -141,18 +173,36 @@ export async function startWorkerServer(o: WorkerServerOptions): Promise<HealthS
         return true;
       }
       if (path === '/v1/model' && req.method === 'GET') {
-        if (!embedder) throw new HttpError(503, loadError ? `model failed to load: ${loadError.message}` : 'model not loaded yet');
+        if (!embedder)
+          throw new HttpError(
+            503,
+            loadError ? `model failed to load: ${loadError.message}` : 'model not loaded yet',
+          );
         const e: Embedder = embedder;
-        send(res, 200, { modelId: e.modelId, fingerprint: e.fingerprint, dimension: e.dimension, synthetic: e.synthetic });
+        send(res, 200, {
+          modelId: e.modelId,
+          fingerprint: e.fingerprint,
+          dimension: e.dimension,
+          synthetic: e.synthetic,
+        });
         return true;
       }
       if (path !== '/v1/batches') throw new HttpError(404, `no such endpoint: ${req.method} ${path}`);
       if (req.method !== 'POST') throw new HttpError(405, 'use POST');
-      if (!embedder) throw new HttpError(503, loadError ? `model failed to load: ${loadError.message}` : 'model not loaded yet');
+      if (!embedder)
+        throw new HttpError(
+          503,
+          loadError ? `model failed to load: ${loadError.message}` : 'model not loaded yet',
+        );
       const e: Embedder = embedder;
       if (inFlight >= o.maxInFlight) {
         m.batches.inc({ result: 'busy' });
-        send(res, 429, { error: `busy: ${inFlight} batches in flight (max ${o.maxInFlight})` }, { 'retry-after': '1' });
+        send(
+          res,
+          429,
+          { error: `busy: ${inFlight} batches in flight (max ${o.maxInFlight})` },
+          { 'retry-after': '1' },
+        );
         return true;
       }
       inFlight++;
@@ -160,23 +210,49 @@ export async function startWorkerServer(o: WorkerServerOptions): Promise<HealthS
       try {
         const body = parseBatchRequest(await readBody(req, maxBody), maxDocs);
         if (body.dimension !== e.dimension)
-          throw new HttpError(409, `this worker's model has dimension ${e.dimension}, the batch asks for ${body.dimension}`);
+          throw new HttpError(
+            409,
+            `this worker's model has dimension ${e.dimension}, the batch asks for ${body.dimension}`,
+          );
         if (body.fingerprint !== e.fingerprint)
-          throw new HttpError(409, `this worker's model (fingerprint ${e.fingerprint.slice(0, 12)}…) is not the one the batch asks for (${body.fingerprint.slice(0, 12)}…)`);
+          throw new HttpError(
+            409,
+            `this worker's model (fingerprint ${e.fingerprint.slice(0, 12)}…) is not the one the batch asks for (${body.fingerprint.slice(0, 12)}…)`,
+          );
         const started = Date.now();
         const abort = new AbortController();
         res.on('close', () => {
           if (!res.writableFinished) abort.abort(new Error('client went away'));
         });
-        const r = await embedBatches({ store: o.store, embedder: e, batches: [body.docIds], backoff, concurrency: 1, signal: abort.signal });
+        const r = await embedBatches({
+          store: o.store,
+          embedder: e,
+          batches: [body.docIds],
+          backoff,
+          concurrency: 1,
+          signal: abort.signal,
+        });
         const seconds = (Date.now() - started) / 1000;
         m.batches.inc({ result: 'ok' });
         m.documents.inc(r.embedded);
         m.tokens.inc(r.tokens);
         m.failures.inc(r.failures.length);
         m.duration.observe(seconds);
-        log('info', 'batch done', { dataset: body.dataset, docs: body.docIds.length, embedded: r.embedded, failed: r.failures.length, seconds });
-        const out: BatchResponse = { embedded: r.embedded, tokens: r.tokens, failures: r.failures, vanished: r.vanished, seconds, worker: name };
+        log('info', 'batch done', {
+          dataset: body.dataset,
+          docs: body.docIds.length,
+          embedded: r.embedded,
+          failed: r.failures.length,
+          seconds,
+        });
+        const out: BatchResponse = {
+          embedded: r.embedded,
+          tokens: r.tokens,
+          failures: r.failures,
+          vanished: r.vanished,
+          seconds,
+          worker: name,
+        };
         send(res, 200, out);
       } finally {
         inFlight--;
@@ -196,7 +272,8 @@ export async function startWorkerServer(o: WorkerServerOptions): Promise<HealthS
     port: o.port,
     host: o.host,
     registry,
-    notReadyReason: () => (embedder ? null : loadError ? `model failed to load: ${loadError.message}` : 'model loading'),
+    notReadyReason: () =>
+      embedder ? null : loadError ? `model failed to load: ${loadError.message}` : 'model loading',
     routes: [api],
   });
   return { ...server, registry };

@@ -19,7 +19,8 @@ export class TokenSet {
     this.file = options.file;
     if (options.tokens) this.digests = options.tokens.filter(Boolean).map(digest);
     if (this.file) this.reload(true);
-    if (!this.digests.length) throw new Error('the worker needs at least one bearer token (--token-file or DATASTATE_WORKER_TOKEN)');
+    if (!this.digests.length)
+      throw new Error('the worker needs at least one bearer token (--token-file or DATASTATE_WORKER_TOKEN)');
   }
 
   /** Re-reads the token file when it changed (cheap stat otherwise). */
@@ -29,11 +30,21 @@ export class TokenSet {
     try {
       st = statSync(this.file);
     } catch (e) {
-      if (force) throw new Error(`cannot read the token file ${this.file}: ${(e as Error).message}`, { cause: e });
+      if (force)
+        throw new Error(`cannot read the token file ${this.file}: ${(e as Error).message}`, { cause: e });
       return; // a Secret volume swaps its files atomically; keep the last good set meanwhile
     }
-    if (!force && this.loadedFrom && this.loadedFrom.mtimeMs === st.mtimeMs && this.loadedFrom.size === st.size) return;
-    const tokens = readFileSync(this.file, 'utf8').split(/\r?\n/).map((t) => t.trim()).filter(Boolean);
+    if (
+      !force &&
+      this.loadedFrom &&
+      this.loadedFrom.mtimeMs === st.mtimeMs &&
+      this.loadedFrom.size === st.size
+    )
+      return;
+    const tokens = readFileSync(this.file, 'utf8')
+      .split(/\r?\n/)
+      .map((t) => t.trim())
+      .filter(Boolean);
     if (tokens.length) this.digests = tokens.map(digest);
     this.loadedFrom = { mtimeMs: st.mtimeMs, size: st.size };
   }

@@ -19,7 +19,19 @@ let common: string[];
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ds-e2e-'));
   db = join(dir, 'ragas.db');
-  common = ['--source', pmcCorpusPath(), '--db', db, '--model', await smallModelDir(), '--dimension', String(SMALL_DIM), '--output', 'json', '--quiet'];
+  common = [
+    '--source',
+    pmcCorpusPath(),
+    '--db',
+    db,
+    '--model',
+    await smallModelDir(),
+    '--dimension',
+    String(SMALL_DIM),
+    '--output',
+    'json',
+    '--quiet',
+  ];
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -38,7 +50,16 @@ function snapshot(): Map<string, string> {
   const conn = new DatabaseSync(db);
   try {
     const h = new Map<string, ReturnType<typeof createHash>>();
-    for (const r of conn.prepare('SELECT doc_id, token_index, token_text, token_embedding FROM DocumentTokenEmbeddings ORDER BY doc_id, token_index').iterate() as Iterable<{ doc_id: string; token_index: number; token_text: string; token_embedding: Uint8Array }>) {
+    for (const r of conn
+      .prepare(
+        'SELECT doc_id, token_index, token_text, token_embedding FROM DocumentTokenEmbeddings ORDER BY doc_id, token_index',
+      )
+      .iterate() as Iterable<{
+      doc_id: string;
+      token_index: number;
+      token_text: string;
+      token_embedding: Uint8Array;
+    }>) {
       let hash = h.get(r.doc_id);
       if (!hash) h.set(r.doc_id, (hash = createHash('sha256')));
       hash.update(`${r.token_index}:${r.token_text}:`).update(r.token_embedding);
@@ -69,8 +90,13 @@ test('ensure 200 real PMC documents, then validate exits 0', async () => {
   assert.equal(rep.healed.schemaCreated, true);
   assert.ok(rep.healed.documentsLoaded >= 200, 'documents without abstract are loaded too');
   assert.equal(rep.healed.embedded, 200);
-  assert.ok(rep.notes.some((n: string) => /SYNTHETIC/.test(n)), 'the synthetic model is named as such');
-  const n = sql<{ n: number }>("SELECT COUNT(*) AS n FROM SourceDocuments WHERE length(trim(abstract)) > 0")[0]!.n;
+  assert.ok(
+    rep.notes.some((n: string) => /SYNTHETIC/.test(n)),
+    'the synthetic model is named as such',
+  );
+  const n = sql<{ n: number }>(
+    'SELECT COUNT(*) AS n FROM SourceDocuments WHERE length(trim(abstract)) > 0',
+  )[0]!.n;
   assert.equal(n, 200);
   assert.deepEqual(partialDocuments(), []);
 
@@ -81,17 +107,22 @@ test('ensure 200 real PMC documents, then validate exits 0', async () => {
 
 test('out-of-band damage: validate reports exactly it, plan shows exactly that work, ensure heals exactly that', async () => {
   const target = sql<{ doc_id: string }>(
-    "SELECT doc_id FROM SourceDocuments WHERE length(trim(abstract)) > 0 ORDER BY doc_id",
+    'SELECT doc_id FROM SourceDocuments WHERE length(trim(abstract)) > 0 ORDER BY doc_id',
   ).map((r) => r.doc_id);
   assert.equal(target.length, 200);
-  const damaged = target.filter((_, i) => i % 11 === 3).slice(0, 17).sort();
+  const damaged = target
+    .filter((_, i) => i % 11 === 3)
+    .slice(0, 17)
+    .sort();
   assert.equal(damaged.length, 17);
   const removedDoc = target[150]!;
   assert.ok(!damaged.includes(removedDoc));
   const before = snapshot();
 
   const conn = new DatabaseSync(db);
-  conn.prepare('DELETE FROM DocumentTokenEmbeddings WHERE doc_id IN (SELECT value FROM json_each(?))').run(JSON.stringify(damaged));
+  conn
+    .prepare('DELETE FROM DocumentTokenEmbeddings WHERE doc_id IN (SELECT value FROM json_each(?))')
+    .run(JSON.stringify(damaged));
   conn.prepare('DELETE FROM SourceDocuments WHERE doc_id = ?').run(removedDoc);
   conn.close();
 
@@ -124,11 +155,13 @@ test('out-of-band damage: validate reports exactly it, plan shows exactly that w
   const afterSnap = snapshot();
   assert.equal(afterSnap.size, before.size);
   for (const [docId, fp] of before) {
-    if (damaged.includes(docId)) assert.notEqual(afterSnap.get(docId), fp, `${docId} re-embedded (new ledger time)`);
+    if (damaged.includes(docId))
+      assert.notEqual(afterSnap.get(docId), fp, `${docId} re-embedded (new ledger time)`);
     else assert.equal(afterSnap.get(docId), fp, `${docId} left exactly as it was`);
   }
   // The re-embedded vectors are the same as the first time: the model is deterministic.
-  for (const docId of damaged) assert.equal(afterSnap.get(docId)!.split('|')[0], before.get(docId)!.split('|')[0]);
+  for (const docId of damaged)
+    assert.equal(afterSnap.get(docId)!.split('|')[0], before.get(docId)!.split('|')[0]);
   assert.deepEqual(partialDocuments(), []);
 });
 
@@ -160,7 +193,9 @@ test('kill -9 in the middle of healing, run again: converges, no document half-e
   assert.equal(rep.healed.embedded, 200 - mid, 'only what was left is done');
   assert.equal(rep.healed.documentsLoaded, 0);
   assert.deepEqual(partialDocuments(), []);
-  const dup = sql<{ n: number }>('SELECT COUNT(*) AS n FROM (SELECT doc_id, token_index FROM DocumentTokenEmbeddings GROUP BY 1, 2 HAVING COUNT(*) > 1)');
+  const dup = sql<{ n: number }>(
+    'SELECT COUNT(*) AS n FROM (SELECT doc_id, token_index FROM DocumentTokenEmbeddings GROUP BY 1, 2 HAVING COUNT(*) > 1)',
+  );
   assert.equal(dup[0]!.n, 0);
 });
 
@@ -169,26 +204,48 @@ test('bad flags and manifests exit 2 with a message naming the problem, and chan
   const cases: [string[], RegExp][] = [
     [['ensure', '--doc-count', '0'], /--doc-count: must be >= 1 \(got 0\)/],
     [['ensure', '--doc-count', 'many'], /--doc-count: must be an integer/],
-    [['ensure', '--doc-count', '5', '--target-state', 'ragas'], /--target-state: must be one of "ragas-eval", "token-embeddings", "documents"/],
+    [
+      ['ensure', '--doc-count', '5', '--target-state', 'ragas'],
+      /--target-state: must be one of "ragas-eval", "token-embeddings", "documents"/,
+    ],
     [['ensure', '--doc-count', '5', '--validate-only', '--dry-run'], /exclude each other/],
     [['ensure'], /--doc-count: is required/],
     [['ensure', '--doc-count', '5', '--source', join(dir, 'nope')], /source\.path: .*nope does not exist/],
-    [['ensure', '--doc-count', '5', '--model', join(dir, 'no-model')], /modelPath: .*no-model does not exist/],
+    [
+      ['ensure', '--doc-count', '5', '--model', join(dir, 'no-model')],
+      /modelPath: .*no-model does not exist/,
+    ],
     [['ensure', '--doc-count', '5', '--model', dir], /the model directory needs/],
     [['ensure', '--doc-count', '5', '--bogus'], /unknown option '--bogus'/],
   ];
-  const defaults = ['--source', pmcCorpusPath(), '--model', await smallModelDir(), '--dimension', String(SMALL_DIM), '--db', db, '--quiet'];
+  const defaults = [
+    '--source',
+    pmcCorpusPath(),
+    '--model',
+    await smallModelDir(),
+    '--dimension',
+    String(SMALL_DIM),
+    '--db',
+    db,
+    '--quiet',
+  ];
   for (const [args, message] of cases) {
     const r = await runCli([args[0]!, ...defaults, ...args.slice(1)]);
     assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
     assert.match(r.stderr, message, args.join(' '));
   }
   const m = join(dir, 'bad.yaml');
-  writeFileSync(m, 'apiVersion: datastate.dev/v1alpha1\nkind: DatasetState\nmetadata: {name: x}\nspec:\n  docCount: 10\n  mode: Sometimes\n  healing: {batchSize: -3}\n');
+  writeFileSync(
+    m,
+    'apiVersion: datastate.dev/v1alpha1\nkind: DatasetState\nmetadata: {name: x}\nspec:\n  docCount: 10\n  mode: Sometimes\n  healing: {batchSize: -3}\n',
+  );
   const r = await runCli(['ensure', '-f', m, '--db', db]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /bad\.yaml/);
-  assert.match(r.stderr, /spec\.mode: must be one of "AutoFix", "ValidateOnly", "DryRun" \(got "Sometimes"\)/);
+  assert.match(
+    r.stderr,
+    /spec\.mode: must be one of "AutoFix", "ValidateOnly", "DryRun" \(got "Sometimes"\)/,
+  );
   assert.match(r.stderr, /spec\.healing\.batchSize: must be "auto" or an integer >= 1 \(got -3\)/);
   const notYaml = join(dir, 'broken.yaml');
   writeFileSync(notYaml, 'spec: [unclosed\n');
@@ -197,15 +254,47 @@ test('bad flags and manifests exit 2 with a message naming the problem, and chan
   assert.match(b.stderr, /broken\.yaml: YAML/);
   // A declared dimension the model does not have: stopped before anything is written, naming both numbers.
   const fresh = join(dir, 'fresh.db');
-  const d = await runCli(['ensure', '--doc-count', '5', '--source', pmcCorpusPath(), '--db', fresh, '--model', await smallModelDir(), '--dimension', '768', '--quiet']);
+  const d = await runCli([
+    'ensure',
+    '--doc-count',
+    '5',
+    '--source',
+    pmcCorpusPath(),
+    '--db',
+    fresh,
+    '--model',
+    await smallModelDir(),
+    '--dimension',
+    '768',
+    '--quiet',
+  ]);
   assert.equal(d.code, 2, d.stderr);
   assert.match(d.stderr, /768/);
   assert.match(d.stderr, new RegExp(String(SMALL_DIM)));
   const conn = new DatabaseSync(fresh);
-  assert.equal((conn.prepare('SELECT COUNT(*) AS n FROM sqlite_master').get() as { n: number }).n, 0, 'no table created');
+  assert.equal(
+    (conn.prepare('SELECT COUNT(*) AS n FROM sqlite_master').get() as { n: number }).n,
+    0,
+    'no table created',
+  );
   conn.close();
   // The existing 32-dimension store declared as 768: the schema check names the fix, nothing is written.
-  const s = await runCli(['ensure', '--doc-count', '200', '--source', pmcCorpusPath(), '--db', db, '--model', await smallModelDir(), '--dimension', '768', '--output', 'json', '--quiet']);
+  const s = await runCli([
+    'ensure',
+    '--doc-count',
+    '200',
+    '--source',
+    pmcCorpusPath(),
+    '--db',
+    db,
+    '--model',
+    await smallModelDir(),
+    '--dimension',
+    '768',
+    '--output',
+    'json',
+    '--quiet',
+  ]);
   assert.equal(s.code, 1, s.stderr);
   const schema = reportOf(s).checks.find((c: { name: string }) => c.name === 'schema_integrity');
   assert.match(schema.message, /vector dimension is 32, expected 768/);

@@ -30,7 +30,12 @@ function make(args: string[], env: Record<string, string> = {}) {
 
 test('ensure-ragas-ready, validate-dataset-state, plan-dataset-state, populate-token-embeddings on the real corpus', async () => {
   const db = join(dir, 'make.db');
-  const vars = [`SOURCE=${pmcCorpusPath()}`, `DB=${db}`, `MODEL=${await smallModelDir()}`, `FLAGS=--dimension ${SMALL_DIM} -q`];
+  const vars = [
+    `SOURCE=${pmcCorpusPath()}`,
+    `DB=${db}`,
+    `MODEL=${await smallModelDir()}`,
+    `FLAGS=--dimension ${SMALL_DIM} -q`,
+  ];
   const ensure = make(['ensure-ragas-ready', 'DOCS=40', ...vars]);
   assert.equal(ensure.code, 0, ensure.out + ensure.err);
   assert.match(ensure.out, /READY: 40\/40 documents embedded/);
@@ -50,7 +55,12 @@ test('ensure-ragas-ready, validate-dataset-state, plan-dataset-state, populate-t
   const conn = new DatabaseSync(db);
   conn.exec('DELETE FROM DocumentTokenEmbeddings; DELETE FROM DocumentEmbeddingLedger;');
   conn.close();
-  const populate = make(['populate-token-embeddings', 'DOCS=40', ...vars, `FLAGS=--dimension ${SMALL_DIM} -q --output json`]);
+  const populate = make([
+    'populate-token-embeddings',
+    'DOCS=40',
+    ...vars,
+    `FLAGS=--dimension ${SMALL_DIM} -q --output json`,
+  ]);
   assert.equal(populate.code, 0, populate.out + populate.err);
   const report = JSON.parse(populate.out.slice(populate.out.indexOf('{')));
   assert.equal(report.healed.embedded, 40);
@@ -67,7 +77,9 @@ test("the README's main command on the embedded defaults: synthetic corpus, gene
   assert.match(r.out, /SYNTHETIC/);
   assert.match(r.out, /the document source is SYNTHETIC/);
   const conn = new DatabaseSync(join(home, 'datastate.db'));
-  const n = (conn.prepare("SELECT COUNT(*) AS n FROM SourceDocuments WHERE doc_id LIKE 'SYN%'").get() as { n: number }).n;
+  const n = (
+    conn.prepare("SELECT COUNT(*) AS n FROM SourceDocuments WHERE doc_id LIKE 'SYN%'").get() as { n: number }
+  ).n;
   conn.close();
   assert.ok(n >= 8);
 });

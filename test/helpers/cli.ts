@@ -16,7 +16,10 @@ export interface CliResult {
   stderr: string;
 }
 
-export function startCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess; done: Promise<CliResult> } {
+export function startCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? REPO,
     env: { ...process.env, ...options.env },
@@ -32,7 +35,10 @@ export function startCli(args: string[], options: { cwd?: string; env?: NodeJS.P
   return { child, done };
 }
 
-export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   return startCli(args, options).done;
 }
 
@@ -54,7 +60,10 @@ let smallModel: Promise<string> | null = null;
 export function smallModelDir(): Promise<string> {
   smallModel ??= (async () => {
     const { ensureDemoModel } = await import('../../src/embed/index.ts');
-    const dir = join(process.env.DATASTATE_TEST_CACHE ?? join(tmpdir(), 'datastate-test-cache'), 'model-small-bert-vocab');
+    const dir = join(
+      process.env.DATASTATE_TEST_CACHE ?? join(tmpdir(), 'datastate-test-cache'),
+      'model-small-bert-vocab',
+    );
     mkdirSync(join(dir, '..'), { recursive: true });
     return ensureDemoModel(dir, { preset: 'small' });
   })();
@@ -72,7 +81,10 @@ let mediumModel: Promise<string> | null = null;
 export function mediumModelDir(): Promise<string> {
   mediumModel ??= (async () => {
     const { ensureDemoModel } = await import('../../src/embed/index.ts');
-    const dir = join(process.env.DATASTATE_TEST_CACHE ?? join(tmpdir(), 'datastate-test-cache'), 'model-medium-h384-l6');
+    const dir = join(
+      process.env.DATASTATE_TEST_CACHE ?? join(tmpdir(), 'datastate-test-cache'),
+      'model-medium-h384-l6',
+    );
     mkdirSync(join(dir, '..'), { recursive: true });
     return ensureDemoModel(dir, { preset: 'small', hidden: 384, layers: 6, heads: 6, intermediate: 1536 });
   })();

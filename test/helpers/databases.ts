@@ -49,7 +49,10 @@ export const HOW_TO_START =
 
 /** Which backends need something outside the process, and whether the tests may skip them. */
 export function backendRequirement(name: BackendName): { needsServer: boolean; needsOdbc: boolean } {
-  return { needsServer: name === 'postgres' || name === 'odbc+postgres' || name === 'iris', needsOdbc: name.startsWith('odbc') || name === 'iris' };
+  return {
+    needsServer: name === 'postgres' || name === 'odbc+postgres' || name === 'iris',
+    needsOdbc: name.startsWith('odbc') || name === 'iris',
+  };
 }
 
 /** Why a backend's tests are skipped (only with DATASTATE_SKIP_DB_TESTS=1), or false. */
@@ -193,7 +196,8 @@ export async function openTestDb(name: BackendName, names: TableNameOptions = {}
   const schema = names.schema ?? 'RAG';
   const tokens = names.tables?.tokenEmbeddings ?? 'DocumentTokenEmbeddings';
   const docs = names.tables?.sourceDocuments ?? 'SourceDocuments';
-  const vectorQuery = (q: string) => `SELECT token_embedding AS v FROM "${schema}"."${tokens}" WHERE doc_id = '${q.split('\u0000')[0]}' AND token_index = ${Number(q.split('\u0000')[1])}`;
+  const vectorQuery = (q: string) =>
+    `SELECT token_embedding AS v FROM "${schema}"."${tokens}" WHERE doc_id = '${q.split('\u0000')[0]}' AND token_index = ${Number(q.split('\u0000')[1])}`;
   const pgDropTrigger = `DROP TRIGGER "${docs}_content_changed" ON "${schema}"."${docs}"`;
   const sqliteDropTrigger = `DROP TRIGGER "${schema}"."${docs}_content_changed"`;
   switch (name) {
@@ -230,7 +234,12 @@ export async function openTestDb(name: BackendName, names: TableNameOptions = {}
     case 'odbc+sqlite': {
       await loadOdbc();
       const dir = mkdtempSync(join(tmpdir(), 'ds-store-odbc-'));
-      const open = () => openOdbcStore({ connectionString: `Driver=SQLite3;Database=${join(dir, 'sub', 'x.db')}`, dialect: 'sqlite', ...names }); 
+      const open = () =>
+        openOdbcStore({
+          connectionString: `Driver=SQLite3;Database=${join(dir, 'sub', 'x.db')}`,
+          dialect: 'sqlite',
+          ...names,
+        });
       const store = open();
       const others: Store[] = [];
       return {
@@ -258,9 +267,13 @@ export async function openTestDb(name: BackendName, names: TableNameOptions = {}
       if (name === 'odbc+postgres') await loadOdbc();
       const db = await createPgDatabase();
       const open = () =>
-        (name === 'postgres'
+        name === 'postgres'
           ? openPostgresStore({ url: db.url, ...names })
-          : openOdbcStore({ connectionString: psqlOdbcConnectionString(db.url), dialect: 'postgres', ...names })); 
+          : openOdbcStore({
+              connectionString: psqlOdbcConnectionString(db.url),
+              dialect: 'postgres',
+              ...names,
+            });
       const store = open();
       const others: Store[] = [];
       return {
@@ -273,7 +286,13 @@ export async function openTestDb(name: BackendName, names: TableNameOptions = {}
         },
         raw: (sql) => sqlStoreRaw(store, sql),
         async readVector(docId, i) {
-          const [r] = await sqlStoreRaw(store, vectorQuery(`${docId}\u0000${i}`).replace('token_embedding AS v', 'CAST(token_embedding AS text) AS v'));
+          const [r] = await sqlStoreRaw(
+            store,
+            vectorQuery(`${docId}\u0000${i}`).replace(
+              'token_embedding AS v',
+              'CAST(token_embedding AS text) AS v',
+            ),
+          );
           return fromText(r!.v);
         },
         dropTriggerSql: pgDropTrigger,
@@ -285,7 +304,12 @@ export async function openTestDb(name: BackendName, names: TableNameOptions = {}
     }
     case 'iris': {
       const url = process.env.DATASTATE_TEST_IRIS_URL!;
-      const open = () => openOdbcStore({ connectionString: url.replace(/^(odbc\+iris|iris|odbc):/i, ''), dialect: 'iris', ...names });
+      const open = () =>
+        openOdbcStore({
+          connectionString: url.replace(/^(odbc\+iris|iris|odbc):/i, ''),
+          dialect: 'iris',
+          ...names,
+        });
       const store = open();
       const others: Store[] = [];
       const q = (id: string) => `${schema}.${id}`;
@@ -299,7 +323,10 @@ export async function openTestDb(name: BackendName, names: TableNameOptions = {}
         },
         raw: (sql) => sqlStoreRaw(store, sql),
         async readVector(docId, i) {
-          const [r] = await sqlStoreRaw(store, `SELECT token_embedding AS v FROM ${q(tokens)} WHERE doc_id = '${docId}' AND token_index = ${i}`);
+          const [r] = await sqlStoreRaw(
+            store,
+            `SELECT token_embedding AS v FROM ${q(tokens)} WHERE doc_id = '${docId}' AND token_index = ${i}`,
+          );
           return fromText(r!.v);
         },
         dropTriggerSql: `DROP TRIGGER ${q(`${docs}_content_changed`)}`,
@@ -321,7 +348,13 @@ export async function openTestDb(name: BackendName, names: TableNameOptions = {}
         },
         raw: (sql) => sqlStoreRaw(store, sql),
         async readVector(docId, i) {
-          const [r] = await sqlStoreRaw(store, vectorQuery(`${docId}\u0000${i}`).replace('token_embedding AS v', 'CAST(token_embedding AS text) AS v'));
+          const [r] = await sqlStoreRaw(
+            store,
+            vectorQuery(`${docId}\u0000${i}`).replace(
+              'token_embedding AS v',
+              'CAST(token_embedding AS text) AS v',
+            ),
+          );
           return fromText(r!.v);
         },
         dropTriggerSql: pgDropTrigger,

@@ -3,7 +3,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiextensionsV1Api, CustomObjectsApi, loadYaml, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import {
+  ApiextensionsV1Api,
+  CustomObjectsApi,
+  loadYaml,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
 import type { Envtest } from './envtest.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -30,7 +35,9 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 250));
   }
   const context = options.context?.() ?? '';
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}${context ? `\n${context}` : ''}`);
+  throw new Error(
+    `timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}${context ? `\n${context}` : ''}`,
+  );
 }
 
 /**
@@ -50,7 +57,11 @@ export async function installCrd(env: Envtest, file = CRD_PATH): Promise<void> {
   );
   const custom = env.kc.makeApiClient(CustomObjectsApi);
   await waitFor('DatasetStates served', async () => {
-    await custom.listClusterCustomObject({ group: 'datastate.dev', version: 'v1alpha1', plural: 'datasetstates' });
+    await custom.listClusterCustomObject({
+      group: 'datastate.dev',
+      version: 'v1alpha1',
+      plural: 'datasetstates',
+    });
     return true;
   });
 }

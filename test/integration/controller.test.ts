@@ -22,7 +22,11 @@ const G = { group: 'datastate.dev', version: 'v1alpha1', plural: 'datasetstates'
 let env: Envtest;
 /** waitFor that shows the controllers' logs on time-out. */
 const waitFor = <T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 120_000) =>
-  waitForRaw(what, fn, { timeoutMs, context: () => controllers.map((c, i) => `controller ${i}:\n  ${c.log.slice(-15).join('\n  ')}`).join('\n') });
+  waitForRaw(what, fn, {
+    timeoutMs,
+    context: () =>
+      controllers.map((c, i) => `controller ${i}:\n  ${c.log.slice(-15).join('\n  ')}`).join('\n'),
+  });
 let dir: string;
 let custom: CustomObjectsApi;
 let core: CoreV1Api;
@@ -32,8 +36,26 @@ function startController(extra: string[] = []): { child: ChildProcess; log: stri
   const log: string[] = [];
   const child = spawn(
     process.execPath,
-    [CLI, 'controller', '--kubeconfig', env.kubeconfigPath, '--metrics-port', '0', '--resync', '4', '--status-every', '1', '--grace-period', '10', ...extra],
-    { cwd: REPO, env: { ...process.env, DATASTATE_HOME: join(dir, 'home') }, stdio: ['ignore', 'ignore', 'pipe'] },
+    [
+      CLI,
+      'controller',
+      '--kubeconfig',
+      env.kubeconfigPath,
+      '--metrics-port',
+      '0',
+      '--resync',
+      '4',
+      '--status-every',
+      '1',
+      '--grace-period',
+      '10',
+      ...extra,
+    ],
+    {
+      cwd: REPO,
+      env: { ...process.env, DATASTATE_HOME: join(dir, 'home') },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
   );
   child.stderr!.on('data', (d) => log.push(...String(d).split('\n').filter(Boolean)));
   const c = { child, log };
@@ -48,7 +70,6 @@ async function stopController(c: { child: ChildProcess }, signal: NodeJS.Signals
   await exited;
 }
 
-
 async function getDss(name: string): Promise<any> {
   return custom.getNamespacedCustomObject({ ...G, namespace: NS, name });
 }
@@ -61,7 +82,12 @@ async function createDss(name: string, spec: Record<string, unknown>) {
   await custom.createNamespacedCustomObject({
     ...G,
     namespace: NS,
-    body: { apiVersion: 'datastate.dev/v1alpha1', kind: 'DatasetState', metadata: { name, namespace: NS }, spec },
+    body: {
+      apiVersion: 'datastate.dev/v1alpha1',
+      kind: 'DatasetState',
+      metadata: { name, namespace: NS },
+      spec,
+    },
   });
 }
 
@@ -85,7 +111,10 @@ function rows(db: string, sql: string): any[] {
 }
 
 async function eventsOf(name: string): Promise<{ reason: string; message: string; type: string }[]> {
-  const list = await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${name}` });
+  const list = await core.listNamespacedEvent({
+    namespace: NS,
+    fieldSelector: `involvedObject.name=${name}`,
+  });
   return list.items.map((e) => ({ reason: e.reason ?? '', message: e.message ?? '', type: e.type ?? '' }));
 }
 
@@ -108,7 +137,10 @@ after(async () => {
 test('a DatasetState of 100 documents reaches Ready (database URL from a Secret, never shown); drift is healed at the next resync', async () => {
   const c = startController();
   const db = join(dir, 'ready.db');
-  await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'ragas-db' }, stringData: { url: db } } });
+  await core.createNamespacedSecret({
+    namespace: NS,
+    body: { metadata: { name: 'ragas-db' }, stringData: { url: db } },
+  });
   const spec = await baseSpec(db, 100);
   delete (spec as any).database.url;
   (spec as any).database.connectionSecretRef = { name: 'ragas-db' };
@@ -121,25 +153,46 @@ test('a DatasetState of 100 documents reaches Ready (database URL from a Secret,
   assert.equal(ready.status.embedded, 100);
   assert.equal(ready.status.documents, 100);
   assert.equal(ready.status.observedGeneration, ready.metadata.generation);
-  assert.ok(ready.status.checks.length === 6 && ready.status.checks.every((x: any) => x.passed), JSON.stringify(ready.status.checks));
-  for (const t of ['Ready', 'Progressing', 'Degraded', 'SchemaValid']) assert.ok(condition(ready, t), `condition ${t}`);
+  assert.ok(
+    ready.status.checks.length === 6 && ready.status.checks.every((x: any) => x.passed),
+    JSON.stringify(ready.status.checks),
+  );
+  for (const t of ['Ready', 'Progressing', 'Degraded', 'SchemaValid'])
+    assert.ok(condition(ready, t), `condition ${t}`);
   assert.equal(condition(ready, 'SchemaValid').status, 'True');
   assert.equal(rows(db, 'SELECT COUNT(*) AS n FROM DocumentEmbeddingLedger')[0].n, 100);
   const events = await eventsOf('ragas-100');
-  assert.ok(events.some((e) => e.reason === 'PlanMade'), JSON.stringify(events));
-  assert.ok(events.some((e) => e.reason === 'Healed'), JSON.stringify(events));
+  assert.ok(
+    events.some((e) => e.reason === 'PlanMade'),
+    JSON.stringify(events),
+  );
+  assert.ok(
+    events.some((e) => e.reason === 'Healed'),
+    JSON.stringify(events),
+  );
   const everything = JSON.stringify([ready.status, events]) + c.log.join('\n');
-  assert.ok(!everything.includes(db), 'the database URL from the Secret appears in no status, event or log line');
+  assert.ok(
+    !everything.includes(db),
+    'the database URL from the Secret appears in no status, event or log line',
+  );
 
   // Drift behind the controller's back: no event on the resource, only the periodic resync can see it.
-  const victims = rows(db, 'SELECT doc_id FROM DocumentEmbeddingLedger ORDER BY doc_id LIMIT 7').map((r) => r.doc_id);
+  const victims = rows(db, 'SELECT doc_id FROM DocumentEmbeddingLedger ORDER BY doc_id LIMIT 7').map(
+    (r) => r.doc_id,
+  );
   const conn = new DatabaseSync(db);
-  conn.prepare('DELETE FROM DocumentTokenEmbeddings WHERE doc_id IN (SELECT value FROM json_each(?))').run(JSON.stringify(victims));
+  conn
+    .prepare('DELETE FROM DocumentTokenEmbeddings WHERE doc_id IN (SELECT value FROM json_each(?))')
+    .run(JSON.stringify(victims));
   conn.close();
-  await waitFor('drift healed', async () => {
-    const n = rows(db, `SELECT COUNT(DISTINCT doc_id) AS n FROM DocumentTokenEmbeddings`)[0].n;
-    return n === 100;
-  }, 60_000);
+  await waitFor(
+    'drift healed',
+    async () => {
+      const n = rows(db, `SELECT COUNT(DISTINCT doc_id) AS n FROM DocumentTokenEmbeddings`)[0].n;
+      return n === 100;
+    },
+    60_000,
+  );
   const healed = await waitFor('status after heal', async () => {
     const o = await getDss('ragas-100');
     return condition(o, 'Ready')?.status === 'True' && o.status.embedded === 100 && o;
@@ -180,22 +233,41 @@ test('a spec change while healing cancels the running pass and re-plans', async 
   const c = startController();
   const db = join(dir, 'respec.db');
   // A model slow enough (~6 s per 100 documents) that the spec can change while the first pass heals.
-  await createDss('respec', await baseSpec(db, 200, { healing: { batchSize: 2 }, embedding: { modelPath: await mediumModelDir(), dimension: MEDIUM_DIM } }));
+  await createDss(
+    'respec',
+    await baseSpec(db, 200, {
+      healing: { batchSize: 2 },
+      embedding: { modelPath: await mediumModelDir(), dimension: MEDIUM_DIM },
+    }),
+  );
   await waitFor('healing under way', async () => {
     const o = await getDss('respec');
     return o.status?.phase === 'Healing' && o.status.progress?.processed > 0;
   });
-  await custom.patchNamespacedCustomObject(
-    { ...G, namespace: NS, name: 'respec', body: [{ op: 'replace', path: '/spec/docCount', value: 260 }] },
+  await custom.patchNamespacedCustomObject({
+    ...G,
+    namespace: NS,
+    name: 'respec',
+    body: [{ op: 'replace', path: '/spec/docCount', value: 260 }],
+  });
+  const done = await waitFor(
+    'Ready at the new generation',
+    async () => {
+      const o = await getDss('respec');
+      return condition(o, 'Ready')?.status === 'True' && o.status.observedGeneration === 2 && o;
+    },
+    180_000,
   );
-  const done = await waitFor('Ready at the new generation', async () => {
-    const o = await getDss('respec');
-    return condition(o, 'Ready')?.status === 'True' && o.status.observedGeneration === 2 && o;
-  }, 180_000);
   assert.equal(done.spec.docCount, 260);
   assert.equal(done.status.embedded, 260);
-  assert.equal(rows(db, "SELECT COUNT(*) AS n FROM SourceDocuments WHERE length(trim(abstract)) > 0")[0].n, 260);
-  assert.ok(c.log.some((l) => l.includes('spec changed while reconciling')), 'the running pass was cancelled');
+  assert.equal(
+    rows(db, 'SELECT COUNT(*) AS n FROM SourceDocuments WHERE length(trim(abstract)) > 0')[0].n,
+    260,
+  );
+  assert.ok(
+    c.log.some((l) => l.includes('spec changed while reconciling')),
+    'the running pass was cancelled',
+  );
   assert.ok((await eventsOf('respec')).filter((e) => e.reason === 'PlanMade').length >= 2, 'planned again');
   await stopController(c);
 });
@@ -205,7 +277,11 @@ test('two controllers with leader election: one leader heals; when it is killed 
   const a = startController(leaseArgs);
   const b = startController(leaseArgs);
   const coord = env.kc.makeApiClient(CoordinationV1Api);
-  const holder = await waitFor('a leader', async () => (await coord.readNamespacedLease({ name: 'datastate-controller', namespace: NS })).spec?.holderIdentity);
+  const holder = await waitFor(
+    'a leader',
+    async () =>
+      (await coord.readNamespacedLease({ name: 'datastate-controller', namespace: NS })).spec?.holderIdentity,
+  );
   const leaderIs = (c: { log: string[] }) => c.log.some((l) => l.includes(`${holder} is the leader`));
   const [leader, standby] = leaderIs(a) ? [a, b] : [b, a];
   assert.ok(leaderIs(leader) && !leaderIs(standby), 'exactly one leader');
@@ -213,20 +289,31 @@ test('two controllers with leader election: one leader heals; when it is killed 
   const db1 = join(dir, 'lead1.db');
   await createDss('lead-1', await baseSpec(db1, 30));
   await waitFor('lead-1 Ready', async () => condition(await getDss('lead-1'), 'Ready')?.status === 'True');
-  assert.ok(!standby.log.some((l) => l.includes('"ready"') && l.includes('lead-1')), 'the standby did not heal');
+  assert.ok(
+    !standby.log.some((l) => l.includes('"ready"') && l.includes('lead-1')),
+    'the standby did not heal',
+  );
 
   leader.child.kill('SIGKILL');
   const killedAt = Date.now();
-  const next = await waitFor('a new leader', async () => {
-    const h = (await coord.readNamespacedLease({ name: 'datastate-controller', namespace: NS })).spec?.holderIdentity;
-    return h && h !== holder && h;
-  }, 30_000);
+  const next = await waitFor(
+    'a new leader',
+    async () => {
+      const h = (await coord.readNamespacedLease({ name: 'datastate-controller', namespace: NS })).spec
+        ?.holderIdentity;
+      return h && h !== holder && h;
+    },
+    30_000,
+  );
   const takeover = (Date.now() - killedAt) / 1000;
   assert.ok(takeover < 4 + 4, `took over in ${takeover.toFixed(1)} s (lease 4 s)`);
   assert.ok(standby.log.some((l) => l.includes(`${next} is the leader`)));
   const db2 = join(dir, 'lead2.db');
   await createDss('lead-2', await baseSpec(db2, 20));
-  await waitFor('lead-2 Ready under the new leader', async () => condition(await getDss('lead-2'), 'Ready')?.status === 'True');
+  await waitFor(
+    'lead-2 Ready under the new leader',
+    async () => condition(await getDss('lead-2'), 'Ready')?.status === 'True',
+  );
 
   // SIGTERM: the leader releases the Lease on the way out.
   await stopController(standby);
@@ -244,11 +331,21 @@ test('metrics and health endpoints', async () => {
   await createDss('metrics', await baseSpec(join(dir, 'metrics.db'), 10));
   assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
   await waitFor('the dataset in the metrics', async () =>
-    (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).includes('datastate_dataset_ready{namespace="ds-test",name="metrics"} 1'),
+    (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).includes(
+      'datastate_dataset_ready{namespace="ds-test",name="metrics"} 1',
+    ),
   );
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   assert.match(text, /datastate_reconcile_total\{result="ready"\} [1-9]/);
-  for (const name of ['datastate_reconcile_duration_seconds_bucket', 'datastate_workqueue_depth', 'datastate_documents_embedded_total', 'datastate_tokens_embedded_total', 'datastate_dataset_documents_ready{namespace="ds-test",name="metrics"} 10', 'datastate_dataset_embeddings_missing', 'datastate_dataset_progress_ratio'])
+  for (const name of [
+    'datastate_reconcile_duration_seconds_bucket',
+    'datastate_workqueue_depth',
+    'datastate_documents_embedded_total',
+    'datastate_tokens_embedded_total',
+    'datastate_dataset_documents_ready{namespace="ds-test",name="metrics"} 10',
+    'datastate_dataset_embeddings_missing',
+    'datastate_dataset_progress_ratio',
+  ])
     assert.ok(text.includes(name), `metric ${name}`);
   await stopController(c);
 });

@@ -26,7 +26,7 @@ import { parseManifest } from '../../src/api/validate.ts';
 import { CHART, DEPLOY, findTool, renderDeploy, ROOT } from '../../scripts/gen-deploy.ts';
 
 // Rendered manifests and API objects are walked as plain JSON.
- 
+
 type Obj = Record<string, any>;
 
 const G = { group: 'datastate.dev', version: 'v1alpha1', plural: 'datasetstates' };

@@ -33,7 +33,7 @@ import { CLI, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
 import { CHART, findTool, ROOT } from '../../scripts/gen-deploy.ts';
 
 // Rendered manifests and API objects are walked as plain JSON.
- 
+
 type Obj = Record<string, any>;
 
 const RELEASE = 'datastate';
@@ -57,7 +57,11 @@ function helmRun(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 120_000): Promise<T> {
+function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs = 120_000,
+): Promise<T> {
   return waitForRaw(what, fn, {
     timeoutMs,
     context: () => (controller ? `controller log:\n  ${controller.log.slice(-20).join('\n  ')}` : ''),

@@ -11,7 +11,14 @@ import type { Candidate } from '../../src/core/store-port.ts';
 import { selectTarget, type Selection } from '../../src/core/selection.ts';
 import { contentHash } from '../../src/store/content-hash.ts';
 import { SqlStore } from '../../src/store/sql-store.ts';
-import { BACKENDS, closeShared, openTestDb, skipReason, type BackendName, type TestDb } from '../helpers/databases.ts';
+import {
+  BACKENDS,
+  closeShared,
+  openTestDb,
+  skipReason,
+  type BackendName,
+  type TestDb,
+} from '../helpers/databases.ts';
 import type { TableNameOptions } from '../../src/store/sql/dialect.ts';
 
 const DIM = 4;
@@ -33,7 +40,14 @@ function emb(docId: string, n: number, hash: string, dim = DIM, base = 0.5): Emb
   const vectors = new Float32Array(n * dim).map((_, i) => base + i);
   return {
     embedding: { docId, tokens: Array.from({ length: n }, (_, i) => `t${i}`), vectors, dimension: dim },
-    ledger: { docId, modelFingerprint: 'fp', contentHash: hash, tokenCount: n, dimension: dim, embeddedAt: '2026-01-01T00:00:00.000Z' },
+    ledger: {
+      docId,
+      modelFingerprint: 'fp',
+      contentHash: hash,
+      tokenCount: n,
+      dimension: dim,
+      embeddedAt: '2026-01-01T00:00:00.000Z',
+    },
   };
 }
 
@@ -97,7 +111,12 @@ for (const backend of BACKENDS) {
       await db.raw(p!.fix);
       assert.deepEqual(await store.checkSchema({ dimension: 8 }), { ok: true, empty: false, problems: [] });
       // the stale vectors and their ledger are gone; vectors of the new dimension go in, the old ones no longer do
-      assert.deepEqual((await store.embeddingStates(['A']))[0], { docId: 'A', contentHash: contentHash('an abstract that is long enough'), ledger: null, tokenRows: 0 });
+      assert.deepEqual((await store.embeddingStates(['A']))[0], {
+        docId: 'A',
+        contentHash: contentHash('an abstract that is long enough'),
+        ledger: null,
+        tokenRows: 0,
+      });
       await store.writeEmbeddings([emb('A', 3, 'h', 8)]);
       assert.equal((await store.embeddingStates(['A']))[0]!.tokenRows, 3);
       await assert.rejects(store.writeEmbeddings([emb('A', 3, 'h', 4)]));
@@ -117,7 +136,10 @@ for (const backend of BACKENDS) {
       await db.raw(`ALTER TABLE ${T('SourceDocuments')} DROP COLUMN origin`);
       const c = await store.checkSchema({ dimension: DIM });
       assert.equal(c.problems.length, 1, JSON.stringify(c.problems));
-      assert.deepEqual([c.problems[0]!.kind, c.problems[0]!.object, c.problems[0]!.problem], ['mismatch', 'RAG.SourceDocuments.origin', 'column does not exist']);
+      assert.deepEqual(
+        [c.problems[0]!.kind, c.problems[0]!.object, c.problems[0]!.problem],
+        ['mismatch', 'RAG.SourceDocuments.origin', 'column does not exist'],
+      );
       assert.match(c.problems[0]!.fix, /^ALTER TABLE .* ADD COLUMN/);
       await db.raw(c.problems[0]!.fix);
       assert.equal((await store.checkSchema({ dimension: DIM })).ok, true);
@@ -126,8 +148,17 @@ for (const backend of BACKENDS) {
     it('inspection: counts, candidates and anti-joins by set queries; ids in the order asked, in chunks', async (db, store) => {
       await store.createSchema({ dimension: DIM });
       const real = 'An abstract long enough to be real.';
-      await store.upsertDocuments([doc('PMC2', real, '2021-02-03'), doc('PMC1', ''), doc('PMC3', 'N/A'), doc('PMC4', '   ')]);
-      await store.writeEmbeddings([emb('PMC2', 3, contentHash(real)), emb('GHOST2', 2, 'x'), emb('GHOST1', 1, 'y')]);
+      await store.upsertDocuments([
+        doc('PMC2', real, '2021-02-03'),
+        doc('PMC1', ''),
+        doc('PMC3', 'N/A'),
+        doc('PMC4', '   '),
+      ]);
+      await store.writeEmbeddings([
+        emb('PMC2', 3, contentHash(real)),
+        emb('GHOST2', 2, 'x'),
+        emb('GHOST1', 1, 'y'),
+      ]);
       assert.deepEqual(await store.counts(), {
         documents: 4,
         documentsWithAbstract: 2,
@@ -154,7 +185,10 @@ for (const backend of BACKENDS) {
           ['PMC1', 0, null, contentHash('')],
         ],
       );
-      assert.deepEqual([...(await store.existingDocIds(['PMC1', 'X', 'PMC3', 'PMC1', 'GHOST2']))].sort(), ['PMC1', 'PMC3']);
+      assert.deepEqual([...(await store.existingDocIds(['PMC1', 'X', 'PMC3', 'PMC1', 'GHOST2']))].sort(), [
+        'PMC1',
+        'PMC3',
+      ]);
       assert.deepEqual(await store.embeddingStates([]), []);
       assert.deepEqual(await store.existingDocIds([]), new Set());
     });
@@ -166,8 +200,16 @@ for (const backend of BACKENDS) {
       const dates = ['2020-01-05', '2021', '2021-03', undefined, '2019-12-31', '2021-03-01', '2024-07-07'];
       const ids = ['PMC10', 'PMC9', 'pmc9', 'PMC100', 'a', 'B', 'PMC_1', 'PMC-1', 'Z9', 'PMC0010'];
       ids.forEach((id, i) => docs.push(doc(id, long(i), dates[i % dates.length])));
-      docs.push(doc('E1', ''), doc('E2', '  '), doc('P1', 'N/A'), doc('P2', 'No abstract available.'), doc('S1', 'Too short.'));
-      docs.push(doc('U1', '  Über 😀 die Proteine — ein Abstract mit Zeichen außerhalb von ASCII.  ', '2022-02-02'));
+      docs.push(
+        doc('E1', ''),
+        doc('E2', '  '),
+        doc('P1', 'N/A'),
+        doc('P2', 'No abstract available.'),
+        doc('S1', 'Too short.'),
+      );
+      docs.push(
+        doc('U1', '  Über 😀 die Proteine — ein Abstract mit Zeichen außerhalb von ASCII.  ', '2022-02-02'),
+      );
       docs.push(doc('U2', `${'x'.repeat(63)}`, '2022-02-02'), doc('U3', `${'y'.repeat(64)}`, '2022-02-02'));
       await store.upsertDocuments(docs);
       // The reference: what the candidates must be, computed from the documents themselves.
@@ -175,7 +217,12 @@ for (const backend of BACKENDS) {
         .map((d) => {
           const trimmed = d.abstract.replace(/^ +| +$/g, '');
           const n = [...trimmed].length;
-          return { docId: d.docId, pubDate: d.pubDate ?? null, abstractLength: n, shortAbstract: n < 64 ? trimmed : null };
+          return {
+            docId: d.docId,
+            pubDate: d.pubDate ?? null,
+            abstractLength: n,
+            shortAbstract: n < 64 ? trimmed : null,
+          };
         })
         .filter((c) => c.abstractLength > 0);
       const live = await store.candidates();
@@ -202,8 +249,20 @@ for (const backend of BACKENDS) {
 
     it('writes: vectors round-trip exactly; a batch with one bad document leaves nothing of itself behind', async (db, store) => {
       await store.createSchema({ dimension: DIM });
-      await store.upsertDocuments([doc('A', 'alpha abstract text, long enough'), doc('B', 'beta abstract text, long enough')]);
-      const special = [0.1, 1e-8, 3.4028234663852886e38, -1.1754943508222875e-38, 1.401298464324817e-45, 123456.789, -2.5, 1 / 3];
+      await store.upsertDocuments([
+        doc('A', 'alpha abstract text, long enough'),
+        doc('B', 'beta abstract text, long enough'),
+      ]);
+      const special = [
+        0.1,
+        1e-8,
+        3.4028234663852886e38,
+        -1.1754943508222875e-38,
+        1.401298464324817e-45,
+        123456.789,
+        -2.5,
+        1 / 3,
+      ];
       const w = emb('A', 2, 'h');
       w.embedding.vectors.set(special);
       await store.writeEmbeddings([w]);
@@ -211,10 +270,13 @@ for (const backend of BACKENDS) {
       assert.deepEqual(await db.readVector('A', 1), special.slice(4).map(Math.fround));
       // B is fine, C's vectors have another dimension: the database refuses C and none of the batch lands.
       await assert.rejects(store.writeEmbeddings([emb('B', 3, 'h'), emb('C', 2, 'h', 8)]));
-      assert.deepEqual((await store.embeddingStates(['B', 'C'])).map((s) => [s.tokenRows, s.ledger]), [
-        [0, null],
-        [0, null],
-      ]);
+      assert.deepEqual(
+        (await store.embeddingStates(['B', 'C'])).map((s) => [s.tokenRows, s.ledger]),
+        [
+          [0, null],
+          [0, null],
+        ],
+      );
       assert.equal((await store.embeddingStates(['A']))[0]!.tokenRows, 2);
       // rewriting A replaces its rows: nothing left of the longer old set
       await store.writeEmbeddings([emb('A', 5, 'h2')]);
@@ -226,7 +288,12 @@ for (const backend of BACKENDS) {
       const [gone] = await store.embeddingStates(['A']);
       assert.deepEqual([gone!.tokenRows, gone!.ledger], [0, null]);
       // an inconsistent write is refused before it reaches the database
-      await assert.rejects(store.writeEmbeddings([{ ...emb('A', 2, 'h'), ledger: { ...emb('A', 2, 'h').ledger, tokenCount: 3 } }]), /ledger says 3x4/);
+      await assert.rejects(
+        store.writeEmbeddings([
+          { ...emb('A', 2, 'h'), ledger: { ...emb('A', 2, 'h').ledger, tokenCount: 3 } },
+        ]),
+        /ledger says 3x4/,
+      );
     });
 
     it('dimension checks: the database itself refuses vectors of another dimension', async (_db, store) => {
@@ -237,7 +304,10 @@ for (const backend of BACKENDS) {
         (x: unknown) => x as Error,
       );
       assert.ok(e, 'a self-consistent write of dimension 8 into a dimension-4 schema must fail');
-      assert.match(String(e.message) + JSON.stringify((e as { odbcErrors?: unknown }).odbcErrors ?? ''), /check constraint|dimensions/i);
+      assert.match(
+        String(e.message) + JSON.stringify((e as { odbcErrors?: unknown }).odbcErrors ?? ''),
+        /check constraint|dimensions/i,
+      );
       assert.equal(store.isTransient(e), false);
       assert.deepEqual((await store.embeddingStates(['A']))[0]!.ledger, null);
       assert.equal((await store.checkSchema({ dimension: DIM })).ok, true);
@@ -251,7 +321,9 @@ for (const backend of BACKENDS) {
       const writer = async (s: Store, n: number, tag: string, order: string[]) => {
         for (let round = 0; round < 4; round++)
           for (let i = 0; i < order.length; i += 8)
-            await retrying(s, () => s.writeEmbeddings(order.slice(i, i + 8).map((id) => emb(id, n, `${tag}${round}`, DIM, n))));
+            await retrying(s, () =>
+              s.writeEmbeddings(order.slice(i, i + 8).map((id) => emb(id, n, `${tag}${round}`, DIM, n))),
+            );
       };
       await Promise.all([
         writer(store, 3, 'a', ids),
@@ -264,7 +336,11 @@ for (const backend of BACKENDS) {
           assert.equal(s.tokenRows, 0, `${s.docId}: token rows without a ledger row`);
           continue;
         }
-        assert.equal(s.tokenRows, s.ledger.tokenCount, `${s.docId}: ${s.tokenRows} rows, ledger says ${s.ledger.tokenCount}`);
+        assert.equal(
+          s.tokenRows,
+          s.ledger.tokenCount,
+          `${s.docId}: ${s.tokenRows} rows, ledger says ${s.ledger.tokenCount}`,
+        );
         assert.equal(s.ledger.tokenCount, s.ledger.contentHash.startsWith('a') ? 3 : 5, s.docId);
         // the rows are the writer's own: its vectors start at n
         assert.equal((await db.readVector(s.docId, 0))[0], s.ledger.tokenCount);
@@ -274,12 +350,26 @@ for (const backend of BACKENDS) {
 
     it('the ledger: written with the tokens, read back exactly, removed with them; orphans are found', async (db, store) => {
       await store.createSchema({ dimension: DIM });
-      await store.upsertDocuments([doc('A', 'an abstract that is long enough'), doc('B', 'another abstract that is long enough')]);
+      await store.upsertDocuments([
+        doc('A', 'an abstract that is long enough'),
+        doc('B', 'another abstract that is long enough'),
+      ]);
       const w = emb('A', 2, 'h');
-      w.ledger = { ...w.ledger, modelFingerprint: 'sha256:0123abcd', contentHash: contentHash('x'), embeddedAt: '2026-05-01T12:34:56.789Z' };
+      w.ledger = {
+        ...w.ledger,
+        modelFingerprint: 'sha256:0123abcd',
+        contentHash: contentHash('x'),
+        embeddedAt: '2026-05-01T12:34:56.789Z',
+      };
       await store.writeEmbeddings([w]);
       const [a] = await store.embeddingStates(['A']);
-      assert.deepEqual(a!.ledger, { modelFingerprint: 'sha256:0123abcd', contentHash: contentHash('x'), tokenCount: 2, dimension: DIM, embeddedAt: '2026-05-01T12:34:56.789Z' });
+      assert.deepEqual(a!.ledger, {
+        modelFingerprint: 'sha256:0123abcd',
+        contentHash: contentHash('x'),
+        tokenCount: 2,
+        dimension: DIM,
+        embeddedAt: '2026-05-01T12:34:56.789Z',
+      });
       // the same document twice in one batch: the last write wins, as if they ran one after the other
       await store.writeEmbeddings([emb('B', 2, 'first'), emb('B', 4, 'second')]);
       const [b] = await store.embeddingStates(['B']);
@@ -293,29 +383,57 @@ for (const backend of BACKENDS) {
 
     it('an abstract changed out of band clears the content hash; readTexts hashes it again; our own writes keep it', async (db, store) => {
       await store.createSchema({ dimension: DIM });
-      await store.upsertDocuments([doc('A', 'first version of the abstract'), doc('B', 'b abstract, untouched')]);
-      await db.raw(`UPDATE ${T('SourceDocuments')} SET abstract = 'second version of the abstract' WHERE doc_id = 'A'`);
-      assert.deepEqual((await store.embeddingStates(['A', 'B'])).map((s) => s.contentHash), [null, contentHash('b abstract, untouched')]);
+      await store.upsertDocuments([
+        doc('A', 'first version of the abstract'),
+        doc('B', 'b abstract, untouched'),
+      ]);
+      await db.raw(
+        `UPDATE ${T('SourceDocuments')} SET abstract = 'second version of the abstract' WHERE doc_id = 'A'`,
+      );
+      assert.deepEqual(
+        (await store.embeddingStates(['A', 'B'])).map((s) => s.contentHash),
+        [null, contentHash('b abstract, untouched')],
+      );
       const texts = await store.readTexts(['B', 'A', 'NOPE']);
       assert.deepEqual(texts, [
         { docId: 'B', text: 'b abstract, untouched', contentHash: contentHash('b abstract, untouched') },
-        { docId: 'A', text: 'second version of the abstract', contentHash: contentHash('second version of the abstract') },
+        {
+          docId: 'A',
+          text: 'second version of the abstract',
+          contentHash: contentHash('second version of the abstract'),
+        },
       ]);
-      assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, contentHash('second version of the abstract'));
+      assert.equal(
+        (await store.embeddingStates(['A']))[0]!.contentHash,
+        contentHash('second version of the abstract'),
+      );
       // our own upsert sets the hash with the text, and the same text again keeps it
       await store.upsertDocuments([doc('A', 'third version of the abstract')]);
       await store.upsertDocuments([doc('A', 'third version of the abstract')]);
-      assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, contentHash('third version of the abstract'));
+      assert.equal(
+        (await store.embeddingStates(['A']))[0]!.contentHash,
+        contentHash('third version of the abstract'),
+      );
       // a change to another column is not a content change
       await db.raw(`UPDATE ${T('SourceDocuments')} SET title = 'new title' WHERE doc_id = 'A'`);
-      assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, contentHash('third version of the abstract'));
+      assert.equal(
+        (await store.embeddingStates(['A']))[0]!.contentHash,
+        contentHash('third version of the abstract'),
+      );
       if (store instanceof SqlStore) {
         // a hash computed from a text that has changed again since it was read is not stored
-        await db.raw(`UPDATE ${T('SourceDocuments')} SET abstract = 'fourth version of the abstract' WHERE doc_id = 'A'`);
+        await db.raw(
+          `UPDATE ${T('SourceDocuments')} SET abstract = 'fourth version of the abstract' WHERE doc_id = 'A'`,
+        );
         const third = 'third version of the abstract';
-        await store.client.withSession((s) => s.query(store.sql.fillContentHash(), [contentHash(third), 'A', third]));
+        await store.client.withSession((s) =>
+          s.query(store.sql.fillContentHash(), [contentHash(third), 'A', third]),
+        );
         assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, null);
-        assert.equal((await store.readTexts(['A']))[0]!.contentHash, contentHash('fourth version of the abstract'));
+        assert.equal(
+          (await store.readTexts(['A']))[0]!.contentHash,
+          contentHash('fourth version of the abstract'),
+        );
       }
     });
 
@@ -328,7 +446,11 @@ for (const backend of BACKENDS) {
         assert.equal((await db.raw('SELECT doc_id FROM "EVAL"."Docs"')).length, 1);
         assert.equal((await db.raw('SELECT doc_id FROM "EVAL"."Toks"')).length, 2);
         assert.equal((await db.raw('SELECT doc_id FROM "EVAL"."Led"')).length, 1);
-        assert.deepEqual(await store.checkSchema({ dimension: DIM }), { ok: true, empty: false, problems: [] });
+        assert.deepEqual(await store.checkSchema({ dimension: DIM }), {
+          ok: true,
+          empty: false,
+          problems: [],
+        });
         assert.equal((await store.counts()).tokenRows, 2);
       },
       { schema: 'EVAL', tables: { sourceDocuments: 'Docs', tokenEmbeddings: 'Toks', ledger: 'Led' } },
@@ -341,7 +463,11 @@ for (const backend of BACKENDS) {
       if (backend === 'postgres') assert.match(store.description, /^postgres:\/\/[^:]+:\*\*\*@/);
       if (backend === 'odbc+postgres') assert.match(store.description, /^odbc\+postgres:.*Pwd=\*\*\*/);
       if (password && backend.includes('postgres'))
-        assert.ok(!store.description.includes(`:${password}@`) && !new RegExp(`pwd=${password}`, 'i').test(store.description), store.description);
+        assert.ok(
+          !store.description.includes(`:${password}@`) &&
+            !new RegExp(`pwd=${password}`, 'i').test(store.description),
+          store.description,
+        );
     });
   });
 }

@@ -16,15 +16,42 @@ import type { EmbeddingWrite } from '../../src/core/store-port.ts';
 import { openTestDb, pgUrl, SKIP_DB_TESTS } from '../helpers/databases.ts';
 
 const DIM = 4;
-const names = { schema: 'RAG', tables: { sourceDocuments: 'SourceDocuments', tokenEmbeddings: 'DocumentTokenEmbeddings', ledger: 'DocumentEmbeddingLedger' } };
+const names = {
+  schema: 'RAG',
+  tables: {
+    sourceDocuments: 'SourceDocuments',
+    tokenEmbeddings: 'DocumentTokenEmbeddings',
+    ledger: 'DocumentEmbeddingLedger',
+  },
+};
 
 function emb(docId: string, n: number): EmbeddingWrite {
   return {
-    embedding: { docId, tokens: Array.from({ length: n }, (_, i) => `t${i}`), vectors: new Float32Array(n * DIM).map((_, i) => i / 3), dimension: DIM },
-    ledger: { docId, modelFingerprint: 'fp', contentHash: 'h', tokenCount: n, dimension: DIM, embeddedAt: 'now' },
+    embedding: {
+      docId,
+      tokens: Array.from({ length: n }, (_, i) => `t${i}`),
+      vectors: new Float32Array(n * DIM).map((_, i) => i / 3),
+      dimension: DIM,
+    },
+    ledger: {
+      docId,
+      modelFingerprint: 'fp',
+      contentHash: 'h',
+      tokenCount: n,
+      dimension: DIM,
+      embeddedAt: 'now',
+    },
   };
 }
-const doc = (docId: string, abstract: string) => ({ docId, title: 't', abstract, textContent: '', authors: [], keywords: [], contentHash: contentHash(abstract) });
+const doc = (docId: string, abstract: string) => ({
+  docId,
+  title: 't',
+  abstract,
+  textContent: '',
+  authors: [],
+  keywords: [],
+  contentHash: contentHash(abstract),
+});
 
 describe('ODBC', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1' : false }, () => {
   test('a DSN from odbc.ini works like a connection string (the way IRIS is configured)', async () => {
@@ -42,7 +69,10 @@ describe('ODBC', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1' : false }, 
       const store = await openStore({ dialect: 'postgres', url, ...names });
       try {
         assert.ok(store instanceof SqlStore);
-        assert.equal(store.description, `odbc+postgres:DSN=datastate-test;UID=${decodeURIComponent(server.username)};PWD=***`);
+        assert.equal(
+          store.description,
+          `odbc+postgres:DSN=datastate-test;UID=${decodeURIComponent(server.username)};PWD=***`,
+        );
         await store.createSchema({ dimension: DIM });
         assert.equal((await store.checkSchema({ dimension: DIM })).ok, true);
         // the same database seen through pg: ODBC wrote where the DSN points
@@ -65,7 +95,10 @@ describe('ODBC', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1' : false }, 
     });
     try {
       assert.equal(store.dialect, 'iris');
-      assert.equal(store.description, 'odbc+iris:Driver={InterSystems IRIS ODBC35};Host=127.0.0.1;Port=1972;Namespace=USER;UID=_SYSTEM;PWD=***');
+      assert.equal(
+        store.description,
+        'odbc+iris:Driver={InterSystems IRIS ODBC35};Host=127.0.0.1;Port=1972;Namespace=USER;UID=_SYSTEM;PWD=***',
+      );
       const e = await store.checkSchema({ dimension: DIM }).then(
         () => null,
         (x: unknown) => x as Error,
@@ -83,7 +116,11 @@ describe('ODBC', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1' : false }, 
     const dir = mkdtempSync(join(tmpdir(), 'ds-odbc-sqlite-'));
     const path = join(dir, 'shared.db');
     const embedded = new SqliteStore({ path });
-    const odbc = await openStore({ dialect: 'sqlite', url: `odbc+sqlite:Driver=SQLite3;Database=${path}`, ...names });
+    const odbc = await openStore({
+      dialect: 'sqlite',
+      url: `odbc+sqlite:Driver=SQLite3;Database=${path}`,
+      ...names,
+    });
     try {
       assert.ok(odbc instanceof SqlStore);
       assert.match(odbc.description, /^odbc\+sqlite:Driver=SQLite3;Database=/);
@@ -94,14 +131,22 @@ describe('ODBC', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1' : false }, 
       await odbc.writeEmbeddings([emb('A', 3)]);
       await embedded.writeEmbeddings([emb('B', 2)]);
       for (const s of [embedded, odbc]) {
-        assert.deepEqual((await s.embeddingStates(['A', 'B'])).map((x) => [x.docId, x.tokenRows, x.ledger?.tokenCount]), [
-          ['A', 3, 3],
-          ['B', 2, 2],
-        ]);
+        assert.deepEqual(
+          (await s.embeddingStates(['A', 'B'])).map((x) => [x.docId, x.tokenRows, x.ledger?.tokenCount]),
+          [
+            ['A', 3, 3],
+            ['B', 2, 2],
+          ],
+        );
         assert.equal((await s.counts()).documents, 2);
       }
-      const [row] = embedded.query<{ v: Uint8Array }>(`SELECT token_embedding AS v FROM "RAG"."DocumentTokenEmbeddings" WHERE doc_id = 'A' AND token_index = 1`);
-      assert.deepEqual([...new Float32Array(new Uint8Array(row!.v).buffer)], [...emb('A', 3).embedding.vectors.slice(4, 8)]);
+      const [row] = embedded.query<{ v: Uint8Array }>(
+        `SELECT token_embedding AS v FROM "RAG"."DocumentTokenEmbeddings" WHERE doc_id = 'A' AND token_index = 1`,
+      );
+      assert.deepEqual(
+        [...new Float32Array(new Uint8Array(row!.v).buffer)],
+        [...emb('A', 3).embedding.vectors.slice(4, 8)],
+      );
     } finally {
       await embedded.close();
       await odbc.close();

@@ -19,7 +19,14 @@ function emb(docId: string, tokens: string[], base: number): EmbeddingWrite {
   const vectors = new Float32Array(tokens.length * DIM).map((_, i) => base + i / 7);
   return {
     embedding: { docId, tokens, vectors, dimension: DIM },
-    ledger: { docId, modelFingerprint: 'fp', contentHash: 'h', tokenCount: tokens.length, dimension: DIM, embeddedAt: 'now' },
+    ledger: {
+      docId,
+      modelFingerprint: 'fp',
+      contentHash: 'h',
+      tokenCount: tokens.length,
+      dimension: DIM,
+      embeddedAt: 'now',
+    },
   };
 }
 
@@ -37,13 +44,15 @@ const dialectOf = (s: SqlStore) => s.sql as PostgresDialect;
 
 async function columnType(store: SqlStore): Promise<string> {
   const [r] = await store.client.withSession((s) =>
-    s.query(`SELECT format_type(a.atttypid, a.atttypmod) AS t FROM pg_attribute a WHERE a.attrelid = to_regclass('"RAG"."DocumentTokenEmbeddings"') AND a.attname = 'token_embedding'`),
+    s.query(
+      `SELECT format_type(a.atttypid, a.atttypmod) AS t FROM pg_attribute a WHERE a.attrelid = to_regclass('"RAG"."DocumentTokenEmbeddings"') AND a.attname = 'token_embedding'`,
+    ),
   );
   return String(r!.t);
 }
 
 /** Tokens with everything COPY's text format would have to escape, and some UTF-8. */
-const TRICKY = ['plain', 'tab\there', 'new\nline', 'back\\slash', "quote'\"", 'ünïcødé', '😀', '\\N', ''];
+const TRICKY = ['plain', 'tab\there', 'new\nline', 'back\\slash', 'quote\'"', 'ünïcødé', '😀', '\\N', ''];
 
 async function copyAndInsertAgree(db: TestDb, open: (bulk: 'copy' | 'insert') => SqlStore): Promise<void> {
   const copy = open('copy');
@@ -56,7 +65,8 @@ async function copyAndInsertAgree(db: TestDb, open: (bulk: 'copy' | 'insert') =>
     const rows = await db.raw(
       `SELECT doc_id, token_index, token_text, CAST(token_embedding AS text) AS v FROM "RAG"."DocumentTokenEmbeddings" ORDER BY doc_id, token_index`,
     );
-    const of = (id: string) => rows.filter((r) => r.doc_id === id).map((r) => [r.token_index, r.token_text, r.v]);
+    const of = (id: string) =>
+      rows.filter((r) => r.doc_id === id).map((r) => [r.token_index, r.token_text, r.v]);
     assert.equal(of('C').length, TRICKY.length);
     assert.deepEqual(of('C'), of('I'));
     assert.deepEqual(
@@ -77,7 +87,11 @@ describe('PostgreSQL with pgvector (PGlite)', () => {
     try {
       const store = db.store as SqlStore;
       const before = await store.checkSchema({ dimension: DIM });
-      assert.ok(before.problems.some((p) => p.object === 'extension vector' && p.fix === 'CREATE EXTENSION IF NOT EXISTS vector'));
+      assert.ok(
+        before.problems.some(
+          (p) => p.object === 'extension vector' && p.fix === 'CREATE EXTENSION IF NOT EXISTS vector',
+        ),
+      );
       await store.createSchema({ dimension: DIM });
       assert.equal(dialectOf(store).vectorType, 'vector');
       assert.equal(await columnType(store), `vector(${DIM})`);
@@ -88,7 +102,9 @@ describe('PostgreSQL with pgvector (PGlite)', () => {
 
   test('real[] when asked; auto keeps what the table has; the documented ALTER converts it to vector(n) in place', async () => {
     const db = await openTestDb('pglite');
-    const pglite = (db.store as SqlStore).client as unknown as { db: Parameters<typeof openPgliteStore>[0]['db'] };
+    const pglite = (db.store as SqlStore).client as unknown as {
+      db: Parameters<typeof openPgliteStore>[0]['db'];
+    };
     try {
       const arrays = openPgliteStore({ db: pglite.db, vectorType: 'real[]' });
       await arrays.createSchema({ dimension: DIM });
@@ -108,7 +124,9 @@ describe('PostgreSQL with pgvector (PGlite)', () => {
       assert.deepEqual(await after.checkSchema({ dimension: DIM }), { ok: true, empty: false, problems: [] });
       assert.equal(dialectOf(after).vectorType, 'vector');
       assert.equal((await after.embeddingStates(['A']))[0]!.tokenRows, 3);
-      assert.deepEqual(await db.readVector('A', 2), [...emb('A', ['x', 'y', 'z'], 2.5).embedding.vectors.slice(8, 12)]);
+      assert.deepEqual(await db.readVector('A', 2), [
+        ...emb('A', ['x', 'y', 'z'], 2.5).embedding.vectors.slice(8, 12),
+      ]);
     } finally {
       await db.cleanup();
     }
@@ -116,7 +134,9 @@ describe('PostgreSQL with pgvector (PGlite)', () => {
 
   test('binary COPY and multi-row INSERT write the same rows', async () => {
     const db = await openTestDb('pglite');
-    const pglite = ((db.store as SqlStore).client as unknown as { db: Parameters<typeof openPgliteStore>[0]['db'] }).db;
+    const pglite = (
+      (db.store as SqlStore).client as unknown as { db: Parameters<typeof openPgliteStore>[0]['db'] }
+    ).db;
     try {
       await copyAndInsertAgree(db, (bulk) => openPgliteStore({ db: pglite, bulk }));
     } finally {
@@ -131,11 +151,14 @@ describe('PostgreSQL server', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1
     try {
       const store = db.store as SqlStore;
       await store.createSchema({ dimension: DIM });
-      const available = (await db.raw(`SELECT 1 AS x FROM pg_available_extensions WHERE name = 'vector'`)).length > 0;
+      const available =
+        (await db.raw(`SELECT 1 AS x FROM pg_available_extensions WHERE name = 'vector'`)).length > 0;
       assert.equal(dialectOf(store).vectorType, available ? 'vector' : 'real[]');
       assert.equal(await columnType(store), available ? `vector(${DIM})` : 'real[]');
       if (!available) {
-        const [c] = await db.raw(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = 'DocumentTokenEmbeddings_dimension'`);
+        const [c] = await db.raw(
+          `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = 'DocumentTokenEmbeddings_dimension'`,
+        );
         assert.match(String(c!.def), /cardinality\(token_embedding\) = 4/);
       }
     } finally {
@@ -216,7 +239,9 @@ describe('PostgreSQL server', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1
       assert.equal(db.store.isTransient(failed.reason), true);
       await a.query('ROLLBACK');
       await b.query('ROLLBACK');
-      const dup = await a.query(`INSERT INTO "RAG"."SourceDocuments" (doc_id) VALUES ('X')`).catch((e: unknown) => e);
+      const dup = await a
+        .query(`INSERT INTO "RAG"."SourceDocuments" (doc_id) VALUES ('X')`)
+        .catch((e: unknown) => e);
       assert.equal((dup as { code?: string }).code, '23505');
       assert.equal(db.store.isTransient(dup), false);
     } finally {

@@ -10,13 +10,29 @@ import type { DocumentWrite, EmbeddingWrite } from '../../src/core/store-port.ts
 const DIM = 4;
 
 function doc(docId: string, abstract: string, pubDate?: string): DocumentWrite {
-  return { docId, title: `T ${docId}`, abstract, textContent: 'body', authors: ['A B'], keywords: ['k'], pubDate, contentHash: contentHash(abstract) };
+  return {
+    docId,
+    title: `T ${docId}`,
+    abstract,
+    textContent: 'body',
+    authors: ['A B'],
+    keywords: ['k'],
+    pubDate,
+    contentHash: contentHash(abstract),
+  };
 }
 function emb(docId: string, n: number, hash: string, dim = DIM): EmbeddingWrite {
   const vectors = new Float32Array(n * dim).map((_, i) => i + 0.5);
   return {
     embedding: { docId, tokens: Array.from({ length: n }, (_, i) => `t${i}`), vectors, dimension: dim },
-    ledger: { docId, modelFingerprint: 'fp', contentHash: hash, tokenCount: n, dimension: dim, embeddedAt: '2026-01-01T00:00:00.000Z' },
+    ledger: {
+      docId,
+      modelFingerprint: 'fp',
+      contentHash: hash,
+      tokenCount: n,
+      dimension: dim,
+      embeddedAt: '2026-01-01T00:00:00.000Z',
+    },
   };
 }
 
@@ -34,102 +50,167 @@ function withStore(fn: (store: SqliteStore, path: string) => Promise<void>) {
   };
 }
 
-test('schema: empty, created, then intact; a dimension mismatch names the fix', withStore(async (store, path) => {
-  const before = await store.checkSchema({ dimension: DIM });
-  assert.equal(before.empty, true);
-  assert.equal(before.ok, false);
-  assert.ok(before.problems.every((p) => p.kind === 'missing' && p.fix.startsWith('CREATE')));
-  await store.createSchema({ dimension: DIM });
-  assert.deepEqual(await store.checkSchema({ dimension: DIM }), { ok: true, empty: false, problems: [] });
-  const other = await store.checkSchema({ dimension: 768 });
-  assert.equal(other.ok, false);
-  assert.equal(other.empty, false);
-  assert.equal(other.problems.length, 1);
-  assert.equal(other.problems[0]!.kind, 'mismatch');
-  assert.match(other.problems[0]!.problem, /vector dimension is 4, expected 768/);
-  assert.match(other.problems[0]!.fix, /length\(token_embedding\) = 3072/);
-  // the same file opened again sees the same schema
-  const again = new SqliteStore({ path });
-  assert.equal((await again.checkSchema({ dimension: DIM })).ok, true);
-  await again.close();
-}));
+test(
+  'schema: empty, created, then intact; a dimension mismatch names the fix',
+  withStore(async (store, path) => {
+    const before = await store.checkSchema({ dimension: DIM });
+    assert.equal(before.empty, true);
+    assert.equal(before.ok, false);
+    assert.ok(before.problems.every((p) => p.kind === 'missing' && p.fix.startsWith('CREATE')));
+    await store.createSchema({ dimension: DIM });
+    assert.deepEqual(await store.checkSchema({ dimension: DIM }), { ok: true, empty: false, problems: [] });
+    const other = await store.checkSchema({ dimension: 768 });
+    assert.equal(other.ok, false);
+    assert.equal(other.empty, false);
+    assert.equal(other.problems.length, 1);
+    assert.equal(other.problems[0]!.kind, 'mismatch');
+    assert.match(other.problems[0]!.problem, /vector dimension is 4, expected 768/);
+    assert.match(other.problems[0]!.fix, /length\(token_embedding\) = 3072/);
+    // the same file opened again sees the same schema
+    const again = new SqliteStore({ path });
+    assert.equal((await again.checkSchema({ dimension: DIM })).ok, true);
+    await again.close();
+  }),
+);
 
-test('a dropped trigger or column is reported with DDL', withStore(async (store) => {
-  await store.createSchema({ dimension: DIM });
-  store.exec('DROP TRIGGER "RAG"."SourceDocuments_content_changed"');
-  const r = await store.checkSchema({ dimension: DIM });
-  assert.equal(r.problems.length, 1);
-  assert.equal(r.problems[0]!.kind, 'missing');
-  assert.match(r.problems[0]!.fix, /^CREATE TRIGGER/);
-  await store.createSchema({ dimension: DIM });
-  assert.equal((await store.checkSchema({ dimension: DIM })).ok, true);
-}));
+test(
+  'a dropped trigger or column is reported with DDL',
+  withStore(async (store) => {
+    await store.createSchema({ dimension: DIM });
+    store.exec('DROP TRIGGER "RAG"."SourceDocuments_content_changed"');
+    const r = await store.checkSchema({ dimension: DIM });
+    assert.equal(r.problems.length, 1);
+    assert.equal(r.problems[0]!.kind, 'missing');
+    assert.match(r.problems[0]!.fix, /^CREATE TRIGGER/);
+    await store.createSchema({ dimension: DIM });
+    assert.equal((await store.checkSchema({ dimension: DIM })).ok, true);
+  }),
+);
 
-test('inspection: counts, candidates, embedding states, orphans — no vectors read', withStore(async (store) => {
-  await store.createSchema({ dimension: DIM });
-  await store.upsertDocuments([doc('PMC2', 'An abstract long enough to be real.', '2021-02-03'), doc('PMC1', ''), doc('PMC3', 'N/A')]);
-  await store.writeEmbeddings([emb('PMC2', 3, contentHash('An abstract long enough to be real.')), emb('GHOST', 2, 'x')]);
-  const counts = await store.counts();
-  assert.deepEqual(counts, { documents: 3, documentsWithAbstract: 2, documentsWithTokens: 2, tokenRows: 5, orphanDocIds: ['GHOST'] });
-  const cands = (await store.candidates()).sort((a, b) => a.docId.localeCompare(b.docId));
-  assert.deepEqual(cands, [
-    { docId: 'PMC2', pubDate: '2021-02-03', abstractLength: 35, shortAbstract: 'An abstract long enough to be real.' },
-    { docId: 'PMC3', pubDate: null, abstractLength: 3, shortAbstract: 'N/A' },
-  ]);
-  const states = await store.embeddingStates(['PMC3', 'PMC2', 'NOPE']);
-  assert.deepEqual(states.map((s) => [s.docId, s.tokenRows, s.ledger?.tokenCount ?? null]), [['PMC3', 0, null], ['PMC2', 3, 3], ['NOPE', 0, null]]);
-  assert.equal(states[1]!.contentHash, contentHash('An abstract long enough to be real.'));
-  assert.deepEqual([...(await store.existingDocIds(['PMC1', 'X', 'PMC3']))].sort(), ['PMC1', 'PMC3']);
-}));
+test(
+  'inspection: counts, candidates, embedding states, orphans — no vectors read',
+  withStore(async (store) => {
+    await store.createSchema({ dimension: DIM });
+    await store.upsertDocuments([
+      doc('PMC2', 'An abstract long enough to be real.', '2021-02-03'),
+      doc('PMC1', ''),
+      doc('PMC3', 'N/A'),
+    ]);
+    await store.writeEmbeddings([
+      emb('PMC2', 3, contentHash('An abstract long enough to be real.')),
+      emb('GHOST', 2, 'x'),
+    ]);
+    const counts = await store.counts();
+    assert.deepEqual(counts, {
+      documents: 3,
+      documentsWithAbstract: 2,
+      documentsWithTokens: 2,
+      tokenRows: 5,
+      orphanDocIds: ['GHOST'],
+    });
+    const cands = (await store.candidates()).sort((a, b) => a.docId.localeCompare(b.docId));
+    assert.deepEqual(cands, [
+      {
+        docId: 'PMC2',
+        pubDate: '2021-02-03',
+        abstractLength: 35,
+        shortAbstract: 'An abstract long enough to be real.',
+      },
+      { docId: 'PMC3', pubDate: null, abstractLength: 3, shortAbstract: 'N/A' },
+    ]);
+    const states = await store.embeddingStates(['PMC3', 'PMC2', 'NOPE']);
+    assert.deepEqual(
+      states.map((s) => [s.docId, s.tokenRows, s.ledger?.tokenCount ?? null]),
+      [
+        ['PMC3', 0, null],
+        ['PMC2', 3, 3],
+        ['NOPE', 0, null],
+      ],
+    );
+    assert.equal(states[1]!.contentHash, contentHash('An abstract long enough to be real.'));
+    assert.deepEqual([...(await store.existingDocIds(['PMC1', 'X', 'PMC3']))].sort(), ['PMC1', 'PMC3']);
+  }),
+);
 
-test('writes: vectors round-trip as float32; one bad document rolls back its whole batch', withStore(async (store) => {
-  await store.createSchema({ dimension: DIM });
-  await store.upsertDocuments([doc('A', 'alpha abstract text, long enough'), doc('B', 'beta abstract text, long enough')]);
-  await store.writeEmbeddings([emb('A', 2, 'h')]);
-  const rows = store.query<{ token_index: number; token_text: string; token_embedding: Uint8Array }>(
-    'SELECT token_index, token_text, token_embedding FROM "RAG"."DocumentTokenEmbeddings" WHERE doc_id = ? ORDER BY token_index', 'A');
-  assert.equal(rows.length, 2);
-  const v = new Float32Array(rows[1]!.token_embedding.buffer.slice(rows[1]!.token_embedding.byteOffset, rows[1]!.token_embedding.byteOffset + 16));
-  assert.deepEqual([...v], [4.5, 5.5, 6.5, 7.5]);
-  // B is fine, but C's vectors have another dimension: the CHECK constraint fails and nothing of the batch lands.
-  const bad = emb('C', 2, 'h', 8);
-  await assert.rejects(store.writeEmbeddings([emb('B', 3, 'h'), bad]), /CHECK constraint/);
-  assert.equal((await store.embeddingStates(['B']))[0]!.tokenRows, 0);
-  // rewriting A replaces its rows: no leftovers from the longer old set
-  await store.writeEmbeddings([emb('A', 5, 'h2')]);
-  await store.writeEmbeddings([emb('A', 1, 'h3')]);
-  const [a] = await store.embeddingStates(['A']);
-  assert.equal(a!.tokenRows, 1);
-  assert.equal(a!.ledger!.contentHash, 'h3');
-  await store.deleteEmbeddings(['A']);
-  const [gone] = await store.embeddingStates(['A']);
-  assert.deepEqual([gone!.tokenRows, gone!.ledger], [0, null]);
-  await assert.rejects(store.writeEmbeddings([{ ...emb('A', 2, 'h'), ledger: { ...emb('A', 2, 'h').ledger, tokenCount: 3 } }]), /ledger says 3x4/);
-}));
+test(
+  'writes: vectors round-trip as float32; one bad document rolls back its whole batch',
+  withStore(async (store) => {
+    await store.createSchema({ dimension: DIM });
+    await store.upsertDocuments([
+      doc('A', 'alpha abstract text, long enough'),
+      doc('B', 'beta abstract text, long enough'),
+    ]);
+    await store.writeEmbeddings([emb('A', 2, 'h')]);
+    const rows = store.query<{ token_index: number; token_text: string; token_embedding: Uint8Array }>(
+      'SELECT token_index, token_text, token_embedding FROM "RAG"."DocumentTokenEmbeddings" WHERE doc_id = ? ORDER BY token_index',
+      'A',
+    );
+    assert.equal(rows.length, 2);
+    const v = new Float32Array(
+      rows[1]!.token_embedding.buffer.slice(
+        rows[1]!.token_embedding.byteOffset,
+        rows[1]!.token_embedding.byteOffset + 16,
+      ),
+    );
+    assert.deepEqual([...v], [4.5, 5.5, 6.5, 7.5]);
+    // B is fine, but C's vectors have another dimension: the CHECK constraint fails and nothing of the batch lands.
+    const bad = emb('C', 2, 'h', 8);
+    await assert.rejects(store.writeEmbeddings([emb('B', 3, 'h'), bad]), /CHECK constraint/);
+    assert.equal((await store.embeddingStates(['B']))[0]!.tokenRows, 0);
+    // rewriting A replaces its rows: no leftovers from the longer old set
+    await store.writeEmbeddings([emb('A', 5, 'h2')]);
+    await store.writeEmbeddings([emb('A', 1, 'h3')]);
+    const [a] = await store.embeddingStates(['A']);
+    assert.equal(a!.tokenRows, 1);
+    assert.equal(a!.ledger!.contentHash, 'h3');
+    await store.deleteEmbeddings(['A']);
+    const [gone] = await store.embeddingStates(['A']);
+    assert.deepEqual([gone!.tokenRows, gone!.ledger], [0, null]);
+    await assert.rejects(
+      store.writeEmbeddings([{ ...emb('A', 2, 'h'), ledger: { ...emb('A', 2, 'h').ledger, tokenCount: 3 } }]),
+      /ledger says 3x4/,
+    );
+  }),
+);
 
-test('an abstract changed out of band clears the content hash; readTexts hashes it again', withStore(async (store) => {
-  await store.createSchema({ dimension: DIM });
-  await store.upsertDocuments([doc('A', 'first version of the abstract')]);
-  store.exec(`UPDATE "RAG"."SourceDocuments" SET abstract = 'second version of the abstract' WHERE doc_id = 'A'`);
-  assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, null);
-  const [t] = await store.readTexts(['A']);
-  assert.equal(t!.text, 'second version of the abstract');
-  assert.equal(t!.contentHash, contentHash('second version of the abstract'));
-  assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, t!.contentHash);
-  // our own upsert sets the hash with the text: the trigger leaves it alone
-  await store.upsertDocuments([doc('A', 'third version of the abstract')]);
-  assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, contentHash('third version of the abstract'));
-}));
+test(
+  'an abstract changed out of band clears the content hash; readTexts hashes it again',
+  withStore(async (store) => {
+    await store.createSchema({ dimension: DIM });
+    await store.upsertDocuments([doc('A', 'first version of the abstract')]);
+    store.exec(
+      `UPDATE "RAG"."SourceDocuments" SET abstract = 'second version of the abstract' WHERE doc_id = 'A'`,
+    );
+    assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, null);
+    const [t] = await store.readTexts(['A']);
+    assert.equal(t!.text, 'second version of the abstract');
+    assert.equal(t!.contentHash, contentHash('second version of the abstract'));
+    assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, t!.contentHash);
+    // our own upsert sets the hash with the text: the trigger leaves it alone
+    await store.upsertDocuments([doc('A', 'third version of the abstract')]);
+    assert.equal(
+      (await store.embeddingStates(['A']))[0]!.contentHash,
+      contentHash('third version of the abstract'),
+    );
+  }),
+);
 
 test('custom schema and table names', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ds-sqlite-'));
-  const store = new SqliteStore({ path: join(dir, 'y.db'), schema: 'EVAL', tables: { sourceDocuments: 'Docs', tokenEmbeddings: 'Toks', ledger: 'Led' } });
+  const store = new SqliteStore({
+    path: join(dir, 'y.db'),
+    schema: 'EVAL',
+    tables: { sourceDocuments: 'Docs', tokenEmbeddings: 'Toks', ledger: 'Led' },
+  });
   try {
     await store.createSchema({ dimension: DIM });
     await store.upsertDocuments([doc('A', 'an abstract that is long enough')]);
     assert.equal(store.query('SELECT doc_id FROM "EVAL"."Docs"').length, 1);
     assert.ok((await store.checkSchema({ dimension: DIM })).ok);
-    assert.throws(() => new SqliteStore({ path: join(dir, 'z.db'), schema: 'bad name' }), /invalid SQL identifier/);
+    assert.throws(
+      () => new SqliteStore({ path: join(dir, 'z.db'), schema: 'bad name' }),
+      /invalid SQL identifier/,
+    );
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

@@ -21,9 +21,13 @@ const G = { group: 'datastate.dev', version: 'v1alpha1', plural: 'datasetstates'
 let env: Envtest;
 let dir: string;
 const procs: ChildProcess[] = [];
-const waitFor = <T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 120_000) => waitForRaw(what, fn, { timeoutMs, intervalMs: 200 });
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 120_000) =>
+  waitForRaw(what, fn, { timeoutMs, intervalMs: 200 });
 
-function spawnLogged(args: string[], extraEnv: Record<string, string> = {}): { child: ChildProcess; log: string[] } {
+function spawnLogged(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): { child: ChildProcess; log: string[] } {
   const log: string[] = [];
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: REPO,
@@ -34,7 +38,6 @@ function spawnLogged(args: string[], extraEnv: Record<string, string> = {}): { c
   procs.push(child);
   return { child, log };
 }
-
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ds-workers-'));
@@ -57,8 +60,20 @@ test('300 documents reach Ready through two workers; one killed mid-batch; repli
   const discovery = env.kc.makeApiClient(DiscoveryV1Api);
   const db = join(dir, 'workers.db');
   const controller = spawnLogged([
-    'controller', '--kubeconfig', env.kubeconfigPath, '--metrics-port', '0', '--resync', '30', '--status-every', '1',
-    '--workers', '--batches-per-worker', '2', '--worker-ready-timeout', '90',
+    'controller',
+    '--kubeconfig',
+    env.kubeconfigPath,
+    '--metrics-port',
+    '0',
+    '--resync',
+    '30',
+    '--status-every',
+    '1',
+    '--workers',
+    '--batches-per-worker',
+    '2',
+    '--worker-ready-timeout',
+    '90',
   ]);
   await custom.createNamespacedCustomObject({
     ...G,
@@ -79,7 +94,9 @@ test('300 documents reach Ready through two workers; one killed mid-batch; repli
   });
 
   // The controller creates and owns the worker Deployment, Service and token Secret.
-  const deployment = await waitFor('worker Deployment', async () => apps.readNamespacedDeployment({ name: 'w300-embedder', namespace: NS }));
+  const deployment = await waitFor('worker Deployment', async () =>
+    apps.readNamespacedDeployment({ name: 'w300-embedder', namespace: NS }),
+  );
   const owner = deployment.metadata?.ownerReferences?.[0];
   assert.equal(owner?.kind, 'DatasetState');
   assert.equal(owner?.controller, true);
@@ -88,9 +105,16 @@ test('300 documents reach Ready through two workers; one killed mid-batch; repli
   assert.equal(pod.containers[0]!.securityContext?.readOnlyRootFilesystem, true);
   assert.equal(pod.containers[0]!.securityContext?.allowPrivilegeEscalation, false);
   assert.equal(pod.containers[0]!.readinessProbe?.httpGet?.path, '/readyz');
-  assert.ok(deployment.spec!.replicas! >= 2, `scaled up for the backlog (replicas ${deployment.spec!.replicas})`);
-  await waitFor('worker Service', async () => core.readNamespacedService({ name: 'w300-embedder', namespace: NS }));
-  const secret = await waitFor('token Secret', async () => core.readNamespacedSecret({ name: 'w300-embedder-token', namespace: NS }));
+  assert.ok(
+    deployment.spec!.replicas! >= 2,
+    `scaled up for the backlog (replicas ${deployment.spec!.replicas})`,
+  );
+  await waitFor('worker Service', async () =>
+    core.readNamespacedService({ name: 'w300-embedder', namespace: NS }),
+  );
+  const secret = await waitFor('token Secret', async () =>
+    core.readNamespacedSecret({ name: 'w300-embedder-token', namespace: NS }),
+  );
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, Buffer.from(secret.data!.token!, 'base64'));
 
@@ -99,7 +123,9 @@ test('300 documents reach Ready through two workers; one killed mid-batch; repli
   let watching = true;
   const watcher = (async () => {
     while (watching) {
-      const d = await apps.readNamespacedDeployment({ name: 'w300-embedder', namespace: NS }).catch(() => null);
+      const d = await apps
+        .readNamespacedDeployment({ name: 'w300-embedder', namespace: NS })
+        .catch(() => null);
       const r = d?.spec?.replicas;
       if (r !== undefined && replicas[replicas.length - 1] !== r) replicas.push(r);
       await new Promise((res) => setTimeout(res, 150));
@@ -107,24 +133,43 @@ test('300 documents reach Ready through two workers; one killed mid-batch; repli
   })();
 
   // Run two workers as the Deployment would (its env, the Secret's token), publish them as endpoints.
-  const workerEnv = Object.fromEntries(pod.containers[0]!.env!.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
-  const workers = ['a', 'b'].map((n) => ({ n, ...spawnLogged(['worker', '--port', '0', '--token-file', tokenFile], workerEnv) }));
-  const ports = await Promise.all(
-    workers.map((w) => waitFor(`worker ${w.n} listening`, async () => {
-      const line = w.log.find((l) => l.includes('worker listening'));
-      return line ? (JSON.parse(line).port as number) : undefined;
-    })),
+  const workerEnv = Object.fromEntries(
+    pod.containers[0]!.env!.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]),
   );
-  await Promise.all(workers.map((w, i) => waitFor(`worker ${w.n} ready`, async () => (await fetch(`http://127.0.0.1:${ports[i]}/readyz`)).ok)));
+  const workers = ['a', 'b'].map((n) => ({
+    n,
+    ...spawnLogged(['worker', '--port', '0', '--token-file', tokenFile], workerEnv),
+  }));
+  const ports = await Promise.all(
+    workers.map((w) =>
+      waitFor(`worker ${w.n} listening`, async () => {
+        const line = w.log.find((l) => l.includes('worker listening'));
+        return line ? (JSON.parse(line).port as number) : undefined;
+      }),
+    ),
+  );
+  await Promise.all(
+    workers.map((w, i) =>
+      waitFor(`worker ${w.n} ready`, async () => (await fetch(`http://127.0.0.1:${ports[i]}/readyz`)).ok),
+    ),
+  );
   // The API server refuses loopback IPs in EndpointSlices, and this machine may reach no other address: the
   // workers are published in FQDN slices under .localhost, which the controller resolves to loopback (RFC 6761).
   const slice = (n: string, port: number, ready: boolean) => ({
-    metadata: { name: `w300-embedder-${n}`, namespace: NS, labels: { 'kubernetes.io/service-name': 'w300-embedder', 'endpointslice.kubernetes.io/managed-by': 'datastate-test' } },
+    metadata: {
+      name: `w300-embedder-${n}`,
+      namespace: NS,
+      labels: {
+        'kubernetes.io/service-name': 'w300-embedder',
+        'endpointslice.kubernetes.io/managed-by': 'datastate-test',
+      },
+    },
     addressType: 'FQDN',
     endpoints: [{ addresses: [`worker-${n}.localhost`], conditions: { ready } }],
     ports: [{ name: 'http', port, protocol: 'TCP' }],
   });
-  for (const [i, w] of workers.entries()) await discovery.createNamespacedEndpointSlice({ namespace: NS, body: slice(w.n, ports[i]!, true) });
+  for (const [i, w] of workers.entries())
+    await discovery.createNamespacedEndpointSlice({ namespace: NS, body: slice(w.n, ports[i]!, true) });
 
   // Without the token: 401.
   const unauth = await fetch(`http://127.0.0.1:${ports[1]}/v1/batches`, { method: 'POST', body: '{}' });
@@ -132,15 +177,26 @@ test('300 documents reach Ready through two workers; one killed mid-batch; repli
 
   // Kill worker a in the middle of its work, as a node failure would; the endpoint goes unready a moment later.
   const db2 = () => new DatabaseSync(db);
-  await waitFor('worker a has done some batches', async () => workers[0]!.log.filter((l) => l.includes('batch done')).length >= 2);
+  await waitFor(
+    'worker a has done some batches',
+    async () => workers[0]!.log.filter((l) => l.includes('batch done')).length >= 2,
+  );
   workers[0]!.child.kill('SIGKILL');
   await new Promise((r) => setTimeout(r, 1500));
-  await discovery.replaceNamespacedEndpointSlice({ name: 'w300-embedder-a', namespace: NS, body: slice('a', ports[0]!, false) });
+  await discovery.replaceNamespacedEndpointSlice({
+    name: 'w300-embedder-a',
+    namespace: NS,
+    body: slice('a', ports[0]!, false),
+  });
 
-  const ready = await waitFor('Ready', async () => {
-    const o: any = await custom.getNamespacedCustomObject({ ...G, namespace: NS, name: 'w300' });
-    return o.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' && o;
-  }, 240_000);
+  const ready = await waitFor(
+    'Ready',
+    async () => {
+      const o: any = await custom.getNamespacedCustomObject({ ...G, namespace: NS, name: 'w300' });
+      return o.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' && o;
+    },
+    240_000,
+  );
   assert.equal(ready.status.embedded, 300);
   const final = await waitFor('scaled to 0 at Ready', async () => {
     const d = await apps.readNamespacedDeployment({ name: 'w300-embedder', namespace: NS });
@@ -154,11 +210,14 @@ test('300 documents reach Ready through two workers; one killed mid-batch; repli
   const doneB = workers[1]!.log.filter((l) => l.includes('batch done')).length;
   assert.ok(doneA >= 2 && doneB >= 1, `both workers did work (a: ${doneA}, b: ${doneB})`);
   const conn = db2();
-  const partial = conn.prepare(
-    `SELECT d.doc_id FROM (SELECT doc_id, COUNT(*) AS n, MAX(token_index) AS mx FROM DocumentTokenEmbeddings GROUP BY doc_id) d
+  const partial = conn
+    .prepare(
+      `SELECT d.doc_id FROM (SELECT doc_id, COUNT(*) AS n, MAX(token_index) AS mx FROM DocumentTokenEmbeddings GROUP BY doc_id) d
      LEFT JOIN DocumentEmbeddingLedger l ON l.doc_id = d.doc_id WHERE l.doc_id IS NULL OR l.token_count <> d.n OR d.mx <> d.n - 1`,
-  ).all();
-  const embedded = (conn.prepare('SELECT COUNT(*) AS n FROM DocumentEmbeddingLedger').get() as { n: number }).n;
+    )
+    .all();
+  const embedded = (conn.prepare('SELECT COUNT(*) AS n FROM DocumentEmbeddingLedger').get() as { n: number })
+    .n;
   conn.close();
   assert.deepEqual(partial, [], 'no document with a partial set of token rows');
   assert.equal(embedded, 300);
@@ -166,6 +225,12 @@ test('300 documents reach Ready through two workers; one killed mid-batch; repli
   const peak = Math.max(...replicas);
   assert.ok(peak >= 2, `replicas over time: ${replicas.join(' → ')}`);
   assert.equal(replicas[replicas.length - 1], 0, `replicas over time: ${replicas.join(' → ')}`);
-  assert.ok(replicas.slice(replicas.indexOf(peak)).every((r, i, a) => i === 0 || r <= a[i - 1]!), `never up again after the peak: ${replicas.join(' → ')}`);
-  assert.ok(!controller.log.some((l) => l.includes('"level":"error"')), controller.log.filter((l) => l.includes('error')).join('\n'));
+  assert.ok(
+    replicas.slice(replicas.indexOf(peak)).every((r, i, a) => i === 0 || r <= a[i - 1]!),
+    `never up again after the peak: ${replicas.join(' → ')}`,
+  );
+  assert.ok(
+    !controller.log.some((l) => l.includes('"level":"error"')),
+    controller.log.filter((l) => l.includes('error')).join('\n'),
+  );
 });

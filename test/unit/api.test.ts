@@ -41,22 +41,38 @@ function problemsOf(fn: () => unknown): string[] {
 }
 
 test('bad specs are rejected naming the field and the rule', () => {
-  assert.deepEqual(problemsOf(() => parseSpec({ docCount: 0 })), ['spec.docCount: must be >= 1 (got 0)']);
-  assert.deepEqual(problemsOf(() => parseSpec({})), ['spec.docCount: is required']);
-  assert.deepEqual(problemsOf(() => parseSpec({ docCount: 2.5 })), ['spec.docCount: must be an integer (got 2.5)']);
-  assert.deepEqual(problemsOf(() => parseSpec({ docCount: 1, targetState: 'ragas' })), [
-    'spec.targetState: must be one of "ragas-eval", "token-embeddings", "documents" (got "ragas")',
-  ]);
-  assert.deepEqual(problemsOf(() => parseSpec({ docCount: 1, colour: 'red' })), ['spec.colour: unknown field']);
-  assert.deepEqual(problemsOf(() => parseSpec({ docCount: 1, healing: { batchSize: 0 } })), [
-    'spec.healing.batchSize: must be "auto" or an integer >= 1 (got 0)',
-  ]);
-  assert.deepEqual(problemsOf(() => parseSpec({ docCount: 1, workers: { minReplicas: 5, maxReplicas: 2 } })), [
-    'spec.workers.minReplicas: must be <= workers.maxReplicas (5 > 2)',
-  ]);
-  assert.deepEqual(problemsOf(() => parseSpec({ docCount: 1, source: { type: 'pmc-xml' } })), [
-    'spec.source.path: is required when source.type is "pmc-xml"',
-  ]);
+  assert.deepEqual(
+    problemsOf(() => parseSpec({ docCount: 0 })),
+    ['spec.docCount: must be >= 1 (got 0)'],
+  );
+  assert.deepEqual(
+    problemsOf(() => parseSpec({})),
+    ['spec.docCount: is required'],
+  );
+  assert.deepEqual(
+    problemsOf(() => parseSpec({ docCount: 2.5 })),
+    ['spec.docCount: must be an integer (got 2.5)'],
+  );
+  assert.deepEqual(
+    problemsOf(() => parseSpec({ docCount: 1, targetState: 'ragas' })),
+    ['spec.targetState: must be one of "ragas-eval", "token-embeddings", "documents" (got "ragas")'],
+  );
+  assert.deepEqual(
+    problemsOf(() => parseSpec({ docCount: 1, colour: 'red' })),
+    ['spec.colour: unknown field'],
+  );
+  assert.deepEqual(
+    problemsOf(() => parseSpec({ docCount: 1, healing: { batchSize: 0 } })),
+    ['spec.healing.batchSize: must be "auto" or an integer >= 1 (got 0)'],
+  );
+  assert.deepEqual(
+    problemsOf(() => parseSpec({ docCount: 1, workers: { minReplicas: 5, maxReplicas: 2 } })),
+    ['spec.workers.minReplicas: must be <= workers.maxReplicas (5 > 2)'],
+  );
+  assert.deepEqual(
+    problemsOf(() => parseSpec({ docCount: 1, source: { type: 'pmc-xml' } })),
+    ['spec.source.path: is required when source.type is "pmc-xml"'],
+  );
 });
 
 test('manifests: YAML parsed, apiVersion/kind/metadata checked, errors carry the file name', () => {
@@ -73,9 +89,16 @@ test('manifests: YAML parsed, apiVersion/kind/metadata checked, errors carry the
     'metadata.name: is required',
     'spec: is required',
   ]);
-  assert.throws(() => parseManifest('a: [1,\n', 'broken.yaml'), (e: Error) => e.message.startsWith('broken.yaml: YAML:'));
   assert.throws(
-    () => parseManifest('apiVersion: datastate.dev/v1alpha1\nkind: DatasetState\nmetadata: {name: a}\nspec: {docCount: -1}\n', 'm.yaml'),
+    () => parseManifest('a: [1,\n', 'broken.yaml'),
+    (e: Error) => e.message.startsWith('broken.yaml: YAML:'),
+  );
+  assert.throws(
+    () =>
+      parseManifest(
+        'apiVersion: datastate.dev/v1alpha1\nkind: DatasetState\nmetadata: {name: a}\nspec: {docCount: -1}\n',
+        'm.yaml',
+      ),
     /m\.yaml: spec\.docCount: must be >= 1 \(got -1\)/,
   );
 });

@@ -11,21 +11,42 @@ import type { Candidate, EmbeddingState } from '../../src/core/store-port.ts';
 const FP = 'fp-model-a';
 const expect = { dimension: 8, fingerprint: FP };
 
-function cand(docId: string, pubDate: string | null = null, abstract = 'A real abstract that is long enough to count.'): Candidate {
-  return { docId, pubDate, abstractLength: abstract.length, shortAbstract: abstract.length < 64 ? abstract : null };
+function cand(
+  docId: string,
+  pubDate: string | null = null,
+  abstract = 'A real abstract that is long enough to count.',
+): Candidate {
+  return {
+    docId,
+    pubDate,
+    abstractLength: abstract.length,
+    shortAbstract: abstract.length < 64 ? abstract : null,
+  };
 }
 function complete(docId: string, tokens = 5): EmbeddingState {
   return {
     docId,
     contentHash: `h-${docId}`,
-    ledger: { modelFingerprint: FP, contentHash: `h-${docId}`, tokenCount: tokens, dimension: 8, embeddedAt: '2026-01-01T00:00:00Z' },
+    ledger: {
+      modelFingerprint: FP,
+      contentHash: `h-${docId}`,
+      tokenCount: tokens,
+      dimension: 8,
+      embeddedAt: '2026-01-01T00:00:00Z',
+    },
     tokenRows: tokens,
   };
 }
 function inspection(docCount: number, states: EmbeddingState[], extra: Partial<Inspection> = {}): Inspection {
   return {
     schema: { ok: true, empty: false, problems: [] },
-    counts: { documents: states.length, documentsWithAbstract: states.length, documentsWithTokens: 0, tokenRows: 0, orphanDocIds: [] },
+    counts: {
+      documents: states.length,
+      documentsWithAbstract: states.length,
+      documentsWithTokens: 0,
+      tokenRows: 0,
+      orphanDocIds: [],
+    },
     candidatesTotal: states.length,
     target: states.map((s) => ({ candidate: cand(s.docId), embedding: s })),
     docCount,
@@ -34,9 +55,20 @@ function inspection(docCount: number, states: EmbeddingState[], extra: Partial<I
 }
 
 test('selectTarget: doc_id, newest and seeded random orders are deterministic', () => {
-  const cs = [cand('PMC3', '2020-01-01'), cand('PMC1', '2022-05-01'), cand('PMC2', null), cand('PMC4', '2022-05-01')];
-  assert.deepEqual(selectTarget(cs, { orderBy: 'doc_id', seed: 0 }, 3).map((c) => c.docId), ['PMC1', 'PMC2', 'PMC3']);
-  assert.deepEqual(selectTarget(cs, { orderBy: 'newest', seed: 0 }, 4).map((c) => c.docId), ['PMC1', 'PMC4', 'PMC3', 'PMC2']);
+  const cs = [
+    cand('PMC3', '2020-01-01'),
+    cand('PMC1', '2022-05-01'),
+    cand('PMC2', null),
+    cand('PMC4', '2022-05-01'),
+  ];
+  assert.deepEqual(
+    selectTarget(cs, { orderBy: 'doc_id', seed: 0 }, 3).map((c) => c.docId),
+    ['PMC1', 'PMC2', 'PMC3'],
+  );
+  assert.deepEqual(
+    selectTarget(cs, { orderBy: 'newest', seed: 0 }, 4).map((c) => c.docId),
+    ['PMC1', 'PMC4', 'PMC3', 'PMC2'],
+  );
   const r1 = selectTarget(cs, { orderBy: 'random', seed: 7 }, 4).map((c) => c.docId);
   const r2 = selectTarget([...cs].reverse(), { orderBy: 'random', seed: 7 }, 4).map((c) => c.docId);
   assert.deepEqual(r1, r2, 'random order does not depend on input order');
@@ -48,7 +80,14 @@ test('selectTarget: doc_id, newest and seeded random orders are deterministic', 
 });
 
 test('placeholder abstracts', () => {
-  for (const t of ['N/A', 'No abstract available.', '[Abstract not available]', 'Abstract not provided', 'short', '----'])
+  for (const t of [
+    'N/A',
+    'No abstract available.',
+    '[Abstract not available]',
+    'Abstract not provided',
+    'short',
+    '----',
+  ])
     assert.ok(isPlaceholderAbstract({ abstractLength: t.length, shortAbstract: t }), t);
   const real = 'Background: we measured the thing carefully in 40 patients.';
   assert.ok(!isPlaceholderAbstract({ abstractLength: real.length, shortAbstract: real }));
@@ -62,22 +101,46 @@ test('embeddingStatus distinguishes missing, partial, wrong dimension, stale mod
   assert.equal(embeddingStatus({ ...ok, ledger: null, tokenRows: 3 }, expect), 'partial');
   assert.equal(embeddingStatus({ ...ok, tokenRows: 0 }, expect), 'missing');
   assert.equal(embeddingStatus({ ...ok, tokenRows: 4 }, expect), 'partial');
-  assert.equal(embeddingStatus({ ...ok, ledger: { ...ok.ledger!, dimension: 4 } }, expect), 'wrong-dimension');
-  assert.equal(embeddingStatus({ ...ok, ledger: { ...ok.ledger!, modelFingerprint: 'other' } }, expect), 'stale-model');
+  assert.equal(
+    embeddingStatus({ ...ok, ledger: { ...ok.ledger!, dimension: 4 } }, expect),
+    'wrong-dimension',
+  );
+  assert.equal(
+    embeddingStatus({ ...ok, ledger: { ...ok.ledger!, modelFingerprint: 'other' } }, expect),
+    'stale-model',
+  );
   assert.equal(embeddingStatus({ ...ok, contentHash: null }, expect), 'stale-content');
   assert.equal(embeddingStatus({ ...ok, contentHash: 'changed' }, expect), 'stale-content');
-  assert.equal(embeddingStatus({ ...ok, ledger: { ...ok.ledger!, modelFingerprint: 'other' } }, { ...expect, fingerprint: null }), 'complete');
+  assert.equal(
+    embeddingStatus(
+      { ...ok, ledger: { ...ok.ledger!, modelFingerprint: 'other' } },
+      { ...expect, fingerprint: null },
+    ),
+    'complete',
+  );
 });
 
 test('checks of a healthy dataset all pass; each failure names the documents', () => {
   const healthy = inspection(3, [complete('a'), complete('b'), complete('c')]);
   const checks = runChecks(healthy, 'ragas-eval', expect);
-  assert.deepEqual(checks.map((c) => c.name), [
-    'schema_integrity', 'document_count', 'abstracts_valid', 'token_embeddings_complete', 'embedding_dimensions', 'embeddings_current',
-  ]);
+  assert.deepEqual(
+    checks.map((c) => c.name),
+    [
+      'schema_integrity',
+      'document_count',
+      'abstracts_valid',
+      'token_embeddings_complete',
+      'embedding_dimensions',
+      'embeddings_current',
+    ],
+  );
   assert.ok(allPassed(checks), JSON.stringify(checks));
 
-  const broken = inspection(4, [complete('a'), { ...complete('b'), tokenRows: 2 }, { ...complete('c'), ledger: null, tokenRows: 0 }]);
+  const broken = inspection(4, [
+    complete('a'),
+    { ...complete('b'), tokenRows: 2 },
+    { ...complete('c'), ledger: null, tokenRows: 0 },
+  ]);
   broken.target[0]!.candidate = cand('a', null, 'N/A');
   const byName = Object.fromEntries(runChecks(broken, 'ragas-eval', expect).map((c) => [c.name, c]));
   assert.equal(byName.document_count!.passed, false);
@@ -92,12 +155,28 @@ test('checks of a healthy dataset all pass; each failure names the documents', (
   const docsOnly = runChecks(broken, 'documents', expect).map((c) => c.name);
   assert.deepEqual(docsOnly, ['schema_integrity', 'document_count', 'abstracts_valid']);
   const embOnly = runChecks(broken, 'token-embeddings', expect).map((c) => c.name);
-  assert.deepEqual(embOnly, ['schema_integrity', 'token_embeddings_complete', 'embedding_dimensions', 'embeddings_current']);
+  assert.deepEqual(embOnly, [
+    'schema_integrity',
+    'token_embeddings_complete',
+    'embedding_dimensions',
+    'embeddings_current',
+  ]);
 });
 
 test('schema mismatch: the check names the fix', () => {
   const insp = inspection(1, [complete('a')], {
-    schema: { ok: false, empty: false, problems: [{ kind: 'mismatch', object: 'RAG.T.token_embedding', problem: 'dimension 384, expected 768', fix: 'ALTER ...' }] },
+    schema: {
+      ok: false,
+      empty: false,
+      problems: [
+        {
+          kind: 'mismatch',
+          object: 'RAG.T.token_embedding',
+          problem: 'dimension 384, expected 768',
+          fix: 'ALTER ...',
+        },
+      ],
+    },
   });
   const checks = runChecks(insp, 'ragas-eval', { ...expect });
   const schema = checks.find((c) => c.name === 'schema_integrity')!;
@@ -107,9 +186,26 @@ test('schema mismatch: the check names the fix', () => {
 });
 
 test('plan: exactly the missing work, batched; stale and forced; nothing for a healthy set', () => {
-  const states = [complete('a'), { ...complete('b'), tokenRows: 1 }, { ...complete('c'), ledger: null, tokenRows: 0 }, { ...complete('d'), contentHash: 'new' }];
-  const insp = inspection(6, states, { counts: { documents: 4, documentsWithAbstract: 4, documentsWithTokens: 3, tokenRows: 9, orphanDocIds: ['zz'] } });
-  const plan = buildPlan(insp, { targetState: 'ragas-eval', docCount: 6, forceRegenerate: false, batchSize: 2, secondsPerDocument: 0.5 }, expect);
+  const states = [
+    complete('a'),
+    { ...complete('b'), tokenRows: 1 },
+    { ...complete('c'), ledger: null, tokenRows: 0 },
+    { ...complete('d'), contentHash: 'new' },
+  ];
+  const insp = inspection(6, states, {
+    counts: {
+      documents: 4,
+      documentsWithAbstract: 4,
+      documentsWithTokens: 3,
+      tokenRows: 9,
+      orphanDocIds: ['zz'],
+    },
+  });
+  const plan = buildPlan(
+    insp,
+    { targetState: 'ragas-eval', docCount: 6, forceRegenerate: false, batchSize: 2, secondsPerDocument: 0.5 },
+    expect,
+  );
   assert.equal(plan.documentsToLoad, 2);
   assert.deepEqual(plan.embed, [
     { docId: 'b', reason: 'partial' },
@@ -118,23 +214,45 @@ test('plan: exactly the missing work, batched; stale and forced; nothing for a h
   ]);
   assert.deepEqual(plan.batches, [['b', 'c'], ['d']]);
   assert.deepEqual(plan.summary, {
-    documentsToLoad: 2, embeddingsMissing: 2, embeddingsStale: 1, embeddingsToDelete: 1, batches: 3, batchSize: 2, estimatedSeconds: 3,
+    documentsToLoad: 2,
+    embeddingsMissing: 2,
+    embeddingsStale: 1,
+    embeddingsToDelete: 1,
+    batches: 3,
+    batchSize: 2,
+    estimatedSeconds: 3,
   });
   assert.deepEqual(plan.orphanDocIds, ['zz']);
   assert.ok(describePlan(plan).some((l) => l.includes('load 2 documents')));
 
   const healthy = inspection(3, [complete('a'), complete('b'), complete('c')]);
-  const none = buildPlan(healthy, { targetState: 'ragas-eval', docCount: 3, forceRegenerate: false, batchSize: 16 }, expect);
+  const none = buildPlan(
+    healthy,
+    { targetState: 'ragas-eval', docCount: 3, forceRegenerate: false, batchSize: 16 },
+    expect,
+  );
   assert.ok(planIsEmpty(none));
   assert.deepEqual(describePlan(none), ['nothing to do']);
-  const forced = buildPlan(healthy, { targetState: 'ragas-eval', docCount: 3, forceRegenerate: true, batchSize: 16 }, expect);
+  const forced = buildPlan(
+    healthy,
+    { targetState: 'ragas-eval', docCount: 3, forceRegenerate: true, batchSize: 16 },
+    expect,
+  );
   assert.equal(forced.embed.length, 3);
   assert.equal(forced.summary.embeddingsStale, 3);
 
-  const docsOnly = buildPlan(insp, { targetState: 'documents', docCount: 6, forceRegenerate: false, batchSize: 2 }, expect);
+  const docsOnly = buildPlan(
+    insp,
+    { targetState: 'documents', docCount: 6, forceRegenerate: false, batchSize: 2 },
+    expect,
+  );
   assert.equal(docsOnly.embed.length, 0);
   assert.equal(docsOnly.summary.batches, 0);
-  const embOnly = buildPlan(insp, { targetState: 'token-embeddings', docCount: 6, forceRegenerate: false, batchSize: 2 }, expect);
+  const embOnly = buildPlan(
+    insp,
+    { targetState: 'token-embeddings', docCount: 6, forceRegenerate: false, batchSize: 2 },
+    expect,
+  );
   assert.equal(embOnly.documentsToLoad, 0);
   assert.equal(embOnly.summary.embeddingsMissing, 2);
   assert.equal(embOnly.summary.batches, 2);
@@ -166,7 +284,11 @@ test('conditions per outcome', () => {
   assert.equal(get(gaps, 'Ready').status, 'False');
   assert.equal(get(gaps, 'Degraded').status, 'True');
   assert.match(get(gaps, 'Degraded').message, /document_count: 3 short/);
-  const healing = computeConditions({ checks: failed, outcome: { kind: 'healing', message: 'batch 1/3' }, now });
+  const healing = computeConditions({
+    checks: failed,
+    outcome: { kind: 'healing', message: 'batch 1/3' },
+    now,
+  });
   assert.equal(get(healing, 'Progressing').status, 'True');
   assert.equal(phaseOf({ kind: 'healing', message: '' }), 'Healing');
   assert.equal(phaseOf({ kind: 'failed', message: '' }), 'Failed');
@@ -176,7 +298,13 @@ test('conditions per outcome', () => {
 test('progress: rate from the first finished unit, ETA from the rate', () => {
   const t0 = new Date(0);
   const p = new ProgressTracker(100, t0);
-  assert.deepEqual(p.snapshot(t0), { processed: 0, total: 100, percent: 0, rate: 0, startedAt: t0.toISOString() });
+  assert.deepEqual(p.snapshot(t0), {
+    processed: 0,
+    total: 100,
+    percent: 0,
+    rate: 0,
+    startedAt: t0.toISOString(),
+  });
   p.advance(10, new Date(30_000)); // model load took 30 s before the first batch finished
   p.advance(10, new Date(40_000));
   const s = p.snapshot(new Date(40_000));

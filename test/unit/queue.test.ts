@@ -15,13 +15,17 @@ test('a key added many times is handled once; an add while processing runs it ag
   q.add('a');
   q.add('a');
   q.add('a');
-  const done = q.run(4, async (key) => {
-    calls.push(key);
-    running++;
-    maxRunning = Math.max(maxRunning, running);
-    if (calls.length === 1) await gate;
-    running--;
-  }, abort.signal);
+  const done = q.run(
+    4,
+    async (key) => {
+      calls.push(key);
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      if (calls.length === 1) await gate;
+      running--;
+    },
+    abort.signal,
+  );
   await tick();
   q.add('a'); // while processing: marked dirty
   q.add('a');
@@ -36,7 +40,10 @@ test('a key added many times is handled once; an add while processing runs it ag
 
 test('failures back off exponentially per key, capped; success forgets', () => {
   const q = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 1000 });
-  assert.deepEqual([1, 2, 3, 4, 5, 6].map(() => q.nextBackoff('k')), [100, 200, 400, 800, 1000, 1000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6].map(() => q.nextBackoff('k')),
+    [100, 200, 400, 800, 1000, 1000],
+  );
   assert.equal(q.nextBackoff('other'), 100);
   q.forget('k');
   assert.equal(q.nextBackoff('k'), 100);
@@ -50,11 +57,16 @@ test('a throwing handler is retried after backoff; requeueAfterMs queues again l
   const start = Date.now();
   const errors: string[] = [];
   q.add('x');
-  const done = q.run(1, async () => {
-    calls.push(Date.now() - start);
-    if (calls.length === 1) throw new Error('boom');
-    if (calls.length === 2) return { requeueAfterMs: 30 };
-  }, abort.signal, (_k, e) => errors.push((e as Error).message));
+  const done = q.run(
+    1,
+    async () => {
+      calls.push(Date.now() - start);
+      if (calls.length === 1) throw new Error('boom');
+      if (calls.length === 2) return { requeueAfterMs: 30 };
+    },
+    abort.signal,
+    (_k, e) => errors.push((e as Error).message),
+  );
   await tick(120);
   assert.equal(calls.length, 3);
   assert.deepEqual(errors, ['boom']);

@@ -6,7 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IRIS_IN_LIST_SIZE, IRIS_PROBE_ID, IrisDialect, isTransientIrisError } from '../../src/store/dialects/iris.ts';
+import {
+  IRIS_IN_LIST_SIZE,
+  IRIS_PROBE_ID,
+  IrisDialect,
+  isTransientIrisError,
+} from '../../src/store/dialects/iris.ts';
 import { tableNames } from '../../src/store/sql/dialect.ts';
 
 const d = new IrisDialect(tableNames({}));
@@ -59,7 +64,10 @@ test('IRIS: inspection set queries', () => {
     d.countDocuments(),
     'SELECT COUNT(*) AS documents, COALESCE(SUM(CASE WHEN LENGTH(TRIM(abstract)) > 0 THEN 1 ELSE 0 END), 0) AS with_abstract FROM RAG.SourceDocuments',
   );
-  assert.equal(d.countTokens(), 'SELECT COUNT(*) AS token_rows, COUNT(DISTINCT doc_id) AS docs FROM RAG.DocumentTokenEmbeddings');
+  assert.equal(
+    d.countTokens(),
+    'SELECT COUNT(*) AS token_rows, COUNT(DISTINCT doc_id) AS docs FROM RAG.DocumentTokenEmbeddings',
+  );
   assert.equal(
     d.orphans(),
     'SELECT o.doc_id FROM (SELECT doc_id FROM RAG.DocumentTokenEmbeddings UNION SELECT doc_id FROM RAG.DocumentEmbeddingLedger) o ' +
@@ -75,7 +83,10 @@ test('IRIS: inspection set queries', () => {
     d.ledgerRows(F),
     `SELECT doc_id, model_fingerprint, content_hash, token_count, dimension, embedded_at FROM RAG.DocumentEmbeddingLedger WHERE ${IN}`,
   );
-  assert.equal(d.tokenCounts(F), `SELECT doc_id, COUNT(*) AS token_rows FROM RAG.DocumentTokenEmbeddings WHERE ${IN} GROUP BY doc_id`);
+  assert.equal(
+    d.tokenCounts(F),
+    `SELECT doc_id, COUNT(*) AS token_rows FROM RAG.DocumentTokenEmbeddings WHERE ${IN} GROUP BY doc_id`,
+  );
   assert.equal(d.existingIds(F), `SELECT doc_id FROM RAG.SourceDocuments WHERE ${IN}`);
   assert.equal(d.texts(F), `SELECT doc_id, abstract, content_hash FROM RAG.SourceDocuments WHERE ${IN}`);
 });
@@ -85,12 +96,28 @@ test('IRIS: id lists are IN lists of exactly 100 markers, padded with the last i
   assert.equal(d.idChunk, 100);
   assert.equal(F.sql, IN);
   assert.deepEqual(F.params, ['PMC1', 'PMC2', 'PMC3', ...Array(97).fill('PMC3')]);
-  assert.equal(d.idFilter('doc_id', Array.from({ length: 100 }, (_, i) => `D${i}`)).params.length, 100);
-  assert.throws(() => d.idFilter('doc_id', Array.from({ length: 101 }, (_, i) => `D${i}`)), /at most 100 ids/);
+  assert.equal(
+    d.idFilter(
+      'doc_id',
+      Array.from({ length: 100 }, (_, i) => `D${i}`),
+    ).params.length,
+    100,
+  );
+  assert.throws(
+    () =>
+      d.idFilter(
+        'doc_id',
+        Array.from({ length: 101 }, (_, i) => `D${i}`),
+      ),
+    /at most 100 ids/,
+  );
 });
 
 test('IRIS: writes — INSERT OR UPDATE upserts, TO_VECTOR(?, FLOAT, n) with a comma-separated string, one row per INSERT', () => {
-  assert.equal(d.fillContentHash(), 'UPDATE RAG.SourceDocuments SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND %EXACT(abstract) = ?');
+  assert.equal(
+    d.fillContentHash(),
+    'UPDATE RAG.SourceDocuments SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND %EXACT(abstract) = ?',
+  );
   assert.equal(
     d.upsertDocument(),
     'INSERT OR UPDATE INTO RAG.SourceDocuments (doc_id, title, abstract, authors, keywords, pub_date, origin, content_hash, loaded_at, text_content) ' +
@@ -108,7 +135,12 @@ test('IRIS: writes — INSERT OR UPDATE upserts, TO_VECTOR(?, FLOAT, n) with a c
     d.insertTokens(1, 768),
     'INSERT INTO RAG.DocumentTokenEmbeddings (doc_id, token_index, token_text, token_embedding) VALUES (?, ?, ?, TO_VECTOR(?, FLOAT, 768))',
   );
-  const e = { docId: 'PMC1', tokens: ['a', '##b'], vectors: new Float32Array([0.1, -2, 3.5e-8, 1, 0, 1 / 3]), dimension: 3 };
+  const e = {
+    docId: 'PMC1',
+    tokens: ['a', '##b'],
+    vectors: new Float32Array([0.1, -2, 3.5e-8, 1, 0, 1 / 3]),
+    dimension: 3,
+  };
   assert.deepEqual(d.tokenParams(e, 0), ['PMC1', 0, 'a', '0.100000001,-2,3.49999993E-8']);
   assert.deepEqual(d.tokenParams(e, 1), ['PMC1', 1, '##b', '1,0,0.333333343']);
   // every value read back as a float32 is the float32 written
@@ -120,8 +152,14 @@ test('IRIS: writes — INSERT OR UPDATE upserts, TO_VECTOR(?, FLOAT, n) with a c
 
 test('IRIS: schema introspection and the dimension probe', () => {
   assert.equal(d.tablesQuery(), 'SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = ?');
-  assert.equal(d.columnsQuery(), 'SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = ?');
-  assert.equal(d.triggersQuery(), 'SELECT TRIGGER_NAME FROM INFORMATION_SCHEMA.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?');
+  assert.equal(
+    d.columnsQuery(),
+    'SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = ?',
+  );
+  assert.equal(
+    d.triggersQuery(),
+    'SELECT TRIGGER_NAME FROM INFORMATION_SCHEMA.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?',
+  );
   assert.equal(d.probeInsert(768), d.insertTokens(1, 768));
   assert.equal(d.probeLeftover(), 'SELECT TOP 1 doc_id FROM RAG.DocumentTokenEmbeddings WHERE doc_id = ?');
   assert.equal(IRIS_PROBE_ID, '~datastate-schema-probe');
@@ -168,19 +206,36 @@ test('IRIS: no statement uses LIMIT, OFFSET or FETCH, quoted identifiers or $n m
 });
 
 test('IRIS: custom schema and table names are qualified the IRIS way', () => {
-  const c = new IrisDialect(tableNames({ schema: 'EVAL', tables: { sourceDocuments: 'Docs', tokenEmbeddings: 'Toks', ledger: 'Led' } }));
+  const c = new IrisDialect(
+    tableNames({
+      schema: 'EVAL',
+      tables: { sourceDocuments: 'Docs', tokenEmbeddings: 'Toks', ledger: 'Led' },
+    }),
+  );
   assert.equal(c.t.docs, 'EVAL.Docs');
-  assert.equal(c.insertTokens(1, 4), 'INSERT INTO EVAL.Toks (doc_id, token_index, token_text, token_embedding) VALUES (?, ?, ?, TO_VECTOR(?, FLOAT, 4))');
-  assert.match(c.schemaObjects({ dimension: 4 })[3]!.sql, /^CREATE TRIGGER EVAL\.Docs_content_changed AFTER UPDATE OF abstract ON EVAL\.Docs /);
+  assert.equal(
+    c.insertTokens(1, 4),
+    'INSERT INTO EVAL.Toks (doc_id, token_index, token_text, token_embedding) VALUES (?, ?, ?, TO_VECTOR(?, FLOAT, 4))',
+  );
+  assert.match(
+    c.schemaObjects({ dimension: 4 })[3]!.sql,
+    /^CREATE TRIGGER EVAL\.Docs_content_changed AFTER UPDATE OF abstract ON EVAL\.Docs /,
+  );
   assert.throws(() => tableNames({ schema: 'RAG; DROP TABLE x' }), /invalid SQL identifier/);
 });
 
 test('IRIS: transient errors are lock timeouts, locked rows and lost connections', () => {
-  const odbc = (state: string, code: number, message = 'x') => Object.assign(new Error('[odbc] Error executing the sql statement'), { odbcErrors: [{ state, code, message }] });
+  const odbc = (state: string, code: number, message = 'x') =>
+    Object.assign(new Error('[odbc] Error executing the sql statement'), {
+      odbcErrors: [{ state, code, message }],
+    });
   assert.equal(isTransientIrisError(odbc('HY000', -110, '[SQLCODE: <-110>:<Lock timeout occurred>]')), true);
   assert.equal(isTransientIrisError(odbc('HY000', -114)), true);
   assert.equal(isTransientIrisError(odbc('08S01', 0, 'Communication link failure')), true);
-  assert.equal(isTransientIrisError(odbc('23000', -119, 'UNIQUE or PRIMARY KEY Constraint failed uniqueness check')), false);
+  assert.equal(
+    isTransientIrisError(odbc('23000', -119, 'UNIQUE or PRIMARY KEY Constraint failed uniqueness check')),
+    false,
+  );
   assert.equal(isTransientIrisError(odbc('HY000', -30, 'Table not found')), false);
   assert.equal(isTransientIrisError(new Error('plain')), false);
 });

@@ -8,7 +8,10 @@ import { tableNames } from '../../src/store/sql/dialect.ts';
 
 test('? markers become $n outside strings, identifiers, dollar quotes and comments', () => {
   assert.equal(toDollarParams('SELECT ? , ?'), 'SELECT $1 , $2');
-  assert.equal(toDollarParams(`SELECT '?', "a?b", ? -- why?\n, ? /* ? */, $$ ? $$, $x$ ? $x$, ?`), `SELECT '?', "a?b", $1 -- why?\n, $2 /* ? */, $$ ? $$, $x$ ? $x$, $3`);
+  assert.equal(
+    toDollarParams(`SELECT '?', "a?b", ? -- why?\n, ? /* ? */, $$ ? $$, $x$ ? $x$, ?`),
+    `SELECT '?', "a?b", $1 -- why?\n, $2 /* ? */, $$ ? $$, $x$ ? $x$, $3`,
+  );
   assert.equal(toDollarParams(`SELECT 'it''s ?', ?`), `SELECT 'it''s ?', $1`);
 });
 
@@ -20,10 +23,15 @@ test('vector text is exact: every float32 reads back as itself', () => {
     v[i] = ((x / 2 ** 32) * 2 - 1) * 10 ** ((i % 20) - 10);
   }
   v.set([0, 1.401298464324817e-45, 3.4028234663852886e38, -1.1754943508222875e-38]);
-  const parsed = joinFloats(v, 0, v.length).split(',').map((s) => Math.fround(Number(s)));
+  const parsed = joinFloats(v, 0, v.length)
+    .split(',')
+    .map((s) => Math.fround(Number(s)));
   assert.deepEqual(parsed, [...v]);
   assert.equal(joinFloats(new Float32Array([1, 2, 3, 4]), 1, 2), '2,3');
-  assert.deepEqual([...float32Bytes(new Float32Array([1, 2, 3]), 1, 2)], [...new Uint8Array(new Float32Array([2, 3]).buffer)]);
+  assert.deepEqual(
+    [...float32Bytes(new Float32Array([1, 2, 3]), 1, 2)],
+    [...new Uint8Array(new Float32Array([2, 3]).buffer)],
+  );
 });
 
 test('binary COPY stream: header, one row of each vector type, trailer', () => {
@@ -53,11 +61,20 @@ test('binary COPY stream: header, one row of each vector type, trailer', () => {
       assert.equal(readField().toString(), text);
       const v = readField();
       if (type === 'vector') {
-        assert.deepEqual([v.readInt16BE(0), v.readInt16BE(2), v.readFloatBE(4), v.readFloatBE(8)], [2, 0, ...floats]);
+        assert.deepEqual(
+          [v.readInt16BE(0), v.readInt16BE(2), v.readFloatBE(4), v.readFloatBE(8)],
+          [2, 0, ...floats],
+        );
       } else {
         // ndim, has-null, element type float4 (700), length, lower bound, then (length, value) per element
-        assert.deepEqual([0, 4, 8, 12, 16].map((o) => v.readInt32BE(o)), [1, 0, 700, 2, 1]);
-        assert.deepEqual([v.readInt32BE(20), v.readFloatBE(24), v.readInt32BE(28), v.readFloatBE(32)], [4, floats[0], 4, floats[1]]);
+        assert.deepEqual(
+          [0, 4, 8, 12, 16].map((o) => v.readInt32BE(o)),
+          [1, 0, 700, 2, 1],
+        );
+        assert.deepEqual(
+          [v.readInt32BE(20), v.readFloatBE(24), v.readInt32BE(28), v.readFloatBE(32)],
+          [4, floats[0], 4, floats[1]],
+        );
       }
     }
     assert.equal(all.readInt16BE(p), -1);
@@ -71,33 +88,80 @@ test('PostgreSQL SQL: JSON id lists, ON CONFLICT upserts, typed vector casts, bi
     sql: 'doc_id IN (SELECT value FROM json_array_elements_text(CAST(? AS json)))',
     params: ['["a","b\\"c"]'],
   });
-  assert.equal(d.insertTokens(2), 'INSERT INTO "RAG"."DocumentTokenEmbeddings" (doc_id, token_index, token_text, token_embedding) VALUES (?, ?, ?, CAST(? AS vector)), (?, ?, ?, CAST(? AS vector))');
-  assert.deepEqual(d.tokenParams({ docId: 'A', tokens: ['x'], vectors: new Float32Array([0.5, 2]), dimension: 2 }, 0), ['A', 0, 'x', '[0.5,2]']);
-  assert.equal(d.copyTokens(), 'COPY "RAG"."DocumentTokenEmbeddings" (doc_id, token_index, token_text, token_embedding) FROM STDIN (FORMAT binary)');
+  assert.equal(
+    d.insertTokens(2),
+    'INSERT INTO "RAG"."DocumentTokenEmbeddings" (doc_id, token_index, token_text, token_embedding) VALUES (?, ?, ?, CAST(? AS vector)), (?, ?, ?, CAST(? AS vector))',
+  );
+  assert.deepEqual(
+    d.tokenParams({ docId: 'A', tokens: ['x'], vectors: new Float32Array([0.5, 2]), dimension: 2 }, 0),
+    ['A', 0, 'x', '[0.5,2]'],
+  );
+  assert.equal(
+    d.copyTokens(),
+    'COPY "RAG"."DocumentTokenEmbeddings" (doc_id, token_index, token_text, token_embedding) FROM STDIN (FORMAT binary)',
+  );
   const a = new PostgresDialect(tableNames({}), { vectorType: 'real[]' });
-  assert.deepEqual(a.tokenParams({ docId: 'A', tokens: ['x'], vectors: new Float32Array([0.5, 2]), dimension: 2 }, 0), ['A', 0, 'x', '{0.5,2}']);
-  assert.match(a.schemaObjects({ dimension: 768 }).find((o) => o.object === 'RAG.DocumentTokenEmbeddings')!.sql, /token_embedding real\[\] NOT NULL CONSTRAINT "DocumentTokenEmbeddings_dimension" CHECK \(array_ndims\(token_embedding\) = 1 AND cardinality\(token_embedding\) = 768\)/);
-  assert.match(d.schemaObjects({ dimension: 768 }).find((o) => o.object === 'RAG.DocumentTokenEmbeddings')!.sql, /token_embedding vector\(768\) NOT NULL, PRIMARY KEY \(doc_id, token_index\)\)$/);
+  assert.deepEqual(
+    a.tokenParams({ docId: 'A', tokens: ['x'], vectors: new Float32Array([0.5, 2]), dimension: 2 }, 0),
+    ['A', 0, 'x', '{0.5,2}'],
+  );
+  assert.match(
+    a.schemaObjects({ dimension: 768 }).find((o) => o.object === 'RAG.DocumentTokenEmbeddings')!.sql,
+    /token_embedding real\[\] NOT NULL CONSTRAINT "DocumentTokenEmbeddings_dimension" CHECK \(array_ndims\(token_embedding\) = 1 AND cardinality\(token_embedding\) = 768\)/,
+  );
+  assert.match(
+    d.schemaObjects({ dimension: 768 }).find((o) => o.object === 'RAG.DocumentTokenEmbeddings')!.sql,
+    /token_embedding vector\(768\) NOT NULL, PRIMARY KEY \(doc_id, token_index\)\)$/,
+  );
   // real[] skips TOAST's compression attempts (vector is EXTERNAL by itself)
-  assert.deepEqual(a.schemaObjects({ dimension: 768 }).find((o) => o.object === 'RAG.DocumentTokenEmbeddings')!.statements.slice(1), [
-    'ALTER TABLE "RAG"."DocumentTokenEmbeddings" ALTER COLUMN token_embedding SET STORAGE EXTERNAL',
-  ]);
-  assert.equal(d.upsertLedger().includes('ON CONFLICT (doc_id) DO UPDATE SET model_fingerprint = EXCLUDED.model_fingerprint'), true);
+  assert.deepEqual(
+    a
+      .schemaObjects({ dimension: 768 })
+      .find((o) => o.object === 'RAG.DocumentTokenEmbeddings')!
+      .statements.slice(1),
+    ['ALTER TABLE "RAG"."DocumentTokenEmbeddings" ALTER COLUMN token_embedding SET STORAGE EXTERNAL'],
+  );
+  assert.equal(
+    d
+      .upsertLedger()
+      .includes('ON CONFLICT (doc_id) DO UPDATE SET model_fingerprint = EXCLUDED.model_fingerprint'),
+    true,
+  );
 });
 
 test('PostgreSQL transient errors: deadlocks, serialization failures, lock timeouts, lost connections', () => {
-  for (const code of ['40001', '40P01', '55P03', '57P01', '53300', '08006']) assert.equal(isTransientPgError({ code, message: 'x' }), true, code);
-  for (const code of ['23505', '23514', '42P01', '22000']) assert.equal(isTransientPgError({ code, message: 'x' }), false, code);
+  for (const code of ['40001', '40P01', '55P03', '57P01', '53300', '08006'])
+    assert.equal(isTransientPgError({ code, message: 'x' }), true, code);
+  for (const code of ['23505', '23514', '42P01', '22000'])
+    assert.equal(isTransientPgError({ code, message: 'x' }), false, code);
   assert.equal(isTransientPgError(new Error('Connection terminated unexpectedly')), true);
-  assert.equal(isTransientPgError({ message: '[odbc] x', odbcErrors: [{ state: '40P01', message: 'ERROR: deadlock detected' }] }), true);
-  assert.equal(isTransientPgError({ message: '[odbc] x', odbcErrors: [{ state: '23505', message: 'duplicate key' }] }), false);
+  assert.equal(
+    isTransientPgError({
+      message: '[odbc] x',
+      odbcErrors: [{ state: '40P01', message: 'ERROR: deadlock detected' }],
+    }),
+    true,
+  );
+  assert.equal(
+    isTransientPgError({ message: '[odbc] x', odbcErrors: [{ state: '23505', message: 'duplicate key' }] }),
+    false,
+  );
 });
 
 test('SQLite SQL over ODBC: json_each id lists, multi-row INSERTs of float32 BLOBs', () => {
   const d = new SqliteDialect(tableNames({}));
-  assert.deepEqual(d.idFilter('doc_id', ['a']), { sql: 'doc_id IN (SELECT value FROM json_each(?))', params: ['["a"]'] });
-  assert.equal(d.insertTokens(2), 'INSERT INTO "RAG"."DocumentTokenEmbeddings" (doc_id, token_index, token_text, token_embedding) VALUES (?, ?, ?, ?), (?, ?, ?, ?)');
-  const p = d.tokenParams({ docId: 'A', tokens: ['x', 'y'], vectors: new Float32Array([1, 2, 3, 4]), dimension: 2 }, 1);
+  assert.deepEqual(d.idFilter('doc_id', ['a']), {
+    sql: 'doc_id IN (SELECT value FROM json_each(?))',
+    params: ['["a"]'],
+  });
+  assert.equal(
+    d.insertTokens(2),
+    'INSERT INTO "RAG"."DocumentTokenEmbeddings" (doc_id, token_index, token_text, token_embedding) VALUES (?, ?, ?, ?), (?, ?, ?, ?)',
+  );
+  const p = d.tokenParams(
+    { docId: 'A', tokens: ['x', 'y'], vectors: new Float32Array([1, 2, 3, 4]), dimension: 2 },
+    1,
+  );
   assert.deepEqual(p.slice(0, 3), ['A', 1, 'y']);
   assert.deepEqual([...new Float32Array((p[3] as Uint8Array).slice().buffer)], [3, 4]);
 });

@@ -15,23 +15,58 @@ import {
 import { dialectOfUrl, openStore, StoreConfigError } from '../../src/store/index.ts';
 import { ODBC_BROKEN, ODBC_MISSING } from '../../src/store/clients/odbc.ts';
 
-const names = { schema: 'RAG', tables: { sourceDocuments: 'SourceDocuments', tokenEmbeddings: 'DocumentTokenEmbeddings', ledger: 'DocumentEmbeddingLedger' } };
+const names = {
+  schema: 'RAG',
+  tables: {
+    sourceDocuments: 'SourceDocuments',
+    tokenEmbeddings: 'DocumentTokenEmbeddings',
+    ledger: 'DocumentEmbeddingLedger',
+  },
+};
 
 test('URLs name a transport and a SQL dialect', () => {
-  assert.deepEqual(parseDbUrl('postgres://u:p@h:5432/db'), { transport: 'postgres', dialect: 'postgres', url: 'postgres://u:p@h:5432/db' });
+  assert.deepEqual(parseDbUrl('postgres://u:p@h:5432/db'), {
+    transport: 'postgres',
+    dialect: 'postgres',
+    url: 'postgres://u:p@h:5432/db',
+  });
   assert.equal(parseDbUrl('postgresql://h/db')?.dialect, 'postgres');
-  assert.deepEqual(parseDbUrl('iris:DSN=IRIS;UID=a;PWD=b'), { transport: 'odbc', dialect: 'iris', connectionString: 'DSN=IRIS;UID=a;PWD=b' });
-  assert.deepEqual(parseDbUrl('odbc:DSN=IRIS'), { transport: 'odbc', dialect: 'iris', connectionString: 'DSN=IRIS' });
-  assert.deepEqual(parseDbUrl('odbc+iris:DSN=x'), { transport: 'odbc', dialect: 'iris', connectionString: 'DSN=x' });
+  assert.deepEqual(parseDbUrl('iris:DSN=IRIS;UID=a;PWD=b'), {
+    transport: 'odbc',
+    dialect: 'iris',
+    connectionString: 'DSN=IRIS;UID=a;PWD=b',
+  });
+  assert.deepEqual(parseDbUrl('odbc:DSN=IRIS'), {
+    transport: 'odbc',
+    dialect: 'iris',
+    connectionString: 'DSN=IRIS',
+  });
+  assert.deepEqual(parseDbUrl('odbc+iris:DSN=x'), {
+    transport: 'odbc',
+    dialect: 'iris',
+    connectionString: 'DSN=x',
+  });
   assert.deepEqual(parseDbUrl('ODBC+Postgres:Driver={PostgreSQL Unicode};Server=h'), {
     transport: 'odbc',
     dialect: 'postgres',
     connectionString: 'Driver={PostgreSQL Unicode};Server=h',
   });
-  assert.deepEqual(parseDbUrl('odbc+sqlite:Driver=SQLite3;Database=/x.db'), { transport: 'odbc', dialect: 'sqlite', connectionString: 'Driver=SQLite3;Database=/x.db' });
-  assert.deepEqual(parseDbUrl('sqlite:/tmp/x.db'), { transport: 'sqlite', dialect: 'sqlite', path: '/tmp/x.db' });
+  assert.deepEqual(parseDbUrl('odbc+sqlite:Driver=SQLite3;Database=/x.db'), {
+    transport: 'odbc',
+    dialect: 'sqlite',
+    connectionString: 'Driver=SQLite3;Database=/x.db',
+  });
+  assert.deepEqual(parseDbUrl('sqlite:/tmp/x.db'), {
+    transport: 'sqlite',
+    dialect: 'sqlite',
+    path: '/tmp/x.db',
+  });
   assert.deepEqual(parseDbUrl('file:///tmp/x'), { transport: 'sqlite', dialect: 'sqlite', path: '/tmp/x' });
-  assert.deepEqual(parseDbUrl('data/x.sqlite3'), { transport: 'sqlite', dialect: 'sqlite', path: 'data/x.sqlite3' });
+  assert.deepEqual(parseDbUrl('data/x.sqlite3'), {
+    transport: 'sqlite',
+    dialect: 'sqlite',
+    path: 'data/x.sqlite3',
+  });
   assert.equal(parseDbUrl('mysql://h/db'), null);
   assert.equal(dialectOfUrl('odbc+sqlite:Driver=SQLite3;Database=/x.db'), 'sqlite');
   assert.equal(dialectOfUrl('odbc:DSN=x'), 'iris');
@@ -48,13 +83,19 @@ test('ODBC connection strings: braces, escaped braces, spaces; round trip', () =
     { key: 'PWD', value: 'a;b}c' },
     { key: 'UID', value: 'me' },
   ]);
-  assert.deepEqual(parseConnectionString(formatConnectionString(parseConnectionString(s))), parseConnectionString(s));
+  assert.deepEqual(
+    parseConnectionString(formatConnectionString(parseConnectionString(s))),
+    parseConnectionString(s),
+  );
   assert.throws(() => parseConnectionString('Driver'), /has no "="/);
   assert.throws(() => parseConnectionString('PWD={abc'), /unclosed/);
 });
 
 test('descriptions never carry a password', () => {
-  assert.equal(redactUrl('postgres://alice:s3cret@db.example:5432/rag?sslmode=require'), 'postgres://alice:***@db.example:5432/rag?sslmode=require');
+  assert.equal(
+    redactUrl('postgres://alice:s3cret@db.example:5432/rag?sslmode=require'),
+    'postgres://alice:***@db.example:5432/rag?sslmode=require',
+  );
   assert.equal(redactUrl('postgres://db.example/rag'), 'postgres://db.example/rag');
   assert.equal(redactUrl('postgres://alice:p%40ss@h/rag'), 'postgres://alice:***@h/rag');
   assert.equal(redactUrl('postgres://alice@h/rag?password=s3cret'), 'postgres://alice@h/rag?password=***');
@@ -64,19 +105,32 @@ test('descriptions never carry a password', () => {
   );
   assert.equal(redactConnectionString('DSN=x;Password=s3cret;uid=u'), 'DSN=x;Password=***;uid=u');
   assert.equal(redactConnectionString('PWD={unclosed'), '(unparseable connection string)');
-  assert.equal(redactUrl('odbc+sqlite:Driver=SQLite3;Database=/tmp/x.db'), 'odbc+sqlite:Driver=SQLite3;Database=/tmp/x.db');
+  assert.equal(
+    redactUrl('odbc+sqlite:Driver=SQLite3;Database=/tmp/x.db'),
+    'odbc+sqlite:Driver=SQLite3;Database=/tmp/x.db',
+  );
   assert.equal(redactUrl('/tmp/x.db'), '/tmp/x.db');
 });
 
 test('openStore: a URL of another dialect, a missing URL, an unknown scheme are configuration errors', async () => {
-  await assert.rejects(openStore({ dialect: 'iris', url: 'postgres://h/db', ...names }), (e: Error) => e instanceof StoreConfigError && /looks like postgres but database.dialect is iris/.test(e.message));
+  await assert.rejects(
+    openStore({ dialect: 'iris', url: 'postgres://h/db', ...names }),
+    (e: Error) =>
+      e instanceof StoreConfigError && /looks like postgres but database.dialect is iris/.test(e.message),
+  );
   const saved = process.env.DATASTATE_DB_URL;
   delete process.env.DATASTATE_DB_URL;
   try {
-    await assert.rejects(openStore({ dialect: 'postgres', ...names }), (e: Error) => e instanceof StoreConfigError && /DATASTATE_DB_URL/.test(e.message));
+    await assert.rejects(
+      openStore({ dialect: 'postgres', ...names }),
+      (e: Error) => e instanceof StoreConfigError && /DATASTATE_DB_URL/.test(e.message),
+    );
     await assert.rejects(
       openStore({ dialect: 'postgres', url: 'mysql://u:s3cret@h/db', ...names }),
-      (e: Error) => e instanceof StoreConfigError && /not a postgres URL/.test(e.message) && !e.message.includes('s3cret'),
+      (e: Error) =>
+        e instanceof StoreConfigError &&
+        /not a postgres URL/.test(e.message) &&
+        !e.message.includes('s3cret'),
     );
     // DATASTATE_DB_URL fills in a missing URL (the store opens lazily: nothing is contacted here)
     process.env.DATASTATE_DB_URL = 'postgres://u:s3cret@127.0.0.1:1/none';
@@ -103,11 +157,15 @@ registerHooks({ resolve(specifier, context, next) { if (specifier === 'odbc') th
     const q = await openStore({ dialect: 'sqlite', url: ${JSON.stringify(join(dir, 'x.db'))}, ...names });
     console.log(typeof q.counts);
     await q.close();`;
-  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, '--input-type=module', '-e', script], {
-    encoding: 'utf8',
-    cwd: fileURLToPath(new URL('../../', import.meta.url)),
-    env: { ...process.env, DATASTATE_HOME: undefined },
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, '--input-type=module', '-e', script],
+    {
+      encoding: 'utf8',
+      cwd: fileURLToPath(new URL('../../', import.meta.url)),
+      env: { ...process.env, DATASTATE_HOME: undefined },
+    },
+  );
   rmSync(dir, { recursive: true, force: true });
   assert.equal(r.status, 0, r.stderr);
   const [line, sqlite] = r.stdout.trim().split('\n');
@@ -119,9 +177,22 @@ registerHooks({ resolve(specifier, context, next) { if (specifier === 'odbc') th
   // installed, but its binary does not load (built for another Node, or libodbc missing)
   const broken = `import { registerHooks } from 'node:module';
 registerHooks({ resolve(specifier, context, next) { if (specifier === 'odbc') return { url: 'data:text/javascript,throw new Error("libodbc.so.2: cannot open shared object file")', shortCircuit: true }; return next(specifier, context); } });`;
-  const r2 = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(broken)}`, '--input-type=module', '-e', script.replace(/const q = [\s\S]*$/, '')], {
-    encoding: 'utf8',
-  });
+  const r2 = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      `data:text/javascript,${encodeURIComponent(broken)}`,
+      '--input-type=module',
+      '-e',
+      script.replace(/const q = [\s\S]*$/, ''),
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
   assert.equal(r2.status, 0, r2.stderr);
-  assert.equal(r2.stdout.trim(), `StoreConfigError: ${ODBC_BROKEN} (libodbc.so.2: cannot open shared object file)`);
+  assert.equal(
+    r2.stdout.trim(),
+    `StoreConfigError: ${ODBC_BROKEN} (libodbc.so.2: cannot open shared object file)`,
+  );
 });

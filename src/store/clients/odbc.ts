@@ -31,7 +31,10 @@ interface OdbcConnection {
   close(): Promise<void>;
 }
 interface OdbcModule {
-  connect(connectionString: string | { connectionString: string; connectionTimeout?: number; loginTimeout?: number }): Promise<OdbcConnection>;
+  connect(
+    connectionString:
+      string | { connectionString: string; connectionTimeout?: number; loginTimeout?: number },
+  ): Promise<OdbcConnection>;
 }
 
 /** What to do when `import('odbc')` fails: the package was skipped (its build failed), or its binary does not load. */
@@ -52,8 +55,11 @@ export function loadOdbc(): Promise<OdbcModule> {
       return mod.default ?? mod;
     } catch (e) {
       loaded = null;
-      const missing = (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && /'odbc'/.test((e as Error).message);
-      throw new StoreConfigError(`${missing ? ODBC_MISSING : ODBC_BROKEN} (${(e as Error).message.split('\n')[0]})`);
+      const missing =
+        (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && /'odbc'/.test((e as Error).message);
+      throw new StoreConfigError(
+        `${missing ? ODBC_MISSING : ODBC_BROKEN} (${(e as Error).message.split('\n')[0]})`,
+      );
     }
   })();
   return loaded;
@@ -76,7 +82,9 @@ export interface OdbcClientOptions {
 }
 
 function bindable(params: readonly SqlValue[] | undefined): unknown[] | undefined {
-  return params?.map((p) => (p instanceof Uint8Array && !Buffer.isBuffer(p) ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p));
+  return params?.map((p) =>
+    p instanceof Uint8Array && !Buffer.isBuffer(p) ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p,
+  );
 }
 
 /** A connection whose link failed is not given back to the pool. */
@@ -130,13 +138,22 @@ export class OdbcClient implements SqlClient {
     const odbc = await loadOdbc();
     let c: OdbcConnection;
     try {
-      c = await odbc.connect({ connectionString: this.options.connectionString, loginTimeout: this.options.loginTimeout ?? 15, connectionTimeout: 0 });
+      c = await odbc.connect({
+        connectionString: this.options.connectionString,
+        loginTimeout: this.options.loginTimeout ?? 15,
+        connectionTimeout: 0,
+      });
     } catch (e) {
       const msg = odbcText(e);
-      const hint = /can't open lib|file not found|data source name not found/i.test(msg) && this.options.connectHint ? ` (${this.options.connectHint})` : '';
+      const hint =
+        /can't open lib|file not found|data source name not found/i.test(msg) && this.options.connectHint
+          ? ` (${this.options.connectHint})`
+          : '';
       // The driver's message, never the connection string (it may carry a password).
       const message = `cannot connect to ${this.description}: ${msg}${hint}`;
-      throw Object.assign(hint ? new StoreConfigError(message) : new Error(message), { odbcErrors: (e as { odbcErrors?: unknown }).odbcErrors });
+      throw Object.assign(hint ? new StoreConfigError(message) : new Error(message), {
+        odbcErrors: (e as { odbcErrors?: unknown }).odbcErrors,
+      });
     }
     try {
       for (const sql of this.options.onConnect ?? []) await c.query(sql);

@@ -30,7 +30,9 @@ const types = {
 };
 
 function values(params: readonly SqlValue[] | undefined): unknown[] | undefined {
-  return params?.map((p) => (p instanceof Uint8Array && !Buffer.isBuffer(p) ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p));
+  return params?.map((p) =>
+    p instanceof Uint8Array && !Buffer.isBuffer(p) ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p,
+  );
 }
 
 class PgSession implements SqlSession {
@@ -42,7 +44,7 @@ class PgSession implements SqlSession {
   async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
     const text = params?.length ? toDollarParams(sql) : sql;
     const r = await this.c.query({ text, values: values(params), types });
-    return (Array.isArray(r) ? r.at(-1)?.rows ?? [] : r.rows) as T[];
+    return (Array.isArray(r) ? (r.at(-1)?.rows ?? []) : r.rows) as T[];
   }
 
   async executeMany(sql: string, rows: Iterable<readonly SqlValue[]>): Promise<void> {

@@ -10,7 +10,11 @@ import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
 import { toDollarParams } from '../sql/params.ts';
 
 interface PgliteQueryable {
-  query<T>(sql: string, params?: unknown[], options?: { blob?: Blob }): Promise<{ rows: T[]; affectedRows?: number }>;
+  query<T>(
+    sql: string,
+    params?: unknown[],
+    options?: { blob?: Blob },
+  ): Promise<{ rows: T[]; affectedRows?: number }>;
 }
 
 export interface PgliteLike extends PgliteQueryable {
@@ -34,7 +38,10 @@ class PgliteSession implements SqlSession {
   }
 
   async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    const r = await this.q.query<Record<string, unknown>>(params?.length ? toDollarParams(sql) : sql, params ? [...params] : undefined);
+    const r = await this.q.query<Record<string, unknown>>(
+      params?.length ? toDollarParams(sql) : sql,
+      params ? [...params] : undefined,
+    );
     return r.rows.map(lower) as T[];
   }
 
@@ -44,7 +51,9 @@ class PgliteSession implements SqlSession {
   }
 
   async copyFrom(sql: string, data: readonly Uint8Array[]): Promise<number> {
-    const r = await this.q.query(sql.replace(/\bFROM\s+STDIN\b/i, `FROM '/dev/blob'`), [], { blob: new Blob(data as Uint8Array<ArrayBuffer>[]) });
+    const r = await this.q.query(sql.replace(/\bFROM\s+STDIN\b/i, `FROM '/dev/blob'`), [], {
+      blob: new Blob(data as Uint8Array<ArrayBuffer>[]),
+    });
     return r.affectedRows ?? 0;
   }
 }

@@ -43,7 +43,8 @@ export function isTransientIrisError(error: unknown): boolean {
   const e = error as { odbcErrors?: { state?: string; code?: number }[] };
   for (const x of e?.odbcErrors ?? []) {
     if (x.code === -110 || x.code === -114) return true;
-    if (x.state && (/^08/.test(x.state) || x.state === '40001' || x.state === 'HYT00' || x.state === 'HYT01')) return true;
+    if (x.state && (/^08/.test(x.state) || x.state === '40001' || x.state === 'HYT00' || x.state === 'HYT01'))
+      return true;
   }
   return /SQLCODE[:=]?\s*<?-(110|114)>?|lock timeout|communication link failure/i.test(odbcText(error));
 }
@@ -65,7 +66,8 @@ export class IrisDialect extends SqlDialect {
   }
 
   idFilter(column: string, ids: readonly string[]): IdFilter {
-    if (ids.length > IRIS_IN_LIST_SIZE) throw new Error(`at most ${IRIS_IN_LIST_SIZE} ids per IN list (got ${ids.length})`);
+    if (ids.length > IRIS_IN_LIST_SIZE)
+      throw new Error(`at most ${IRIS_IN_LIST_SIZE} ids per IN list (got ${ids.length})`);
     const params: SqlValue[] = [...ids];
     while (params.length < IRIS_IN_LIST_SIZE) params.push(ids[ids.length - 1] ?? '');
     return { sql: `${column} IN (${Array(IRIS_IN_LIST_SIZE).fill('?').join(', ')})`, params };
@@ -98,7 +100,18 @@ export class IrisDialect extends SqlDialect {
   // ---- schema -------------------------------------------------------------------------------------------
 
   private static readonly COLUMNS: Record<TableKey, string[]> = {
-    docs: ['doc_id', 'title', 'abstract', 'authors', 'keywords', 'pub_date', 'origin', 'content_hash', 'loaded_at', 'text_content'],
+    docs: [
+      'doc_id',
+      'title',
+      'abstract',
+      'authors',
+      'keywords',
+      'pub_date',
+      'origin',
+      'content_hash',
+      'loaded_at',
+      'text_content',
+    ],
     tokens: ['doc_id', 'token_index', 'token_text', 'token_embedding'],
     ledger: ['doc_id', 'model_fingerprint', 'content_hash', 'token_count', 'dimension', 'embedded_at'],
   };
@@ -127,7 +140,9 @@ export class IrisDialect extends SqlDialect {
   }
 
   /** The DDL of every object, in creation order. (IRIS creates the schema with its first table.) */
-  schemaObjects(expect: SchemaExpectation): { kind: 'table' | 'trigger'; table?: TableKey; object: string; sql: string }[] {
+  schemaObjects(
+    expect: SchemaExpectation,
+  ): { kind: 'table' | 'trigger'; table?: TableKey; object: string; sql: string }[] {
     const n = this.names;
     const trig = `${this.ident(n.schema)}.${this.ident(this.triggerName())}`;
     return [
@@ -140,7 +155,12 @@ export class IrisDialect extends SqlDialect {
           `abstract VARCHAR(65535), authors LONGVARCHAR, keywords LONGVARCHAR, pub_date VARCHAR(32), origin VARCHAR(4000), ` +
           `content_hash VARCHAR(64) COLLATE %EXACT, loaded_at VARCHAR(32), text_content LONGVARCHAR)`,
       },
-      { kind: 'table', table: 'tokens', object: this.object(n.tokens), sql: this.createTokens(expect.dimension) },
+      {
+        kind: 'table',
+        table: 'tokens',
+        object: this.object(n.tokens),
+        sql: this.createTokens(expect.dimension),
+      },
       {
         kind: 'table',
         table: 'ledger',
@@ -201,7 +221,9 @@ export class IrisDialect extends SqlDialect {
     const { tables, columns, triggers } = await client.withSession(async (s) => ({
       tables: (await s.query(this.tablesQuery(), [n.schema])).map((r) => String(r.table_name).toLowerCase()),
       columns: await s.query(this.columnsQuery(), [n.schema]),
-      triggers: (await s.query(this.triggersQuery(), [n.schema, n.docs])).map((r) => String(r.trigger_name).toLowerCase()),
+      triggers: (await s.query(this.triggersQuery(), [n.schema, n.docs])).map((r) =>
+        String(r.trigger_name).toLowerCase(),
+      ),
     }));
     const tableName: Record<TableKey, string> = { docs: n.docs, tokens: n.tokens, ledger: n.ledger };
     let present = 0;
@@ -209,7 +231,12 @@ export class IrisDialect extends SqlDialect {
     for (const obj of this.schemaObjects(expect)) {
       if (obj.kind === 'trigger') {
         if (!triggers.includes(this.triggerName().toLowerCase()))
-          problems.push({ kind: 'missing', object: obj.object, problem: 'trigger does not exist', fix: obj.sql });
+          problems.push({
+            kind: 'missing',
+            object: obj.object,
+            problem: 'trigger does not exist',
+            fix: obj.sql,
+          });
         continue;
       }
       const key = obj.table!;
@@ -220,12 +247,15 @@ export class IrisDialect extends SqlDialect {
       }
       present++;
       const live = new Map(
-        columns.filter((c) => String(c.table_name).toLowerCase() === name).map((c) => [String(c.column_name).toLowerCase(), String(c.data_type ?? '')]),
+        columns
+          .filter((c) => String(c.table_name).toLowerCase() === name)
+          .map((c) => [String(c.column_name).toLowerCase(), String(c.data_type ?? '')]),
       );
       for (const col of IrisDialect.COLUMNS[key]) {
         const type = live.get(col);
         if (type === undefined) {
-          const colType = col === 'token_embedding' ? `VECTOR(FLOAT, ${expect.dimension})` : IrisDialect.COLUMN_TYPES[col]!;
+          const colType =
+            col === 'token_embedding' ? `VECTOR(FLOAT, ${expect.dimension})` : IrisDialect.COLUMN_TYPES[col]!;
           problems.push({
             kind: 'mismatch',
             object: `${obj.object}.${col}`,
@@ -264,7 +294,12 @@ export class IrisDialect extends SqlDialect {
     try {
       await client.transaction(async (s) => {
         try {
-          await s.query(this.probeInsert(dimension), [IRIS_PROBE_ID, 0, '', Array(dimension).fill('0').join(',')]);
+          await s.query(this.probeInsert(dimension), [
+            IRIS_PROBE_ID,
+            0,
+            '',
+            Array(dimension).fill('0').join(','),
+          ]);
         } catch (e) {
           failure = odbcText(e);
         }
@@ -274,7 +309,10 @@ export class IrisDialect extends SqlDialect {
       if (e !== rollback) throw e;
     }
     const leftover = await client.withSession((s) => s.query(this.probeLeftover(), [IRIS_PROBE_ID]));
-    if (leftover.length) throw new Error(`the schema probe row ${IRIS_PROBE_ID} was not rolled back from ${this.object(this.names.tokens)}`);
+    if (leftover.length)
+      throw new Error(
+        `the schema probe row ${IRIS_PROBE_ID} was not rolled back from ${this.object(this.names.tokens)}`,
+      );
     return failure;
   }
 

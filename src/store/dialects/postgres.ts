@@ -44,7 +44,21 @@ function pgObject(o: Omit<PgObject, 'sql'>): PgObject {
 }
 
 /** Serialization failures, deadlocks, lock timeouts, shutdowns, too many connections, lost connections. */
-const TRANSIENT_STATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006', '08S01']);
+const TRANSIENT_STATES = new Set([
+  '40001',
+  '40P01',
+  '55P03',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '08S01',
+]);
 
 export function isTransientPgError(error: unknown): boolean {
   const e = error as { code?: string; message?: string; odbcErrors?: { state?: string }[] };
@@ -79,7 +93,10 @@ export class PostgresDialect extends SqlDialect {
   }
 
   idFilter(column: string, ids: readonly string[]): IdFilter {
-    return { sql: `${column} IN (SELECT value FROM json_array_elements_text(CAST(? AS json)))`, params: [JSON.stringify(ids)] };
+    return {
+      sql: `${column} IN (SELECT value FROM json_array_elements_text(CAST(? AS json)))`,
+      params: [JSON.stringify(ids)],
+    };
   }
 
   upsertDocument(): string {
@@ -120,7 +137,8 @@ export class PostgresDialect extends SqlDialect {
     let rows = 0;
     for (const e of embeddings) {
       const id = copy.encodeId(e.docId);
-      for (let i = 0; i < e.tokens.length; i++) copy.row(id, i, e.tokens[i]!, e.vectors, i * e.dimension, e.dimension);
+      for (let i = 0; i < e.tokens.length; i++)
+        copy.row(id, i, e.tokens[i]!, e.vectors, i * e.dimension, e.dimension);
       rows += e.tokens.length;
     }
     if (rows) await s.copyFrom(this.copyTokens(), copy.finish());
@@ -132,8 +150,21 @@ export class PostgresDialect extends SqlDialect {
   schemaObjects(expect: SchemaExpectation, vectorType: PgVectorType = this.vectorType): PgObject[] {
     const n = this.names;
     const fn = `${this.ident(n.schema)}.${this.ident(`${n.docs}_content_changed`)}`;
-    const objects: PgObject[] = [pgObject({ kind: 'schema', object: n.schema, statements: [`CREATE SCHEMA IF NOT EXISTS ${this.ident(n.schema)}`] })];
-    if (vectorType === 'vector') objects.push(pgObject({ kind: 'extension', object: 'vector', statements: ['CREATE EXTENSION IF NOT EXISTS vector'] }));
+    const objects: PgObject[] = [
+      pgObject({
+        kind: 'schema',
+        object: n.schema,
+        statements: [`CREATE SCHEMA IF NOT EXISTS ${this.ident(n.schema)}`],
+      }),
+    ];
+    if (vectorType === 'vector')
+      objects.push(
+        pgObject({
+          kind: 'extension',
+          object: 'vector',
+          statements: ['CREATE EXTENSION IF NOT EXISTS vector'],
+        }),
+      );
     objects.push(
       pgObject({
         kind: 'table',
@@ -144,7 +175,12 @@ export class PostgresDialect extends SqlDialect {
             `pub_date text, origin text, content_hash text, loaded_at text, text_content text)`,
         ],
       }),
-      pgObject({ kind: 'table', table: 'tokens', object: this.object(n.tokens), statements: this.createTokens(expect.dimension, vectorType) }),
+      pgObject({
+        kind: 'table',
+        table: 'tokens',
+        object: this.object(n.tokens),
+        statements: this.createTokens(expect.dimension, vectorType),
+      }),
       pgObject({
         kind: 'table',
         table: 'ledger',
@@ -186,14 +222,30 @@ export class PostgresDialect extends SqlDialect {
    * are EXTERNAL already.)
    */
   private createTokens(dimension: number, vectorType: PgVectorType): string[] {
-    const column = vectorType === 'vector' ? `token_embedding vector(${dimension}) NOT NULL` : `token_embedding real[] NOT NULL ${this.dimensionConstraint(dimension)}`;
+    const column =
+      vectorType === 'vector'
+        ? `token_embedding vector(${dimension}) NOT NULL`
+        : `token_embedding real[] NOT NULL ${this.dimensionConstraint(dimension)}`;
     const create = `CREATE TABLE ${this.t.tokens} (doc_id text NOT NULL, token_index integer NOT NULL, token_text text NOT NULL, ${column}, PRIMARY KEY (doc_id, token_index))`;
-    return vectorType === 'vector' ? [create] : [create, `ALTER TABLE ${this.t.tokens} ALTER COLUMN token_embedding SET STORAGE EXTERNAL`];
+    return vectorType === 'vector'
+      ? [create]
+      : [create, `ALTER TABLE ${this.t.tokens} ALTER COLUMN token_embedding SET STORAGE EXTERNAL`];
   }
 
   private expectedColumns(dimension: number): Record<TableKey, [string, string][]> {
     return {
-      docs: ['doc_id', 'title', 'abstract', 'authors', 'keywords', 'pub_date', 'origin', 'content_hash', 'loaded_at', 'text_content'].map((c) => [c, 'text']),
+      docs: [
+        'doc_id',
+        'title',
+        'abstract',
+        'authors',
+        'keywords',
+        'pub_date',
+        'origin',
+        'content_hash',
+        'loaded_at',
+        'text_content',
+      ].map((c) => [c, 'text']),
       tokens: [
         ['doc_id', 'text'],
         ['token_index', 'integer'],
@@ -211,7 +263,11 @@ export class PostgresDialect extends SqlDialect {
     };
   }
 
-  private static readonly PRIMARY_KEYS: Record<TableKey, string> = { docs: 'doc_id', tokens: 'doc_id, token_index', ledger: 'doc_id' };
+  private static readonly PRIMARY_KEYS: Record<TableKey, string> = {
+    docs: 'doc_id',
+    tokens: 'doc_id, token_index',
+    ledger: 'doc_id',
+  };
 
   /** The live type of the token_embedding column, or null when the table does not exist. */
   private async liveVectorColumn(s: SqlSession): Promise<string | null> {
@@ -229,7 +285,11 @@ export class PostgresDialect extends SqlDialect {
       const live = await this.liveVectorColumn(s);
       if (live !== null) this.vectorType = /^(\S+\.)?"?vector"?\(/.test(live) ? 'vector' : 'real[]';
       else if (this.requested !== 'auto') this.vectorType = this.requested;
-      else this.vectorType = (await s.query(`SELECT name FROM pg_available_extensions WHERE name = 'vector'`)).length ? 'vector' : 'real[]';
+      else
+        this.vectorType = (await s.query(`SELECT name FROM pg_available_extensions WHERE name = 'vector'`))
+          .length
+          ? 'vector'
+          : 'real[]';
     });
     this.resolved = true;
   }
@@ -265,31 +325,59 @@ export class PostgresDialect extends SqlDialect {
         [n.schema, `${n.docs}_content_changed`],
       );
       const tableName: Record<TableKey, string> = { docs: n.docs, tokens: n.tokens, ledger: n.ledger };
-      const columnsOf = (table: string) => cols.filter((r: Row) => r.table_name === table && r.column_name !== null);
+      const columnsOf = (table: string) =>
+        cols.filter((r: Row) => r.table_name === table && r.column_name !== null);
       const tablePresent = (table: string) => cols.some((r: Row) => r.table_name === table);
       const expected = this.expectedColumns(expect.dimension);
       let present = 0;
       for (const obj of objects) {
         switch (obj.kind) {
           case 'schema':
-            if (!schemaRow.length) problems.push({ kind: 'missing', object: obj.object, problem: 'schema does not exist', fix: obj.sql });
+            if (!schemaRow.length)
+              problems.push({
+                kind: 'missing',
+                object: obj.object,
+                problem: 'schema does not exist',
+                fix: obj.sql,
+              });
             break;
           case 'extension':
             if (!extension.length)
-              problems.push({ kind: 'missing', object: 'extension vector', problem: 'the pgvector extension is not installed in this database', fix: obj.sql });
+              problems.push({
+                kind: 'missing',
+                object: 'extension vector',
+                problem: 'the pgvector extension is not installed in this database',
+                fix: obj.sql,
+              });
             break;
           case 'function':
-            if (!functions.length) problems.push({ kind: 'missing', object: obj.object, problem: 'function does not exist', fix: obj.sql });
+            if (!functions.length)
+              problems.push({
+                kind: 'missing',
+                object: obj.object,
+                problem: 'function does not exist',
+                fix: obj.sql,
+              });
             break;
           case 'trigger':
             if (!triggers.some((t) => t.name === `${n.docs}_content_changed`))
-              problems.push({ kind: 'missing', object: obj.object, problem: 'trigger does not exist', fix: obj.sql });
+              problems.push({
+                kind: 'missing',
+                object: obj.object,
+                problem: 'trigger does not exist',
+                fix: obj.sql,
+              });
             break;
           case 'table': {
             const key = obj.table!;
             const name = tableName[key];
             if (!tablePresent(name)) {
-              problems.push({ kind: 'missing', object: obj.object, problem: 'table does not exist', fix: obj.sql });
+              problems.push({
+                kind: 'missing',
+                object: obj.object,
+                problem: 'table does not exist',
+                fix: obj.sql,
+              });
               break;
             }
             present++;
@@ -339,10 +427,20 @@ export class PostgresDialect extends SqlDialect {
   }
 
   private rebuildTokens(dimension: number): string {
-    return [`DROP TABLE ${this.t.tokens}`, `DELETE FROM ${this.t.ledger}`, ...this.createTokens(dimension, this.vectorType)].join('; ');
+    return [
+      `DROP TABLE ${this.t.tokens}`,
+      `DELETE FROM ${this.t.ledger}`,
+      ...this.createTokens(dimension, this.vectorType),
+    ].join('; ');
   }
 
-  private checkVectorColumn(liveType: string, expect: SchemaExpectation, obj: PgObject, constraints: Row[], problems: SchemaProblem[]): void {
+  private checkVectorColumn(
+    liveType: string,
+    expect: SchemaExpectation,
+    obj: PgObject,
+    constraints: Row[],
+    problems: SchemaProblem[],
+  ): void {
     const object = `${obj.object}.token_embedding`;
     const vec = /^(?:\S+\.)?"?vector"?\((\d+)\)$/.exec(liveType);
     if (vec) {
@@ -367,8 +465,12 @@ export class PostgresDialect extends SqlDialect {
       });
       return;
     }
-    const checks = constraints.filter((c) => c.table_name === this.names.tokens && c.type === 'c').map((c) => String(c.def));
-    const dims = checks.map((d) => /cardinality\(token_embedding\)\s*=\s*(\d+)/i.exec(d)).filter((m) => m !== null);
+    const checks = constraints
+      .filter((c) => c.table_name === this.names.tokens && c.type === 'c')
+      .map((c) => String(c.def));
+    const dims = checks
+      .map((d) => /cardinality\(token_embedding\)\s*=\s*(\d+)/i.exec(d))
+      .filter((m) => m !== null);
     if (!dims.length)
       problems.push({
         kind: 'mismatch',

@@ -106,22 +106,36 @@ export function sqliteSchemaObjects(n: TableNames, expect: SchemaExpectation): S
 export type SqliteQuery = (sql: string, params: readonly SqlValue[]) => Promise<Row[]>;
 
 /** Where the live schema differs from sqliteSchemaObjects, with the DDL that fixes each difference. */
-export async function checkSqliteSchema(query: SqliteQuery, n: TableNames, expect: SchemaExpectation): Promise<SchemaReport> {
+export async function checkSqliteSchema(
+  query: SqliteQuery,
+  n: TableNames,
+  expect: SchemaExpectation,
+): Promise<SchemaReport> {
   const s = sqliteIdent(n.schema);
   const t = (name: string) => `${s}.${sqliteIdent(name)}`;
   const problems: SchemaProblem[] = [];
   let present = 0;
   for (const obj of sqliteSchemaObjects(n, expect)) {
-    const [row] = await query(`SELECT sql FROM ${s}.sqlite_master WHERE type = ? AND name = ?`, [obj.kind, obj.name]);
+    const [row] = await query(`SELECT sql FROM ${s}.sqlite_master WHERE type = ? AND name = ?`, [
+      obj.kind,
+      obj.name,
+    ]);
     if (!row) {
-      problems.push({ kind: 'missing', object: obj.object, problem: `${obj.kind} does not exist`, fix: obj.sql });
+      problems.push({
+        kind: 'missing',
+        object: obj.object,
+        problem: `${obj.kind} does not exist`,
+        fix: obj.sql,
+      });
       continue;
     }
     const sql = String(row.sql);
     if (obj.kind === 'table') present++;
     if (!obj.table) continue;
     const live = await query(`SELECT name, type FROM pragma_table_info(?, ?)`, [obj.name, n.schema]);
-    const byName = new Map(live.map((c) => [String(c.name).toLowerCase(), String(c.type ?? '').toUpperCase()]));
+    const byName = new Map(
+      live.map((c) => [String(c.name).toLowerCase(), String(c.type ?? '').toUpperCase()]),
+    );
     const tableName = obj.table === 'docs' ? n.docs : obj.table === 'tokens' ? n.tokens : n.ledger;
     for (const c of SQLITE_COLUMNS[obj.table]) {
       const type = byName.get(c.name);
@@ -214,7 +228,10 @@ export class SqliteDialect extends SqlDialect {
     const s = sqliteIdent(this.names.schema);
     await client.transaction(async (session) => {
       for (const obj of sqliteSchemaObjects(this.names, expect)) {
-        const [row] = await session.query(`SELECT 1 AS x FROM ${s}.sqlite_master WHERE type = ? AND name = ?`, [obj.kind, obj.name]);
+        const [row] = await session.query(
+          `SELECT 1 AS x FROM ${s}.sqlite_master WHERE type = ? AND name = ?`,
+          [obj.kind, obj.name],
+        );
         if (!row) await session.query(obj.sql);
       }
     });

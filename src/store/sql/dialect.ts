@@ -53,7 +53,14 @@ export const DOCUMENT_COLUMNS = [
   'text_content',
 ] as const;
 export const TOKEN_COLUMNS = ['doc_id', 'token_index', 'token_text', 'token_embedding'] as const;
-export const LEDGER_COLUMNS = ['doc_id', 'model_fingerprint', 'content_hash', 'token_count', 'dimension', 'embedded_at'] as const;
+export const LEDGER_COLUMNS = [
+  'doc_id',
+  'model_fingerprint',
+  'content_hash',
+  'token_count',
+  'dimension',
+  'embedded_at',
+] as const;
 
 /** A WHERE condition that matches a list of ids, with its parameters. */
 export interface IdFilter {
@@ -73,7 +80,11 @@ export abstract class SqlDialect {
 
   constructor(names: TableNames) {
     this.names = names;
-    this.t = { docs: this.table(names.docs), tokens: this.table(names.tokens), ledger: this.table(names.ledger) };
+    this.t = {
+      docs: this.table(names.docs),
+      tokens: this.table(names.tokens),
+      ledger: this.table(names.ledger),
+    };
   }
 
   /** Quotes an identifier the dialect's way. */

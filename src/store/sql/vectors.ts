@@ -34,7 +34,9 @@ export function float32Bytes(v: Float32Array, start: number, dim: number): Uint8
  * real[] | vector). See the COPY binary file format and pgvector's vector_recv.
  */
 export class PgBinaryCopy {
-  private static readonly HEADER = Uint8Array.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+  private static readonly HEADER = Uint8Array.from([
+    0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0,
+  ]);
   private readonly enc = new TextEncoder();
   private readonly chunks: Uint8Array[] = [PgBinaryCopy.HEADER];
   private buf: Uint8Array;
@@ -70,7 +72,14 @@ export class PgBinaryCopy {
     this.pos = 0;
   }
 
-  row(docId: Uint8Array, tokenIndex: number, tokenText: string, v: Float32Array, start: number, dim: number): void {
+  row(
+    docId: Uint8Array,
+    tokenIndex: number,
+    tokenText: string,
+    v: Float32Array,
+    start: number,
+    dim: number,
+  ): void {
     const text = this.enc.encode(tokenText);
     const vecBytes = this.vectorType === 'vector' ? 4 + 4 * dim : 20 + 8 * dim;
     this.ensure(2 + 4 + docId.length + 8 + 4 + text.length + 4 + vecBytes);
