@@ -199,6 +199,32 @@ test('kill -9 in the middle of healing, run again: converges, no document half-e
   assert.equal(dup[0]!.n, 0);
 });
 
+test('Ctrl-C (SIGINT) mid-heal: stops after the batch in flight, exit 130, what was committed stays', async () => {
+  const conn = new DatabaseSync(db);
+  conn.exec('DELETE FROM DocumentTokenEmbeddings; DELETE FROM DocumentEmbeddingLedger;');
+  conn.close();
+  const { child, done } = startCli(['ensure', '--doc-count', '200', '--batch-size', '2', ...common]);
+  let committed = 0;
+  for (let i = 0; i < 3000 && committed < 6; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    try {
+      committed = sql<{ n: number }>('SELECT COUNT(*) AS n FROM DocumentEmbeddingLedger')[0]!.n;
+    } catch {
+      /* the writer holds the lock for a moment */
+    }
+  }
+  child.kill('SIGINT');
+  const r = await done;
+  assert.equal(r.code, 130, r.stderr);
+  assert.match(r.stderr, /SIGINT: stopping after the batch in flight/);
+  const kept = sql<{ n: number }>('SELECT COUNT(*) AS n FROM DocumentEmbeddingLedger')[0]!.n;
+  assert.ok(kept >= committed && kept < 200, `kept ${kept} of 200`);
+  assert.deepEqual(partialDocuments(), []);
+  const again = await runCli(['ensure', '--doc-count', '200', ...common]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(reportOf(again).healed.embedded, 200 - kept);
+});
+
 test('bad flags and manifests exit 2 with a message naming the problem, and change nothing', async () => {
   const before = snapshot();
   const cases: [string[], RegExp][] = [
