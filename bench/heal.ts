@@ -1,0 +1,130 @@
+/**
+ * End-to-end healing (child of bench/run.ts): one reconcile() pass with the CLI's own wiring (src/app/wiring.ts,
+ * the spec built by the CLI's specFromFlags), as `datastate ensure` runs it, instrumented from outside the
+ * engine: the store's writeEmbeddings is wrapped to time the writes, the embedder is kept to read what it fed
+ * the model, and the engine's events give the embedding phase's start and end.
+ *
+ *   node bench/heal.ts --db FILE --model DIR --dimension D --doc-count N [--source PATH] [--target-state S]
+ *                      [--concurrency N]   (an experiment: spec.healing.concurrency, default 1)
+ *                      [--skip-writes]     (a diagnostic: writeEmbeddings does nothing; not ready afterwards)
+ *
+ * Prints one JSON object (seconds, healed counts, tokens fed to the model, write time, ...).
+ */
+import { parseArgs } from 'node:util';
+import type { Embedder } from '../src/core/ports.ts';
+import type { EngineEvent } from '../src/heal/events.ts';
+import type { TokenEmbedder } from '../src/embed/index.ts';
+import { reconcile } from '../src/heal/reconcile.ts';
+import { specFromFlags } from '../src/cli/spec-from-flags.ts';
+import { wire } from '../src/app/wiring.ts';
+import { emit, log } from './lib.ts';
+
+const { values } = parseArgs({
+  options: {
+    db: { type: 'string' },
+    model: { type: 'string' },
+    dimension: { type: 'string' },
+    'doc-count': { type: 'string' },
+    source: { type: 'string' },
+    'target-state': { type: 'string' },
+    /** An experiment, not what a user runs: overrides spec.healing.concurrency (the CLI has no flag for it). */
+    concurrency: { type: 'string' },
+    /** A diagnostic: embed everything but write nothing (the dataset is then, of course, not ready). */
+    'skip-writes': { type: 'boolean', default: false },
+  },
+});
+
+const { spec } = specFromFlags(
+  {
+    docCount: values['doc-count'],
+    db: values.db,
+    model: values.model,
+    dimension: values.dimension,
+    source: values.source,
+    targetState: values['target-state'],
+  },
+  'AutoFix',
+);
+if (values.concurrency !== undefined) spec.healing.concurrency = Number(values.concurrency);
+
+const t0 = performance.now();
+const at = () => (performance.now() - t0) / 1000;
+const marks: { embedStart?: number; embedEnd?: number; loadEnd?: number; modelSeconds?: number } = {};
+/** CPU time of the whole process (every thread: getrusage RUSAGE_SELF) at the embedding phase's start and end. */
+const cpu: { start?: NodeJS.CpuUsage; end?: NodeJS.CpuUsage } = {};
+let lastLog = 0;
+const onEvent = (e: EngineEvent) => {
+  if (e.type === 'embed-progress') {
+    if (marks.embedStart === undefined) {
+      marks.embedStart = at();
+      cpu.start = process.cpuUsage();
+    }
+    marks.embedEnd = at();
+    cpu.end = process.cpuUsage();
+    if (at() - lastLog > 10) {
+      lastLog = at();
+      log(
+        `  ${e.progress.processed}/${e.progress.total} documents, ${e.tokens} tokens, ${at().toFixed(0)} s`,
+      );
+    }
+  }
+  if (e.type === 'load-progress') marks.loadEnd = at();
+  if (e.type === 'embedder-ready') marks.modelSeconds = e.seconds;
+};
+const wired = await wire(spec, onEvent, (m) => log(`  note: ${m.slice(0, 120)}`));
+const deps = wired.deps;
+
+let embedder: TokenEmbedder | null = null;
+const openEmbedder = deps.openEmbedder;
+deps.openEmbedder = async (): Promise<Embedder> => {
+  embedder = (await openEmbedder()) as TokenEmbedder;
+  return embedder;
+};
+const writes = { calls: 0, documents: 0, rows: 0, bytes: 0, seconds: 0 };
+const store = deps.store;
+const writeEmbeddings = store.writeEmbeddings.bind(store);
+const skipWrites = values['skip-writes'];
+store.writeEmbeddings = async (ws) => {
+  const w0 = performance.now();
+  if (!skipWrites) await writeEmbeddings(ws);
+  writes.seconds += (performance.now() - w0) / 1000;
+  writes.calls++;
+  writes.documents += ws.length;
+  for (const w of ws) {
+    writes.rows += w.embedding.tokens.length;
+    writes.bytes += w.embedding.vectors.byteLength;
+  }
+};
+
+const result = await reconcile(spec, deps);
+const seconds = at();
+await wired.close();
+const e = embedder as TokenEmbedder | null;
+emit({
+  ready: result.ready,
+  outcome: result.outcome,
+  seconds,
+  healed: result.healed,
+  failures: result.failures.length,
+  documents: result.documents,
+  embedded: result.embedded,
+  embed:
+    marks.embedStart === undefined
+      ? null
+      : {
+          seconds: marks.embedEnd! - marks.embedStart,
+          start: marks.embedStart,
+          end: marks.embedEnd,
+          cpuSeconds: (cpu.end!.user + cpu.end!.system - cpu.start!.user - cpu.start!.system) / 1e6,
+        },
+  loadSeconds: marks.loadEnd ?? null,
+  modelLoadSeconds: marks.modelSeconds ?? null,
+  fed: e ? { ...e.stats } : null,
+  layout: e
+    ? { workers: e.info.workers, threads: e.info.threads, maxTokens: e.info.maxTokens, batch: e.info.batch }
+    : null,
+  batchSize: spec.healing.batchSize,
+  concurrency: spec.healing.concurrency,
+  writes,
+  skipWrites,
+});
