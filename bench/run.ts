@@ -93,6 +93,10 @@ const NODE = process.execPath;
 const PMC = pmcCorpusPath();
 if (!existsSync(PMC)) throw new Error(`the PMC corpus is not at ${PMC} (set DATASTATE_PMC_CORPUS)`);
 const WORK = mkdtempSync(path.join(os.tmpdir(), 'datastate-bench-'));
+// The temporary databases go however the run ends (a failed child throws), unless --keep.
+process.on('exit', () => {
+  if (!opts.keep) rmSync(WORK, { recursive: true, force: true });
+});
 const MODELS = path.join(REPO, '.datastate', 'models');
 
 // ---- models --------------------------------------------------------------------------------------------
@@ -549,7 +553,6 @@ for (const dim of [DIM.bert, DIM.h256]) {
   });
 }
 
-if (!opts.keep) rmSync(WORK, { recursive: true, force: true });
 const totalSeconds = (Date.now() - started) / 1000;
 
 // ---- the table ------------------------------------------------------------------------------------------
