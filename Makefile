@@ -81,13 +81,16 @@ test: deps typecheck lint
 	npm test
 
 ## Benchmarks (not tests) ------------------------------------------------------------------------------
+# All of issue #9's figures (~10 min on 2 cores); writes docs/benchmarks.md.
+bench: deps
+	npm run bench
 bench-embed: deps
 	npm run bench:embed
 bench-store: deps
 	npm run bench:store
 
 ## Kubernetes test servers (real kube-apiserver + etcd built from Go modules) ------------------------------
-.PHONY: envtest-build envtest-up envtest-down test-k8s bench-embed bench-store
+.PHONY: envtest-build envtest-up envtest-down test-k8s bench bench-embed bench-store
 envtest-build:
 	scripts/envtest.sh build
 envtest-up:
