@@ -24,7 +24,7 @@ import type {
 import { contentHash } from './content-hash.ts';
 import { isTransientSqliteError } from './errors.ts';
 import { checkSqliteSchema, sqliteSchemaObjects, type SchemaObject } from './dialects/sqlite.ts';
-import { documentParams, type TableNames } from './sql/dialect.ts';
+import { SHORT_ABSTRACT, checkIdentifier, documentParams, type TableNames } from './sql/dialect.ts';
 import type { Row } from './sql/client.ts';
 
 export interface SqliteStoreOptions {
@@ -42,11 +42,8 @@ export interface SqliteStoreOptions {
   readOnly?: boolean;
 }
 
-const SHORT_ABSTRACT = 64;
-
 function q(id: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(id)) throw new Error(`invalid SQL identifier: ${JSON.stringify(id)}`);
-  return `"${id}"`;
+  return `"${checkIdentifier(id)}"`;
 }
 
 export class SqliteStore implements Store {

@@ -165,14 +165,17 @@ test('out-of-band damage: validate reports exactly it, plan shows exactly that w
   assert.deepEqual(partialDocuments(), []);
 });
 
-test('kill -9 in the middle of healing, run again: converges, no document half-embedded', async () => {
+/**
+ * Drops every embedding, starts `ensure` for 200 documents in batches of 2, and returns once at least `docs`
+ * documents are committed (the heal still running).
+ */
+async function healFromScratchUntil(docs: number) {
   const conn = new DatabaseSync(db);
   conn.exec('DELETE FROM DocumentTokenEmbeddings; DELETE FROM DocumentEmbeddingLedger;');
   conn.close();
-  const { child, done } = startCli(['ensure', '--doc-count', '200', '--batch-size', '2', ...common]);
-  // Wait until some batches are committed, then kill without warning.
+  const run = startCli(['ensure', '--doc-count', '200', '--batch-size', '2', ...common]);
   let committed = 0;
-  for (let i = 0; i < 3000 && committed < 10; i++) {
+  for (let i = 0; i < 3000 && committed < docs; i++) {
     await new Promise((r) => setTimeout(r, 10));
     try {
       committed = sql<{ n: number }>('SELECT COUNT(*) AS n FROM DocumentEmbeddingLedger')[0]!.n;
@@ -180,6 +183,12 @@ test('kill -9 in the middle of healing, run again: converges, no document half-e
       /* the writer holds the lock for a moment */
     }
   }
+  return { ...run, committed };
+}
+
+test('kill -9 in the middle of healing, run again: converges, no document half-embedded', async () => {
+  // Wait until some batches are committed, then kill without warning.
+  const { child, done } = await healFromScratchUntil(10);
   child.kill('SIGKILL');
   const killed = await done;
   assert.equal(killed.signal, 'SIGKILL');
@@ -200,19 +209,7 @@ test('kill -9 in the middle of healing, run again: converges, no document half-e
 });
 
 test('Ctrl-C (SIGINT) mid-heal: stops after the batch in flight, exit 130, what was committed stays', async () => {
-  const conn = new DatabaseSync(db);
-  conn.exec('DELETE FROM DocumentTokenEmbeddings; DELETE FROM DocumentEmbeddingLedger;');
-  conn.close();
-  const { child, done } = startCli(['ensure', '--doc-count', '200', '--batch-size', '2', ...common]);
-  let committed = 0;
-  for (let i = 0; i < 3000 && committed < 6; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-    try {
-      committed = sql<{ n: number }>('SELECT COUNT(*) AS n FROM DocumentEmbeddingLedger')[0]!.n;
-    } catch {
-      /* the writer holds the lock for a moment */
-    }
-  }
+  const { child, done, committed } = await healFromScratchUntil(6);
   child.kill('SIGINT');
   const r = await done;
   assert.equal(r.code, 130, r.stderr);

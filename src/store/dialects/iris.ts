@@ -23,7 +23,15 @@
 import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { SqlClient, SqlValue } from '../sql/client.ts';
-import { SqlDialect, checkIdentifier, type IdFilter, type TableNames } from '../sql/dialect.ts';
+import {
+  DOCUMENT_COLUMNS,
+  LEDGER_COLUMNS,
+  SqlDialect,
+  TOKEN_COLUMNS,
+  checkIdentifier,
+  type IdFilter,
+  type TableNames,
+} from '../sql/dialect.ts';
 import { joinFloats } from '../sql/vectors.ts';
 import { odbcText } from './sqlite.ts';
 
@@ -100,20 +108,9 @@ export class IrisDialect extends SqlDialect {
   // ---- schema -------------------------------------------------------------------------------------------
 
   private static readonly COLUMNS: Record<TableKey, string[]> = {
-    docs: [
-      'doc_id',
-      'title',
-      'abstract',
-      'authors',
-      'keywords',
-      'pub_date',
-      'origin',
-      'content_hash',
-      'loaded_at',
-      'text_content',
-    ],
-    tokens: ['doc_id', 'token_index', 'token_text', 'token_embedding'],
-    ledger: ['doc_id', 'model_fingerprint', 'content_hash', 'token_count', 'dimension', 'embedded_at'],
+    docs: [...DOCUMENT_COLUMNS],
+    tokens: [...TOKEN_COLUMNS],
+    ledger: [...LEDGER_COLUMNS],
   };
 
   private static readonly COLUMN_TYPES: Record<string, string> = {

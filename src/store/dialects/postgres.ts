@@ -14,7 +14,13 @@
 import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
-import { SqlDialect, checkIdentifier, type IdFilter, type TableNames } from '../sql/dialect.ts';
+import {
+  DOCUMENT_COLUMNS,
+  SqlDialect,
+  checkIdentifier,
+  type IdFilter,
+  type TableNames,
+} from '../sql/dialect.ts';
 import { PgBinaryCopy, joinFloats } from '../sql/vectors.ts';
 import { odbcText } from './sqlite.ts';
 
@@ -234,18 +240,7 @@ export class PostgresDialect extends SqlDialect {
 
   private expectedColumns(dimension: number): Record<TableKey, [string, string][]> {
     return {
-      docs: [
-        'doc_id',
-        'title',
-        'abstract',
-        'authors',
-        'keywords',
-        'pub_date',
-        'origin',
-        'content_hash',
-        'loaded_at',
-        'text_content',
-      ].map((c) => [c, 'text']),
+      docs: DOCUMENT_COLUMNS.map((c) => [c, 'text']),
       tokens: [
         ['doc_id', 'text'],
         ['token_index', 'integer'],
