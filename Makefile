@@ -26,6 +26,7 @@ help:
 	@sed -n '2,7p' Makefile
 	@echo "  make k8s-install | k8s-ensure-ragas DOCS=N | k8s-validate DOCS=N | k8s-status   (see docs/deploy.md)"
 	@echo "  make bench-embed | bench-store | envtest-up | envtest-down"
+	@echo "  make image | cluster-up | cluster-down | cluster-status   (see docs/testing-kubernetes.md)"
 
 
 node_modules/.installed: package.json package-lock.json
@@ -101,3 +102,4 @@ test-k8s:
 	scripts/ci-envtest.sh
 
 include mk/k8s.mk
+include mk/cluster.mk
