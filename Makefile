@@ -77,8 +77,9 @@ test-unit: deps
 # then cached in ~/.cache/datastate-envtest). DATASTATE_TEST_PG_URL / DATASTATE_TEST_KUBECONFIG use existing ones.
 test: deps typecheck lint
 	@eval "$$(scripts/ci-databases.sh)"; \
-	trap 'scripts/ci-databases.sh stop >/dev/null 2>&1 || true' EXIT; \
+	trap 'scripts/ci-databases.sh stop >/dev/null 2>&1 || true; scripts/ci-cluster.sh --cleanup' EXIT; \
 	scripts/ci-envtest.sh --build-only; \
+	scripts/ci-cluster.sh --build-only; \
 	npm test
 
 ## Benchmarks (not tests) ------------------------------------------------------------------------------
