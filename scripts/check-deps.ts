@@ -8,7 +8,8 @@
  *     command (its package.json `bin`) a package.json script, a make file or a shell script runs, or is the
  *     `@types/` package of something that is used;
  *   - every package that any source imports is declared, and the product's run-time code imports no
- *     devDependency.
+ *     devDependency;
+ *   - docs/design-notes.md's "Dependencies" tables name exactly the declared packages (first column, in backticks).
  *
  *   node scripts/check-deps.ts [DIR]   DIR: the project (default: this repository); exit 0 when all holds,
  *                                      otherwise one line per finding and exit 1
@@ -148,6 +149,23 @@ for (const [name, u] of uses) {
   else if (name in dev && !(name in product)) {
     const r = u.find(runtime);
     if (r) problems.push(`${name}: ${r.file} loads it at run time, but it is only a devDependency`);
+  }
+}
+
+const DOC = join('docs', 'design-notes.md');
+if (existsSync(join(root, DOC))) {
+  const text = readFileSync(join(root, DOC), 'utf8');
+  const section = /^## Dependencies[^\n]*\n([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(text)?.[1] ?? '';
+  const named = new Set<string>();
+  for (const row of section.split('\n').filter((l) => l.startsWith('|'))) {
+    for (const m of (row.split('|')[1] ?? '').matchAll(/`([^`]+)`/g)) named.add(m[1]!);
+  }
+  if (!section) problems.push(`${DOC} has no "## Dependencies" section listing the packages`);
+  else {
+    for (const name of declared)
+      if (!named.has(name)) problems.push(`${name}: declared, but ${DOC} does not list it`);
+    for (const name of named)
+      if (!declared.has(name)) problems.push(`${name}: ${DOC} lists it, but package.json does not`);
   }
 }
 

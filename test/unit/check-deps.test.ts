@@ -20,7 +20,7 @@ test('this repository declares every package it imports, and imports every packa
   assert.match(r.stdout, /each used; every import declared/);
 });
 
-test('check-deps names an unused dependency, a dev-only import in src, an undeclared import and stray types', () => {
+test('check-deps names an unused dependency, a dev-only import in src, an undeclared import, stray types and docs that differ', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ds-check-deps-'));
   try {
     writeFileSync(
@@ -48,6 +48,22 @@ test('check-deps names an unused dependency, a dev-only import in src, an undecl
       ].join('\n'),
     );
     writeFileSync(join(dir, 'test', 'a.test.ts'), "import { y } from 'only-in-tests';\n");
+    mkdirSync(join(dir, 'docs'));
+    const listed = ['used', 'unused', 'only-in-tests', 'dev-in-src', '@types/gone', '@types/node'];
+    writeFileSync(
+      join(dir, 'docs', 'design-notes.md'),
+      [
+        '## Dependencies',
+        '',
+        '| package | why |',
+        '| --- | --- |',
+        ...listed.slice(1).map((p) => `| \`${p}\` | x |`),
+        '| `ghost` | x |',
+        '',
+        '## Next',
+        '| `used` | outside the section |',
+      ].join('\n'),
+    );
     const r = checkDeps(dir);
     assert.equal(r.status, 1);
     const lines = r.stderr.trim().split('\n').sort();
@@ -55,8 +71,10 @@ test('check-deps names an unused dependency, a dev-only import in src, an undecl
       'check-deps: @scope/undeclared: imported by src/a.ts but not declared in package.json',
       'check-deps: @types/gone: types for gone, which nothing imports: remove it',
       'check-deps: dev-in-src: src/a.ts loads it at run time, but it is only a devDependency',
+      'check-deps: ghost: docs/design-notes.md lists it, but package.json does not',
       'check-deps: only-in-tests: a dependency, but only src/a.ts, test/a.test.ts import it: make it a devDependency',
       'check-deps: unused: declared in dependencies, but nothing imports it: remove it',
+      'check-deps: used: declared, but docs/design-notes.md does not list it',
     ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
