@@ -59,13 +59,13 @@ gen-crd: deps
 	node scripts/gen-crd.ts
 
 typecheck: deps
-	npx tsc -p tsconfig.json
+	node_modules/.bin/tsc -p tsconfig.json
 
 lint: deps
-	npx eslint .
+	node_modules/.bin/eslint .
 
 format-check: deps
-	npx prettier --check .
+	node_modules/.bin/prettier --check .
 
 # package.json declares exactly what the sources import (scripts/check-deps.ts).
 check-deps: deps
