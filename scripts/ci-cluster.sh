@@ -2,14 +2,17 @@
 # CI step for the single-node cluster suite (test/cluster/): build (or reuse) its binaries and the image.
 #   scripts/ci-cluster.sh --build-only   scripts/cluster.sh build (cached) + scripts/build-image.sh
 #   scripts/ci-cluster.sh                the same, then node --test test/cluster/
-#   scripts/ci-cluster.sh --cleanup      remove a cluster a killed run left behind (demo data, then cluster-down)
+#   scripts/ci-cluster.sh --cleanup      remove a cluster a killed test run left behind (demo data, cluster-down)
 # Without root the cluster cannot run: it says so and does nothing (test/cluster/ then skips itself).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 if [ "${1:-}" = --cleanup ]; then
-  [ -d .datastate/cluster-demo ] && scripts/cluster-demo.sh clean >/dev/null 2>&1 || true
-  [ -d .datastate/cluster ] && scripts/cluster.sh down || true
+  # Only a cluster a test started (test/helpers/cluster.ts writes the marker), never one of make cluster-up.
+  if [ -f .datastate/cluster/started-by-test ]; then
+    scripts/cluster-demo.sh clean >/dev/null 2>&1 || true
+    scripts/cluster.sh down || true
+  fi
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then

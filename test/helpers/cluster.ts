@@ -7,11 +7,14 @@
 //
 // Needs root on Linux (containerd, runc, kubelet); clusterSkipReason() says why it cannot run here.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const script = join(repoRoot, 'scripts', 'cluster.sh');
+/** Written after a test's `up`: scripts/ci-cluster.sh --cleanup removes only a cluster a test started. */
+const testMarker = join(repoRoot, '.datastate', 'cluster', 'started-by-test');
 
 export interface Cluster {
   kubeconfigPath: string;
@@ -28,6 +31,9 @@ export interface Cluster {
 export function clusterSkipReason(): string | undefined {
   if (process.platform !== 'linux') return 'the cluster runs on Linux only';
   if (process.getuid?.() !== 0) return 'the cluster needs root (containerd, runc, kubelet)';
+  // One cluster per machine (the cni0 bridge, the node address): never touch one a user started.
+  if (existsSync(join(repoRoot, '.datastate', 'cluster', 'kubeconfig')) && !existsSync(testMarker))
+    return 'a cluster of make cluster-up is running in this checkout (make cluster-down first)';
   return undefined;
 }
 
@@ -54,6 +60,7 @@ export function startCluster(): Cluster {
     stop();
     throw new Error(`cluster.sh up failed (exit ${up.status}):\n${up.stderr}`);
   }
+  writeFileSync(testMarker, `${process.pid}\n`);
   const envLines = spawnSync('bash', [script, 'env'], { encoding: 'utf8' }).stdout;
   const kubeconfigPath = /KUBECONFIG='([^']+)'/.exec(envLines)![1]!;
   const binPath = /PATH='([^']+)'/.exec(envLines)![1]!;
