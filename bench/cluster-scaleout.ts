@@ -5,7 +5,8 @@
  * the same corpus, model and database. Prints the ratio; not a test (no timed assertion anywhere).
  *
  *   make cluster-up && make cluster-demo DOCS=200     # once: the chart, PostgreSQL, corpus, model
- *   node bench/cluster-scaleout.ts [--docs N] [--rounds R]   (as root; defaults 400 documents, 1 round)
+ *   node bench/cluster-scaleout.ts [--docs N] [--rounds R] [--small]
+ *     (as root; defaults: 100 documents, 1 round, the BERT-base-shaped SYNTHETIC model, generated on first use)
  *
  * Each run heals N fresh documents into its own schema (SCALE_<replicas>_<round>) from the empty state:
  * documents loaded by the controller, then embedded by the worker pods. Reported: seconds from `kubectl apply`
@@ -20,8 +21,12 @@ const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
-const docs = arg('docs', 400);
+const docs = arg('docs', 100);
 const rounds = arg('rounds', 1);
+// bert-base: the BERT-base-shaped SYNTHETIC model (h768/L12, 436 MB), where inference dominates; small: h32.
+const preset = process.argv.includes('--small') ? 'small' : 'bert-base';
+const modelDir = preset === 'small' ? 'encoder' : 'bert-base';
+const dim = preset === 'small' ? 32 : 768;
 
 const envOut = spawnSync('bash', [join(root, 'scripts/cluster.sh'), 'env'], { encoding: 'utf8' }).stdout;
 const env = {
@@ -44,12 +49,12 @@ if (sh('kubectl get dss -o name 2>/dev/null || true').trim() === '')
 function manifest(name: string, schema: string, replicas: number): string {
   const base = sh(
     `make -s k8s-render DOCS=${docs} K8S_NAME=${name} K8S_DIALECT=postgres ` +
-      'K8S_SOURCE=/data/pmc-oa/pmc-oa.tar.gz K8S_MODEL=/models/encoder K8S_DIM=32',
+      `K8S_SOURCE=/data/pmc-oa/pmc-oa.tar.gz K8S_MODEL=/models/${modelDir} K8S_DIM=${dim}`,
   ).replace(/schema: RAG/, `schema: ${schema}`);
   return (
     base.trimEnd() +
     `\n  workers:\n    minReplicas: ${replicas}\n    maxReplicas: ${replicas}\n` +
-    '    resources: { requests: { cpu: "1", memory: 1Gi }, limits: { cpu: "1", memory: 1Gi } }\n'
+    '    resources: { requests: { cpu: "1", memory: 3Gi }, limits: { cpu: "1", memory: 3Gi } }\n'
   );
 }
 
