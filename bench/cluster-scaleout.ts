@@ -45,6 +45,12 @@ if (sh('kubectl get dss -o name 2>/dev/null || true').trim() === '')
   throw new Error(
     'run `make cluster-up && make cluster-demo DOCS=200` first (chart, database, corpus, model)',
   );
+// The model, generated on first use next to the demo's (the pods see that directory through hostPath volumes).
+const models = join(root, '.datastate', 'cluster-demo', 'models');
+sh(
+  `[ -f ${models}/${modelDir}/model.onnx ] || node src/cli/main.ts gen-model --preset ${preset} ${models}/${modelDir}` +
+    ` >/dev/null && chmod -R a+rX ${models}`,
+);
 
 function manifest(name: string, schema: string, replicas: number): string {
   const base = sh(
