@@ -8,7 +8,7 @@
  *   node bench/cluster-scaleout.ts [--docs N] [--rounds R] [--small]
  *     (as root; defaults: 100 documents, 1 round, the BERT-base-shaped SYNTHETIC model, generated on first use)
  *
- * Each run heals N fresh documents into its own schema (SCALE_<replicas>_<round>) from the empty state:
+ * Each run heals N fresh documents into its own schema (SCALE<dim>_<replicas>_<round>) from the empty state:
  * documents loaded by the controller, then embedded by the worker pods. Reported: seconds from `kubectl apply`
  * to Ready, and documents per second.
  */
@@ -68,7 +68,7 @@ function heal(replicas: number, round: number): number {
   const name = `scale-${replicas}-${round}`;
   sh(`kubectl delete dss ${name} --ignore-not-found --wait`);
   const t0 = process.hrtime.bigint();
-  sh('kubectl apply -f -', manifest(name, `SCALE_${replicas}_${round}`, replicas));
+  sh('kubectl apply -f -', manifest(name, `SCALE${dim}_${replicas}_${round}`, replicas));
   sh(`kubectl wait --for=condition=Ready dss/${name} --timeout=60m`);
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   sh(`kubectl delete dss ${name} --wait`);
