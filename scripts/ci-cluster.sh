@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI step for the single-node cluster suite (test/cluster/): build (or reuse) its binaries and the image.
-#   scripts/ci-cluster.sh --build-only   scripts/cluster.sh build (cached) + scripts/build-image.sh
+#   scripts/ci-cluster.sh --build-only   scripts/cluster.sh build (cached; the test builds the image itself)
 #   scripts/ci-cluster.sh                the same, then node --test test/cluster/
 #   scripts/ci-cluster.sh --cleanup      remove a cluster a killed test run left behind (demo data, cluster-down)
 # Without root the cluster cannot run: it says so and does nothing (test/cluster/ then skips itself).
@@ -20,9 +20,8 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 t0=$SECONDS
-scripts/cluster.sh build
-scripts/build-image.sh
-echo "ci-cluster: cluster binaries and image ready in $((SECONDS - t0)) s" >&2
+scripts/cluster.sh build # the image is built by test/helpers/cluster.ts, from the sources as they are then
+echo "ci-cluster: cluster binaries ready in $((SECONDS - t0)) s" >&2
 [ "${1:-}" = --build-only ] && exit 0
 PATH="$(scripts/ensure-node.sh):$PATH"
 export PATH

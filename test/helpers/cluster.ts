@@ -1,7 +1,7 @@
 // The real single-node cluster of scripts/cluster.sh (etcd, kube-apiserver, kube-controller-manager,
 // kube-scheduler, kubelet + containerd + runc, CNI bridge) for a test suite.
 //
-//   const cluster = startCluster();          // builds (cached) and starts; throws with the logs on failure
+//   const cluster = startCluster();          // builds the image, the binaries (cached), starts; throws on failure
 //   after(() => cluster.stop());              // also stopped when the process exits, however the test ends
 //   cluster.kubectl('get', 'pods', '-A');
 //
@@ -55,6 +55,9 @@ export function startCluster(): Cluster {
     if (r.status !== 0) throw new Error(`cluster.sh down failed: ${r.stderr}`);
   };
   process.on('exit', stop);
+  // The image from the sources as they are now (~20 s), so a test never runs a stale one.
+  const image = spawnSync('bash', [join(repoRoot, 'scripts', 'build-image.sh')], { encoding: 'utf8' });
+  if (image.status !== 0) throw new Error(`build-image.sh failed (exit ${image.status}):\n${image.stderr}`);
   const up = spawnSync('bash', [script, 'up'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (up.status !== 0) {
     stop();
