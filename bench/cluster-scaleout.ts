@@ -1,7 +1,8 @@
 /**
  * Scale-out on the real single-node cluster (scripts/cluster.sh): healing throughput of one DatasetState with
  * exactly 1 worker pod vs exactly 2 (spec.workers.minReplicas = maxReplicas), each pod given one core
- * (requests = limits = 1 CPU: Guaranteed QoS, a CFS quota of one core), measured side by side in one run on
+ * (a CFS quota of one core: limits 1 CPU; requests 900m, so that two fit next to the controller's 2 × 100m on a
+ * 2-core node), measured side by side in one run on
  * the same corpus, model and database. Prints the ratio; not a test (no timed assertion anywhere).
  *
  *   make cluster-up && make cluster-demo DOCS=200     # once: the chart, PostgreSQL, corpus, model
@@ -60,15 +61,20 @@ function manifest(name: string, schema: string, replicas: number): string {
   return (
     base.trimEnd() +
     `\n  workers:\n    minReplicas: ${replicas}\n    maxReplicas: ${replicas}\n` +
-    '    resources: { requests: { cpu: "1", memory: 3Gi }, limits: { cpu: "1", memory: 3Gi } }\n'
+    '    resources: { requests: { cpu: 900m, memory: 3Gi }, limits: { cpu: "1", memory: 3Gi } }\n'
   );
 }
 
+const PG = 'postgres://datastate:datastate@10.244.0.1:55433/postgres';
+
 function heal(replicas: number, round: number): number {
   const name = `scale-${replicas}-${round}`;
+  const schema = `SCALE${dim}_${replicas}_${round}`;
   sh(`kubectl delete dss ${name} --ignore-not-found --wait`);
+  // From the empty state: the demo's PostgreSQL (scripts/cluster-demo.sh), reached from the host on the node address.
+  sh(`psql -q ${PG} -c 'DROP SCHEMA IF EXISTS "${schema}" CASCADE' 2>&1`);
   const t0 = process.hrtime.bigint();
-  sh('kubectl apply -f -', manifest(name, `SCALE${dim}_${replicas}_${round}`, replicas));
+  sh('kubectl apply -f -', manifest(name, schema, replicas));
   sh(`kubectl wait --for=condition=Ready dss/${name} --timeout=60m`);
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   sh(`kubectl delete dss ${name} --wait`);
