@@ -19,12 +19,13 @@ set -euo pipefail
 
 PG_DIR=${DATASTATE_PG_DIR:-/tmp/datastate-pg}
 PG_PORT=${DATASTATE_PG_PORT:-55432}
-# Extra addresses to listen on and a CIDR allowed to connect (scripts/cluster-demo.sh: the pods of the cluster).
+# Addresses to listen on, the one to connect to, and a CIDR allowed to connect (scripts/cluster-demo.sh: the
+# node address of the cluster, whose pods connect from 10.244.0.0/24).
 PG_LISTEN=${DATASTATE_PG_LISTEN:-127.0.0.1}
 PG_ALLOW_CIDR=${DATASTATE_PG_ALLOW_CIDR:-}
 PG_USER=datastate
 PG_PASS=datastate
-URL="postgres://${PG_USER}:${PG_PASS}@127.0.0.1:${PG_PORT}/postgres"
+URL="postgres://${PG_USER}:${PG_PASS}@${DATASTATE_PG_HOST:-127.0.0.1}:${PG_PORT}/postgres"
 APT_PACKAGES=(postgresql odbc-postgresql libsqliteodbc unixodbc unixodbc-dev)
 
 log() { echo "ci-databases: $*" >&2; }

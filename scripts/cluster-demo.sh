@@ -14,8 +14,8 @@ eval "$("$root/scripts/cluster.sh" env)"
 data="${DATASTATE_DEMO_DIR:-$root/.datastate/cluster-demo}"
 node_ip=10.244.0.1
 pg_port=55433
-export DATASTATE_PG_DIR="$data/pg" DATASTATE_PG_PORT=$pg_port DATASTATE_PG_LISTEN="127.0.0.1,$node_ip" \
-  DATASTATE_PG_ALLOW_CIDR=10.244.0.0/24
+export DATASTATE_PG_DIR="$data/pg" DATASTATE_PG_PORT=$pg_port DATASTATE_PG_LISTEN="$node_ip" \
+  DATASTATE_PG_HOST="$node_ip" DATASTATE_PG_ALLOW_CIDR=10.244.0.0/24
 corpus="${DATASTATE_PMC_CORPUS:-$root/../shared/corpus/pmc-oa-1536.tar.gz}"
 app_version="$(awk -F'"' '/^appVersion:/ { print $2 }' "$root/charts/datastate/Chart.yaml")"
 image="localhost/datastate:$app_version"
