@@ -152,7 +152,7 @@ test('helm install on the real API server: the CRD from crds/, the ServiceAccoun
   const core = env.kc.makeApiClient(CoreV1Api);
   const apps = env.kc.makeApiClient(AppsV1Api);
   assert.ok((await core.readNamespacedServiceAccount({ name: SA, namespace: RELEASE_NS })).metadata?.uid);
-  assert.equal((await rbac.readClusterRole({ name: RELEASE })).rules?.length, 7);
+  assert.equal((await rbac.readClusterRole({ name: RELEASE })).rules?.length, 9);
   assert.equal((await rbac.readClusterRoleBinding({ name: RELEASE })).subjects?.[0]?.name, SA);
   assert.equal(
     (await rbac.readNamespacedRole({ name: `${RELEASE}-leader-election`, namespace: RELEASE_NS })).rules
