@@ -185,7 +185,7 @@ test(
     const chartArgs = d.spec!.template.spec!.containers[0]!.args!;
     for (let i = 0; i < chartArgs.length; i++) {
       const a = chartArgs[i]!;
-      if (a === '--workers') continue;
+      if (a === '--workers' || a === '--worker-pdb') continue; // the flags without a value
       if (a.startsWith('--worker-') || a === '--batches-per-worker') {
         i++;
         continue;
