@@ -1,6 +1,7 @@
 # datastate — make targets. Every target installs what it needs (Node 24 into .tools/, npm packages).
 #   make ensure-ragas-ready DOCS=1000 [SOURCE=path] [DB=path] [MODEL=dir]
 #   make validate-dataset-state DOCS=1000
+#   make plan-dataset-state DOCS=1000
 #   make populate-token-embeddings DOCS=1000
 #   make test
 SHELL := /bin/bash
@@ -23,7 +24,7 @@ DATA_FLAGS = $(if $(SOURCE),--source $(SOURCE)) $(if $(DB),--db $(DB)) $(if $(MO
 	validate-dataset-state plan-dataset-state gen-crd typecheck lint format-check check-deps test test-unit bench
 
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '/^#   make/p' Makefile
 	@echo "  make k8s-install | k8s-ensure-ragas DOCS=N | k8s-validate DOCS=N | k8s-status   (see docs/deploy.md)"
 	@echo "  make bench-embed | bench-store | envtest-up | envtest-down"
 
@@ -89,7 +90,7 @@ test: deps typecheck lint format-check check-deps
 	npm test
 
 ## Benchmarks (not tests) ------------------------------------------------------------------------------
-# All of issue #9's figures (~10 min on 2 cores); writes docs/benchmarks.md.
+# All of the benchmark figures (~6 min on 2 cores); writes docs/benchmarks.md.
 bench: deps
 	npm run bench
 bench-embed: deps
