@@ -65,7 +65,7 @@ stamp_of() {
   {
     "$go" version
     cat "$mod/go.mod" "$mod/go.sum"
-    find "$mod/cmd" -name '*.go' -type f | LC_ALL=C sort | xargs cat
+    find "$mod/cmd/kube-apiserver" "$mod/cmd/etcd" "$mod/cmd/envtest-pki" -name '*.go' -type f | LC_ALL=C sort | xargs cat
     echo "$ldflags"
   } | sha256sum | cut -d' ' -f1
 }
