@@ -216,7 +216,8 @@ describe('model problems: clear exit 2 before any write', () => {
     cpSync(await model('distilbert'), bad, { recursive: true });
     const { onnx } = onnxProto;
     const proto = onnx.ModelProto.decode(readFileSync(join(bad, 'model.onnx')));
-    proto.graph!.input.push({ ...proto.graph!.input[0]!, name: 'position_ids' });
+    const inputs = proto.graph!.input!;
+    inputs.push({ ...inputs[0]!, name: 'position_ids' });
     writeFileSync(join(bad, 'model.onnx'), onnx.ModelProto.encode(proto).finish());
     const r = await runCli(['model', 'inspect', bad]);
     assert.equal(r.code, 2, r.stderr);
