@@ -20,7 +20,7 @@ DATASTATE := node src/cli/main.ts
 DATA_FLAGS = $(if $(SOURCE),--source $(SOURCE)) $(if $(DB),--db $(DB)) $(if $(MODEL),--model $(MODEL)) $(FLAGS)
 
 .PHONY: help deps ensure-ragas-ready ensure-ragas-1k ensure-ragas-5k ensure-ragas-10k populate-token-embeddings \
-	validate-dataset-state plan-dataset-state gen-crd typecheck lint format-check test test-unit bench
+	validate-dataset-state plan-dataset-state gen-crd typecheck lint format-check check-deps test test-unit bench
 
 help:
 	@sed -n '2,7p' Makefile
@@ -59,24 +59,32 @@ gen-crd: deps
 	node scripts/gen-crd.ts
 
 typecheck: deps
-	npx tsc -p tsconfig.json
+	node_modules/.bin/tsc -p tsconfig.json
 
 lint: deps
-	npx eslint .
+	node_modules/.bin/eslint .
 
 format-check: deps
-	npx prettier --check .
+	node_modules/.bin/prettier --check .
+
+# package.json declares exactly what the sources import (scripts/check-deps.ts).
+check-deps: deps
+	node scripts/check-deps.ts
 
 test-unit: deps
 	node --test 'test/unit/**/*.test.ts'
 
-# All tests: unit, integration (real SQLite, PostgreSQL, ODBC, ONNX runs, kube-apiserver) and end-to-end.
-# Installs and starts what they need first: Debian's PostgreSQL and ODBC packages with a throwaway PostgreSQL on
-# 127.0.0.1:55432 (stopped afterwards), and kube-apiserver + etcd built from Go modules (~10 min the first time,
+# All tests: static checks (types, lint, formatting, dependencies), then unit, integration (real SQLite,
+# PostgreSQL, ODBC, ONNX runs, kube-apiserver) and end-to-end. Installs and starts what they need first: Debian's
+# PostgreSQL and ODBC packages with a throwaway PostgreSQL on 127.0.0.1:55432 (stopped afterwards), the odbc addon
+# built once unixODBC's headers are there, and kube-apiserver + etcd built from Go modules (~10 min the first time,
 # then cached in ~/.cache/datastate-envtest). DATASTATE_TEST_PG_URL / DATASTATE_TEST_KUBECONFIG use existing ones.
-test: deps typecheck lint
-	@eval "$$(scripts/ci-databases.sh)"; \
+# The static checks come first and need nothing but the npm packages: typecheck does not need the odbc addon
+# (types/odbc.d.ts, docs/runtime.md).
+test: deps typecheck lint format-check check-deps
+	@set -e; eval "$$(scripts/ci-databases.sh)"; \
 	trap 'scripts/ci-databases.sh stop >/dev/null 2>&1 || true' EXIT; \
+	scripts/ensure-odbc-addon.sh; \
 	scripts/ci-envtest.sh --build-only; \
 	npm test
 

@@ -66,10 +66,25 @@ const writes: EmbeddingWrite[] = ids.map((docId) => {
   const tokens = Array.from({ length: TOKENS }, (_, t) => (t % 3 ? `##piece${t % 97}` : `word${t % 211}`));
   return {
     embedding: { docId, tokens, vectors, dimension: DIM },
-    ledger: { docId, modelFingerprint: 'bench', contentHash: contentHash(docId), tokenCount: TOKENS, dimension: DIM, embeddedAt: new Date().toISOString() },
+    ledger: {
+      docId,
+      modelFingerprint: 'bench',
+      contentHash: contentHash(docId),
+      tokenCount: TOKENS,
+      dimension: DIM,
+      embeddedAt: new Date().toISOString(),
+    },
   };
 });
-const docs = ids.map((docId) => ({ docId, title: docId, abstract: `abstract of ${docId}`, textContent: '', authors: [], keywords: [], contentHash: contentHash(`abstract of ${docId}`) }));
+const docs = ids.map((docId) => ({
+  docId,
+  title: docId,
+  abstract: `abstract of ${docId}`,
+  textContent: '',
+  authors: [],
+  keywords: [],
+  contentHash: contentHash(`abstract of ${docId}`),
+}));
 
 interface Result {
   store: string;
@@ -89,14 +104,19 @@ async function timeStore(store: Store): Promise<number> {
   for (let i = 0; i < writes.length; i += BATCH) await store.writeEmbeddings(writes.slice(i, i + BATCH));
   const seconds = (performance.now() - t0) / 1000;
   const c = await store.counts();
-  if (c.tokenRows !== ROWS) throw new Error(`${store.description}: ${c.tokenRows} rows written, expected ${ROWS}`);
+  if (c.tokenRows !== ROWS)
+    throw new Error(`${store.description}: ${c.tokenRows} rows written, expected ${ROWS}`);
   return seconds;
 }
 
 function copyStream(): Uint8Array[] {
   // the same rows as the store writes, with the vector as bytea (4*dim bytes), in PostgreSQL's binary COPY format
   const enc = new TextEncoder();
-  const chunks: Uint8Array[] = [Uint8Array.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0])];
+  const chunks: Uint8Array[] = [
+    Uint8Array.from([
+      0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]),
+  ];
   for (const w of writes) {
     const e = w.embedding;
     const id = enc.encode(e.docId);
@@ -133,7 +153,10 @@ async function pgRawCopy(url: string): Promise<number> {
     for (const sql of RAW_TABLE) await c.query(sql);
     const data = copyStream();
     const t0 = performance.now();
-    await pipeline(Readable.from(data.map((d) => Buffer.from(d.buffer, d.byteOffset, d.byteLength))), c.query(copyFrom(RAW_COPY)));
+    await pipeline(
+      Readable.from(data.map((d) => Buffer.from(d.buffer, d.byteOffset, d.byteLength))),
+      c.query(copyFrom(RAW_COPY)),
+    );
     const seconds = (performance.now() - t0) / 1000;
     await c.query('DROP TABLE raw_load');
     return seconds;
@@ -144,7 +167,9 @@ async function pgRawCopy(url: string): Promise<number> {
 
 function sqliteRawInsert(dir: string): number {
   const db = new DatabaseSync(join(dir, 'raw.db'));
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE raw_load (doc_id TEXT, token_index INTEGER, token_text TEXT, v BLOB)');
+  db.exec(
+    'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE raw_load (doc_id TEXT, token_index INTEGER, token_text TEXT, v BLOB)',
+  );
   const st = db.prepare('INSERT INTO raw_load VALUES (?, ?, ?, ?)');
   const t0 = performance.now();
   for (let i = 0; i < writes.length; i += BATCH) {
@@ -152,7 +177,8 @@ function sqliteRawInsert(dir: string): number {
     for (const w of writes.slice(i, i + BATCH)) {
       const e = w.embedding;
       const raw = new Uint8Array(e.vectors.buffer);
-      for (let t = 0; t < e.tokens.length; t++) st.run(e.docId, t, e.tokens[t]!, raw.subarray(t * DIM * 4, (t + 1) * DIM * 4));
+      for (let t = 0; t < e.tokens.length; t++)
+        st.run(e.docId, t, e.tokens[t]!, raw.subarray(t * DIM * 4, (t + 1) * DIM * 4));
     }
     db.exec('COMMIT');
   }
@@ -164,7 +190,9 @@ function sqliteRawInsert(dir: string): number {
 const want = (name: string) => !ONLY || ONLY.has(name);
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
-log(`workload: ${DOCS} documents x ${TOKENS} tokens = ${ROWS} rows of ${DIM} float32 (${MB.toFixed(1)} MB of vectors), batches of ${BATCH} documents`);
+log(
+  `workload: ${DOCS} documents x ${TOKENS} tokens = ${ROWS} rows of ${DIM} float32 (${MB.toFixed(1)} MB of vectors), batches of ${BATCH} documents`,
+);
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-bench-store-'));
 try {
@@ -173,14 +201,30 @@ try {
     const store = new SqliteStore({ path: join(dir, 'store.db') });
     const seconds = await timeStore(store);
     await store.close();
-    results.push({ store: 'sqlite (node:sqlite)', path: 'prepared INSERT, float32 BLOB', seconds, limit: { path: 'prepared INSERT, plain table, same transactions', seconds: sqliteRawInsert(dir) } });
+    results.push({
+      store: 'sqlite (node:sqlite)',
+      path: 'prepared INSERT, float32 BLOB',
+      seconds,
+      limit: { path: 'prepared INSERT, plain table, same transactions', seconds: sqliteRawInsert(dir) },
+    });
   }
   if (want('odbc+sqlite')) {
     log('odbc+sqlite ...');
-    const store = openOdbcStore({ connectionString: `Driver=SQLite3;Database=${join(dir, 'odbc.db')}`, dialect: 'sqlite' });
+    const store = openOdbcStore({
+      connectionString: `Driver=SQLite3;Database=${join(dir, 'odbc.db')}`,
+      dialect: 'sqlite',
+    });
     const seconds = await timeStore(store);
     await store.close();
-    results.push({ store: 'odbc+sqlite (libsqliteodbc)', path: 'multi-row INSERT (200 rows), BLOB', seconds, limit: { path: 'as sqlite', seconds: results.find((r) => r.store.startsWith('sqlite'))?.limit?.seconds ?? NaN } });
+    results.push({
+      store: 'odbc+sqlite (libsqliteodbc)',
+      path: 'multi-row INSERT (200 rows), BLOB',
+      seconds,
+      limit: {
+        path: 'as sqlite',
+        seconds: results.find((r) => r.store.startsWith('sqlite'))?.limit?.seconds ?? NaN,
+      },
+    });
   }
   const admin = process.env.DATASTATE_TEST_PG_URL;
   if (admin && (want('postgres') || want('odbc+postgres'))) {
@@ -202,7 +246,12 @@ try {
           const seconds = await timeStore(store);
           const vt = (store.sql as { vectorType?: string }).vectorType;
           await store.close();
-          results.push({ store: `postgres ${version} (pg)`, path: bulk === 'copy' ? `COPY binary, ${vt}` : `multi-row INSERT (100 rows), ${vt}`, seconds, limit });
+          results.push({
+            store: `postgres ${version} (pg)`,
+            path: bulk === 'copy' ? `COPY binary, ${vt}` : `multi-row INSERT (100 rows), ${vt}`,
+            seconds,
+            limit,
+          });
         }
       if (want('odbc+postgres')) {
         log('odbc+postgres ...');
@@ -214,13 +263,19 @@ try {
         });
         const seconds = await timeStore(store);
         await store.close();
-        results.push({ store: `odbc+postgres ${version} (psqlODBC)`, path: 'multi-row INSERT (100 rows), real[] as text', seconds, limit });
+        results.push({
+          store: `odbc+postgres ${version} (psqlODBC)`,
+          path: 'multi-row INSERT (100 rows), real[] as text',
+          seconds,
+          limit,
+        });
       }
     } finally {
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
     }
-  } else if (!admin) log('DATASTATE_TEST_PG_URL is not set: no PostgreSQL server rows (eval "$(scripts/ci-databases.sh)")');
+  } else if (!admin)
+    log('DATASTATE_TEST_PG_URL is not set: no PostgreSQL server rows (eval "$(scripts/ci-databases.sh)")');
   if (want('pglite')) {
     const { PGlite } = await import('@electric-sql/pglite');
     const { vector } = await import('@electric-sql/pglite-pgvector');
@@ -229,14 +284,24 @@ try {
       for (const sql of RAW_TABLE) await db.query(sql);
       const data = copyStream();
       const t0 = performance.now();
-      await db.query(RAW_COPY.replace('FROM STDIN', `FROM '/dev/blob'`), [], { blob: new Blob(data as Uint8Array<ArrayBuffer>[]) });
-      const limit = { path: 'COPY binary, plain table (bytea, EXTERNAL)', seconds: (performance.now() - t0) / 1000 };
+      await db.query(RAW_COPY.replace('FROM STDIN', `FROM '/dev/blob'`), [], {
+        blob: new Blob(data as Uint8Array<ArrayBuffer>[]),
+      });
+      const limit = {
+        path: 'COPY binary, plain table (bytea, EXTERNAL)',
+        seconds: (performance.now() - t0) / 1000,
+      };
       await db.query('DROP TABLE raw_load');
       for (const bulk of ['copy', 'insert'] as const) {
         log(`pglite ${bulk} ...`);
         const store = openPgliteStore({ db, bulk, schema: `BENCH_${bulk}` });
         const seconds = await timeStore(store);
-        results.push({ store: 'pglite (WASM, pgvector)', path: bulk === 'copy' ? 'COPY binary, vector' : 'multi-row INSERT (100 rows), vector', seconds, limit });
+        results.push({
+          store: 'pglite (WASM, pgvector)',
+          path: bulk === 'copy' ? 'COPY binary, vector' : 'multi-row INSERT (100 rows), vector',
+          seconds,
+          limit,
+        });
       }
     } finally {
       await db.close();
@@ -246,12 +311,25 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const rate = (s: number) => `${Math.round(ROWS / s).toLocaleString('en-US').padStart(9)} rows/s ${(MB / s).toFixed(1).padStart(6)} MB/s`;
-console.log(`\n${ROWS} token rows x ${DIM} dims (${MB.toFixed(1)} MB of vectors) in batches of ${BATCH} documents\n`);
-console.log(`${'store'.padEnd(34)} ${'path'.padEnd(44)} ${'store write'.padEnd(30)}  ${'raw bulk load (limit)'.padEnd(30)}  of limit`);
+const rate = (s: number) =>
+  `${Math.round(ROWS / s)
+    .toLocaleString('en-US')
+    .padStart(9)} rows/s ${(MB / s).toFixed(1).padStart(6)} MB/s`;
+console.log(
+  `\n${ROWS} token rows x ${DIM} dims (${MB.toFixed(1)} MB of vectors) in batches of ${BATCH} documents\n`,
+);
+console.log(
+  `${'store'.padEnd(34)} ${'path'.padEnd(44)} ${'store write'.padEnd(30)}  ${'raw bulk load (limit)'.padEnd(30)}  of limit`,
+);
 for (const r of results)
   console.log(
     `${r.store.padEnd(34)} ${r.path.padEnd(44)} ${rate(r.seconds)}  ${r.limit ? rate(r.limit.seconds) : ''.padEnd(30)}  ${r.limit ? `${Math.round((100 * r.limit.seconds) / r.seconds)}%` : ''}`,
   );
-const limits = [...new Map(results.filter((r) => r.limit).map((r) => [r.store.split(' ')[0], `${r.store.split(' ')[0]}: ${r.limit!.path}`])).values()];
+const limits = [
+  ...new Map(
+    results
+      .filter((r) => r.limit)
+      .map((r) => [r.store.split(' ')[0], `${r.store.split(' ')[0]}: ${r.limit!.path}`]),
+  ).values(),
+];
 console.log(`\nlimits: ${limits.join('; ')}`);

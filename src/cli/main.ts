@@ -9,6 +9,8 @@ import { reconcile } from '../heal/reconcile.ts';
 import { isConfigError } from './errors.ts';
 import { jsonReport, progressRenderer, textReport } from './render.ts';
 import { specFromFlags, type EnsureFlags } from './spec-from-flags.ts';
+import { parseLabels, parseResources } from './worker-flags.ts';
+import { DEFAULT_WORKER_RESOURCES } from '../controller/worker-manifests.ts';
 import { wire } from '../app/wiring.ts';
 import type { ConventionChoice } from '../embed/conventions.ts';
 import type { ModelPreset } from '../embed/demo-model.ts';
@@ -241,6 +243,27 @@ export function buildProgram(): Command {
     .option('--batches-per-worker <n>', 'replicas = ceil(backlog batches / this)', '4')
     .option('--worker-in-flight <n>', 'batches in flight per worker endpoint', '1')
     .option('--worker-ready-timeout <seconds>', 'how long a pass waits for a first ready worker', '300')
+    .addOption(
+      new Option('--worker-image-pull-policy <policy>', 'imagePullPolicy of the worker container').choices([
+        'Always',
+        'IfNotPresent',
+        'Never',
+      ]),
+    )
+    .option(
+      '--worker-resources <json>',
+      "worker container resources (JSON) for what a DatasetState's spec.workers.resources does not name",
+    )
+    .option(
+      '--worker-network-policy-pod-labels <labels>',
+      'write a NetworkPolicy per worker Deployment admitting only Pods with these labels (k=v,k=v) to the batch API',
+    )
+    .option(
+      '--worker-network-policy-namespace <ns>',
+      "namespace of those Pods (the controller's)",
+      process.env.POD_NAMESPACE,
+    )
+    .option('--worker-pdb', 'write a PodDisruptionBudget (maxUnavailable 1) per worker Deployment')
     .action(async (f: Record<string, string | boolean | undefined>) => {
       const { runController } = await import('../controller/run.ts');
       const num = (name: string, v: unknown) => {
@@ -248,6 +271,15 @@ export function buildProgram(): Command {
         if (!Number.isFinite(n) || n < 0)
           throw new ValidationError([`--${name}: must be a non-negative number (got ${JSON.stringify(v)})`]);
         return n;
+      };
+      const workerPolicy = () => {
+        if (!f.workerNetworkPolicyPodLabels) return undefined;
+        const podLabels = parseLabels(String(f.workerNetworkPolicyPodLabels));
+        if (!f.workerNetworkPolicyNamespace)
+          throw new ValidationError([
+            '--worker-network-policy-namespace: needed with --worker-network-policy-pod-labels (or POD_NAMESPACE)',
+          ]);
+        return { namespace: String(f.workerNetworkPolicyNamespace), podLabels };
       };
       process.exitCode = await runController({
         kubeconfig: f.kubeconfig as string | undefined,
@@ -275,6 +307,12 @@ export function buildProgram(): Command {
               readyTimeoutMs: num('worker-ready-timeout', f.workerReadyTimeout) * 1000,
               maxAttempts: 5,
               port: 8080,
+              imagePullPolicy: f.workerImagePullPolicy as 'Always' | 'IfNotPresent' | 'Never' | undefined,
+              resources: f.workerResources
+                ? parseResources(String(f.workerResources))
+                : DEFAULT_WORKER_RESOURCES,
+              networkPolicy: workerPolicy(),
+              podDisruptionBudget: Boolean(f.workerPdb),
             }
           : undefined,
       });

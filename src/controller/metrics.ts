@@ -11,7 +11,7 @@ export function createControllerMetrics(registry = new Registry()) {
     registry,
     reconcileTotal: new Counter({
       name: 'datastate_reconcile_total',
-      help: 'Reconcile passes, by result (ready, healing, degraded, failed, error).',
+      help: 'Reconcile passes, by result (ready, degraded, failed, error).',
       labelNames: ['result'],
       registers: [registry],
     }),

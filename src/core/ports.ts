@@ -19,7 +19,10 @@ export interface EmbedInput {
 export interface Embedder {
   /** Human-readable model id (e.g. directory name or configured modelId). */
   readonly modelId: string;
-  /** sha256 over the model and tokenizer files: the ledger's model fingerprint. */
+  /**
+   * The ledger's model fingerprint: sha256 over a manifest of the model and tokenizer files' digests and the
+   * settings that change the vectors (window size, stride, special tokens, normalization, lowercasing).
+   */
   readonly fingerprint: string;
   /** Output vector dimension, read from the model. */
   readonly dimension: number;

@@ -11,31 +11,9 @@ import { StoreConfigError } from '../errors.ts';
 import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
 import { lowerKeys } from '../sql/client.ts';
 import { odbcText } from '../dialects/sqlite.ts';
+import type { Connection as OdbcConnection, Statement as OdbcStatement } from 'odbc';
 
-/** The parts of the odbc package's API we use. */
-interface OdbcResult extends Array<Record<string, unknown>> {
-  count: number;
-}
-interface OdbcStatement {
-  prepare(sql: string): Promise<void>;
-  bind(params: unknown[]): Promise<void>;
-  execute(): Promise<OdbcResult>;
-  close(): Promise<void>;
-}
-interface OdbcConnection {
-  query(sql: string, params?: unknown[]): Promise<OdbcResult>;
-  createStatement(): Promise<OdbcStatement>;
-  beginTransaction(): Promise<void>;
-  commit(): Promise<void>;
-  rollback(): Promise<void>;
-  close(): Promise<void>;
-}
-interface OdbcModule {
-  connect(
-    connectionString:
-      string | { connectionString: string; connectionTimeout?: number; loginTimeout?: number },
-  ): Promise<OdbcConnection>;
-}
+type OdbcModule = typeof import('odbc');
 
 /** What to do when `import('odbc')` fails: the package was skipped (its build failed), or its binary does not load. */
 export const ODBC_MISSING =
