@@ -12,6 +12,8 @@ import { specFromFlags, type EnsureFlags } from './spec-from-flags.ts';
 import { parseLabels, parseResources } from './worker-flags.ts';
 import { DEFAULT_WORKER_RESOURCES } from '../controller/worker-manifests.ts';
 import { wire } from '../app/wiring.ts';
+import type { ConventionChoice } from '../embed/conventions.ts';
+import type { ModelPreset } from '../embed/demo-model.ts';
 
 export const EXIT = { ready: 0, notReady: 1, badInput: 2, interrupted: 130 } as const;
 
@@ -145,11 +147,14 @@ export function buildProgram(): Command {
     )
     .argument('<dir>', 'model directory to create')
     .addOption(
-      new Option('--preset <preset>', 'bert-base or small')
-        .choices(['bert-base', 'small'])
+      new Option(
+        '--preset <preset>',
+        'bert-base, small (tests), or the interface of a real export: distilbert, minilm-l6, colbertv2',
+      )
+        .choices(['bert-base', 'small', 'distilbert', 'minilm-l6', 'colbertv2'])
         .default('bert-base'),
     )
-    .action(async (dir: string, opts: { preset: 'bert-base' | 'small' }) => {
+    .action(async (dir: string, opts: { preset: ModelPreset }) => {
       const { ensureDemoModel } = await import('../embed/index.ts');
       const out = await ensureDemoModel(dir, {
         preset: opts.preset,
@@ -157,6 +162,61 @@ export function buildProgram(): Command {
       });
       process.stdout.write(`${out}\n`);
     });
+  program
+    .command('model')
+    .description('model directories')
+    .command('inspect')
+    .description(
+      'inputs, outputs, the token-vector output and why, dimension, positions, vocabularies, special tokens, ' +
+        'conventions, fingerprint; exit 2 when the model cannot be used',
+    )
+    .argument('<dir>', 'model directory')
+    .option('--tokenizer <file>', 'tokenizer.json or vocab.txt outside the model directory')
+    .addOption(
+      new Option('--conventions <c>', 'auto, colbert or none')
+        .choices(['auto', 'colbert', 'none'])
+        .default('auto'),
+    )
+    .option('--max-tokens <n>', 'maxTokens to check against the model')
+    .option('--dimension <n>', 'declared dimension to check against the model')
+    .addOption(new Option('--output <format>', 'text or json').choices(['text', 'json']).default('text'))
+    .action(
+      async (
+        dir: string,
+        f: {
+          tokenizer?: string;
+          conventions: ConventionChoice;
+          maxTokens?: string;
+          dimension?: string;
+          output: string;
+        },
+      ) => {
+        const { inspectModelDir, modelReportText } = await import('../embed/index.ts');
+        const int = (name: string, v: string | undefined) => {
+          if (v === undefined) return undefined;
+          if (!/^\d+$/.test(v))
+            throw new ValidationError([`--${name}: must be a positive integer (got ${JSON.stringify(v)})`]);
+          return Number(v);
+        };
+        const maxTokens = int('max-tokens', f.maxTokens);
+        const dimension = int('dimension', f.dimension);
+        const report = await inspectModelDir(dir, {
+          conventions: f.conventions,
+          ...(f.tokenizer !== undefined && { tokenizerPath: f.tokenizer }),
+          ...(maxTokens !== undefined && { maxTokens }),
+          ...(dimension !== undefined && { dimension }),
+        });
+        process.stdout.write(
+          (f.output === 'json' ? JSON.stringify(report, null, 2) : modelReportText(report)) + '\n',
+        );
+        if (report.problems.length > 0) {
+          process.stderr.write(
+            `datastate: ${dir} cannot be used:\n${report.problems.map((p) => `  ${p}`).join('\n')}\n`,
+          );
+          process.exitCode = EXIT.badInput;
+        }
+      },
+    );
   program
     .command('controller')
     .description('run the Kubernetes controller: watch DatasetStates and converge them')
