@@ -908,6 +908,8 @@ mkdirSync(path.dirname(opts.out), { recursive: true });
 // The cluster scale-out section (bench/cluster-scaleout.ts, run on a real cluster apart) is kept as it is.
 const CLUSTER_SECTION = '<!-- bench/cluster-scaleout.ts -->';
 const previous = existsSync(opts.out) ? readFileSync(opts.out, 'utf8') : '';
-const kept = previous.includes(CLUSTER_SECTION) ? `\n${previous.slice(previous.indexOf(CLUSTER_SECTION))}` : '';
+const kept = previous.includes(CLUSTER_SECTION)
+  ? `\n${previous.slice(previous.indexOf(CLUSTER_SECTION))}`
+  : '';
 writeFileSync(opts.out, md + kept);
 log(`wrote ${opts.out}`);
