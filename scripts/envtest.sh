@@ -38,6 +38,16 @@ die() { echo "envtest: $*" >&2; exit 1; }
 log() { [ -n "${quiet:-}" ] || echo "envtest: $*" >&2; }
 say() { echo "envtest: $*" >&2; } # even with --quiet: building takes minutes, so say so
 
+# go_tool DIR NAME PKG@VERSION LDFLAGS: `go install` a pinned tool into DIR once (needs $go set).
+go_tool() {
+  [ -x "$1/$2" ] && return 0
+  say "installing $3"
+  mkdir -p "$1"
+  local t0=$SECONDS
+  GOFLAGS= GOBIN="$1" "$go" install -trimpath -ldflags "$4" "$3"
+  say "$2 installed in $((SECONDS - t0)) s"
+}
+
 find_go() {
   if command -v go >/dev/null 2>&1; then command -v go; return; fi
   if [ -x /usr/local/go/bin/go ]; then echo /usr/local/go/bin/go; return; fi
@@ -109,31 +119,12 @@ cmd_build() {
     echo "$stamp" > "$k8s_dir/stamp"
     say "built in $((SECONDS - t0)) s"
   fi
-  if [ ! -x "$helm_bin/helm" ]; then
-    say "installing helm $HELM_VERSION"
-    t0=$SECONDS
-    mkdir -p "$helm_bin"
-    GOFLAGS= GOBIN="$helm_bin" "$go" install -trimpath \
-      -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-      "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-    say "helm installed in $((SECONDS - t0)) s"
-  fi
-  if [ ! -x "$kubeconform_bin/kubeconform" ]; then
-    say "installing kubeconform $KUBECONFORM_VERSION"
-    mkdir -p "$kubeconform_bin"
-    t0=$SECONDS
-    GOFLAGS= GOBIN="$kubeconform_bin" "$go" install -trimpath -ldflags "-s -w -X main.version=$KUBECONFORM_VERSION" \
-      "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
-    say "kubeconform installed in $((SECONDS - t0)) s"
-  fi
-  if [ ! -x "$kube_score_bin/kube-score" ]; then
-    say "installing kube-score $KUBE_SCORE_VERSION"
-    mkdir -p "$kube_score_bin"
-    t0=$SECONDS
-    GOFLAGS= GOBIN="$kube_score_bin" "$go" install -trimpath -ldflags "-s -w -X main.version=$KUBE_SCORE_VERSION" \
-      "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION"
-    say "kube-score installed in $((SECONDS - t0)) s"
-  fi
+  go_tool "$helm_bin" helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
+    "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  go_tool "$kubeconform_bin" kubeconform "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" \
+    "-s -w -X main.version=$KUBECONFORM_VERSION"
+  go_tool "$kube_score_bin" kube-score "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION" \
+    "-s -w -X main.version=$KUBE_SCORE_VERSION"
   exec 9>&- # release the lock; the servers started next must not inherit it
 }
 

@@ -64,16 +64,7 @@ const BERT_BASE: Omit<SyntheticBertSpec, 'vocabSize' | 'seed'> = {
 };
 
 const PRESETS: Record<ModelPreset, Omit<SyntheticBertSpec, 'vocabSize' | 'seed'>> = {
-  'bert-base': {
-    hidden: 768,
-    layers: 12,
-    heads: 12,
-    intermediate: 3072,
-    maxPositions: 512,
-    typeVocabSize: 2,
-    initStd: 0.02,
-    layerNormEps: 1e-12,
-  },
+  'bert-base': BERT_BASE,
   small: {
     hidden: 32,
     layers: 2,
