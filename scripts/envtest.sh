@@ -7,7 +7,8 @@
 #   scripts/envtest.sh up   [options]   build if needed, start etcd + kube-apiserver, wait for /readyz,
 #                                       write DIR/kubeconfig (admin token, CA pinned)
 #   scripts/envtest.sh down [--dir DIR] stop kube-apiserver, then etcd (SIGTERM, SIGKILL after 5 s); the
-#                                       state directory is kept unless --clean is given
+#                                       state directory (kubeconfig, pki, token, logs) is kept unless
+#                                       --clean is given; etcd's data is always discarded
 #   scripts/envtest.sh env  [--dir DIR] print `export` lines: KUBECONFIG, DATASTATE_TEST_KUBECONFIG, PATH
 #   scripts/envtest.sh status [--dir DIR]
 #   scripts/envtest.sh bin-dir          print the directory holding kube-apiserver and etcd (does not build)
@@ -64,7 +65,7 @@ stamp_of() {
   {
     "$go" version
     cat "$mod/go.mod" "$mod/go.sum"
-    find "$mod/cmd" -name '*.go' -type f | LC_ALL=C sort | xargs cat
+    find "$mod/cmd/kube-apiserver" "$mod/cmd/etcd" "$mod/cmd/envtest-pki" -name '*.go' -type f | LC_ALL=C sort | xargs cat
     echo "$ldflags"
   } | sha256sum | cut -d' ' -f1
 }

@@ -17,8 +17,8 @@ import type { ModelPreset } from '../embed/demo-model.ts';
 
 export const EXIT = { ready: 0, notReady: 1, badInput: 2, interrupted: 130 } as const;
 
-/** ~369 word pieces per abstract at ~1,000 tokens/s: the BERT-base-shaped model on 2 cores (docs/embedding.md). */
-const DEMO_SECONDS_PER_DOCUMENT = 0.37;
+/** ~360 word pieces per abstract (docs/corpus.md: mean 359.8) at ~1,000 tokens/s: the BERT-base-shaped model on 2 cores. */
+const DEMO_SECONDS_PER_DOCUMENT = 0.36;
 
 interface CommonFlags extends EnsureFlags {
   output: 'text' | 'json';
@@ -86,7 +86,10 @@ function ensureOptions(cmd: Command, withModes: boolean): Command {
       '--source <path>',
       'PMC JATS XML directory or .tar.gz, or a .jsonl file (default: a SYNTHETIC generated corpus)',
     )
-    .option('--db <url>', 'database: a SQLite file path (default .datastate/datastate.db)')
+    .option(
+      '--db <url>',
+      'database: a SQLite file path, sqlite:PATH, postgres://... or iris:<ODBC string> (default $DATASTATE_HOME/datastate.db, i.e. .datastate/datastate.db)',
+    )
     .option(
       '--model <dir>',
       'model directory: model.onnx + tokenizer.json (default: the generated SYNTHETIC BERT-base model)',
