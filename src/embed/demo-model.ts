@@ -92,6 +92,11 @@ const PRESETS: Record<ModelPreset, Omit<SyntheticBertSpec, 'vocabSize' | 'seed'>
   colbertv2: { ...BERT_BASE, projection: 128, family: 'colbert', opset: 17 },
 };
 
+/** The shape of a preset (before hidden/layers/... overrides). */
+export function presetShape(preset: ModelPreset): Omit<SyntheticBertSpec, 'vocabSize' | 'seed'> {
+  return { ...PRESETS[preset] };
+}
+
 /** embedder.json fields a preset's real export comes with (docs/embedding.md says how to write them). */
 function presetConfig(preset: ModelPreset, spec: SyntheticBertSpec): Record<string, unknown> {
   if (preset === 'colbertv2')
