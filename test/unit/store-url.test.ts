@@ -10,6 +10,7 @@ import {
   parseConnectionString,
   parseDbUrl,
   redactConnectionString,
+  redactSecrets,
   redactUrl,
 } from '../../src/store/url.ts';
 import { dialectOfUrl, openStore, StoreConfigError } from '../../src/store/index.ts';
@@ -195,4 +196,13 @@ registerHooks({ resolve(specifier, context, next) { if (specifier === 'odbc') re
     r2.stdout.trim(),
     `StoreConfigError: ${ODBC_BROKEN} (libodbc.so.2: cannot open shared object file)`,
   );
+});
+
+test('redactSecrets removes URL passwords and ODBC/query secrets from any text', () => {
+  const text =
+    'connect postgres://u:p%40ss@h:5432/db?sslmode=require&password=q1 failed; iris:Host=h;UID=u;PWD={a;b}}c};X=1 too';
+  const out = redactSecrets(text);
+  assert.doesNotMatch(out, /p%40ss|q1|a;b/);
+  assert.match(out, /postgres:\/\/u:\*\*\*@h:5432\/db/);
+  assert.match(out, /PWD=\*\*\*;X=1/);
 });
