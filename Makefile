@@ -1,6 +1,7 @@
 # datastate — make targets. Every target installs what it needs (Node 24 into .tools/, npm packages).
 #   make ensure-ragas-ready DOCS=1000 [SOURCE=path] [DB=path] [MODEL=dir]
 #   make validate-dataset-state DOCS=1000
+#   make plan-dataset-state DOCS=1000
 #   make populate-token-embeddings DOCS=1000
 #   make test
 SHELL := /bin/bash
@@ -27,9 +28,10 @@ DATA_FLAGS = $${SOURCE:+--source "$$SOURCE"} $${DB:+--db "$$DB"} $${MODEL:+--mod
 	validate-dataset-state plan-dataset-state gen-crd typecheck lint format-check check-deps test test-unit bench
 
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '/^#   make/p' Makefile
 	@echo "  make k8s-install | k8s-ensure-ragas DOCS=N | k8s-validate DOCS=N | k8s-status   (see docs/deploy.md)"
 	@echo "  make bench-embed | bench-store | envtest-up | envtest-down"
+	@echo "  make image | cluster-up | cluster-down | cluster-status   (see docs/testing-kubernetes.md)"
 
 
 node_modules/.installed: package.json package-lock.json
@@ -84,16 +86,18 @@ test-unit: deps
 # built once unixODBC's headers are there, and kube-apiserver + etcd built from Go modules (~10 min the first time,
 # then cached in ~/.cache/datastate-envtest). DATASTATE_TEST_PG_URL / DATASTATE_TEST_KUBECONFIG use existing ones.
 # The static checks come first and need nothing but the npm packages: typecheck does not need the odbc addon
-# (types/odbc.d.ts, docs/runtime.md).
+# (types/odbc.d.ts, docs/runtime.md). As root, the single-node cluster suite (test/cluster/) runs too: its
+# binaries and the image are built first (scripts/ci-cluster.sh), and whatever it left is removed on exit.
 test: deps typecheck lint format-check check-deps
 	@set -e; eval "$$(scripts/ci-databases.sh)"; \
-	trap 'scripts/ci-databases.sh stop >/dev/null 2>&1 || true' EXIT; \
+	trap 'scripts/ci-databases.sh stop >/dev/null 2>&1 || true; scripts/ci-cluster.sh --cleanup' EXIT; \
 	scripts/ensure-odbc-addon.sh; \
 	scripts/ci-envtest.sh --build-only; \
+	scripts/ci-cluster.sh --build-only; \
 	npm test
 
 ## Benchmarks (not tests) ------------------------------------------------------------------------------
-# All of issue #9's figures (~10 min on 2 cores); writes docs/benchmarks.md.
+# All of the benchmark figures (~6 min on 2 cores); writes docs/benchmarks.md.
 bench: deps
 	npm run bench
 bench-embed: deps
@@ -113,3 +117,4 @@ test-k8s:
 	scripts/ci-envtest.sh
 
 include mk/k8s.mk
+include mk/cluster.mk

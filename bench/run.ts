@@ -905,5 +905,11 @@ ${runs.map((r) => r.command).join('\n')}
 \`\`\`
 `;
 mkdirSync(path.dirname(opts.out), { recursive: true });
-writeFileSync(opts.out, md);
+// The cluster scale-out section (bench/cluster-scaleout.ts, run on a real cluster apart) is kept as it is.
+const CLUSTER_SECTION = '<!-- bench/cluster-scaleout.ts -->';
+const previous = existsSync(opts.out) ? readFileSync(opts.out, 'utf8') : '';
+const kept = previous.includes(CLUSTER_SECTION)
+  ? `\n${previous.slice(previous.indexOf(CLUSTER_SECTION))}`
+  : '';
+writeFileSync(opts.out, md + kept);
 log(`wrote ${opts.out}`);

@@ -19,9 +19,13 @@ set -euo pipefail
 
 PG_DIR=${DATASTATE_PG_DIR:-/tmp/datastate-pg}
 PG_PORT=${DATASTATE_PG_PORT:-55432}
+# Addresses to listen on, the one to connect to, and a CIDR allowed to connect (scripts/cluster-demo.sh: the
+# node address of the cluster, whose pods connect from 10.244.0.0/24).
+PG_LISTEN=${DATASTATE_PG_LISTEN:-127.0.0.1}
+PG_ALLOW_CIDR=${DATASTATE_PG_ALLOW_CIDR:-}
 PG_USER=datastate
 PG_PASS=datastate
-URL="postgres://${PG_USER}:${PG_PASS}@127.0.0.1:${PG_PORT}/postgres"
+URL="postgres://${PG_USER}:${PG_PASS}@${DATASTATE_PG_HOST:-127.0.0.1}:${PG_PORT}/postgres"
 APT_PACKAGES=(postgresql odbc-postgresql libsqliteodbc unixodbc unixodbc-dev)
 
 log() { echo "ci-databases: $*" >&2; }
@@ -74,13 +78,16 @@ start_cluster() {
     as_pg "$bin/initdb" -D "$PG_DIR/data" -U "$PG_USER" --pwfile="$pwfile" --auth-host=scram-sha-256 --auth-local=trust \
       -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; return 1; }
     rm -f "$pwfile"
+    if [ -n "$PG_ALLOW_CIDR" ]; then
+      echo "host all $PG_USER $PG_ALLOW_CIDR scram-sha-256" >>"$PG_DIR/data/pg_hba.conf"
+    fi
   fi
   if as_pg "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
     log "cluster already running in $PG_DIR/data"
   else
-    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    log "starting PostgreSQL on $PG_LISTEN:$PG_PORT"
     as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 start \
-      -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c max_connections=100" >&2 ||
+      -o "-c listen_addresses=$PG_LISTEN -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c max_connections=100" >&2 ||
       { tail -20 "$PG_DIR/server.log" >&2; return 1; }
   fi
   for _ in $(seq 1 30); do answers "$URL" && return 0; sleep 0.5; done

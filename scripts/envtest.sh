@@ -2,11 +2,13 @@
 # A real Kubernetes control plane for tests: etcd + kube-apiserver, built from published Go modules
 # (test/envtest), run on loopback without a kubelet, the way controller-runtime's envtest does.
 #
-#   scripts/envtest.sh build [--quiet]  build (once) kube-apiserver, etcd, envtest-pki, helm, kubeconform
+#   scripts/envtest.sh build [--quiet]  build (once) kube-apiserver, etcd, envtest-pki, helm, kubeconform,
+#                                       kube-score
 #   scripts/envtest.sh up   [options]   build if needed, start etcd + kube-apiserver, wait for /readyz,
 #                                       write DIR/kubeconfig (admin token, CA pinned)
 #   scripts/envtest.sh down [--dir DIR] stop kube-apiserver, then etcd (SIGTERM, SIGKILL after 5 s); the
-#                                       state directory is kept unless --clean is given
+#                                       state directory (kubeconfig, pki, token, logs) is kept unless
+#                                       --clean is given; etcd's data is always discarded
 #   scripts/envtest.sh env  [--dir DIR] print `export` lines: KUBECONFIG, DATASTATE_TEST_KUBECONFIG, PATH
 #   scripts/envtest.sh status [--dir DIR]
 #   scripts/envtest.sh bin-dir          print the directory holding kube-apiserver and etcd (does not build)
@@ -18,7 +20,8 @@
 #
 # Binaries go to a cache outside the repository, keyed on the versions, so every clone on the machine
 # shares them: ${DATASTATE_ENVTEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/datastate-envtest}/
-#   k8s-vX-etcd-vY/bin/{kube-apiserver,etcd,envtest-pki}, helm-vZ/bin/helm, kubeconform-vW/bin/kubeconform
+#   k8s-vX-etcd-vY/bin/{kube-apiserver,etcd,envtest-pki}, helm-vZ/bin/helm, kubeconform-vW/bin/kubeconform,
+#   kube-score-vV/bin/kube-score
 # Go's own module and build caches (go env GOMODCACHE / GOCACHE) are used as they are.
 set -euo pipefail
 
@@ -26,9 +29,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mod="$root/test/envtest"
 
 # Pinned versions. Kubernetes and etcd come from test/envtest/go.mod (with go.sum, the single source);
-# helm and kubeconform are installed with `go install pkg@version` from their own modules.
+# helm, kubeconform and kube-score are installed with `go install pkg@version` from their own modules.
 HELM_VERSION=v3.22.0
 KUBECONFORM_VERSION=v0.8.0
+KUBE_SCORE_VERSION=v1.20.0
 
 die() { echo "envtest: $*" >&2; exit 1; }
 log() { [ -n "${quiet:-}" ] || echo "envtest: $*" >&2; }
@@ -53,6 +57,7 @@ k8s_dir="$cache/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 bin="$k8s_dir/bin"
 helm_bin="$cache/helm-$HELM_VERSION/bin"
 kubeconform_bin="$cache/kubeconform-$KUBECONFORM_VERSION/bin"
+kube_score_bin="$cache/kube-score-$KUBE_SCORE_VERSION/bin"
 
 # What the binaries in $bin were built from: if any of it changes, they are rebuilt.
 stamp_of() {
@@ -60,7 +65,7 @@ stamp_of() {
   {
     "$go" version
     cat "$mod/go.mod" "$mod/go.sum"
-    find "$mod/cmd" -name '*.go' -type f | LC_ALL=C sort | xargs cat
+    find "$mod/cmd/kube-apiserver" "$mod/cmd/etcd" "$mod/cmd/envtest-pki" -name '*.go' -type f | LC_ALL=C sort | xargs cat
     echo "$ldflags"
   } | sha256sum | cut -d' ' -f1
 }
@@ -120,6 +125,14 @@ cmd_build() {
     GOFLAGS= GOBIN="$kubeconform_bin" "$go" install -trimpath -ldflags "-s -w -X main.version=$KUBECONFORM_VERSION" \
       "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
     say "kubeconform installed in $((SECONDS - t0)) s"
+  fi
+  if [ ! -x "$kube_score_bin/kube-score" ]; then
+    say "installing kube-score $KUBE_SCORE_VERSION"
+    mkdir -p "$kube_score_bin"
+    t0=$SECONDS
+    GOFLAGS= GOBIN="$kube_score_bin" "$go" install -trimpath -ldflags "-s -w -X main.version=$KUBE_SCORE_VERSION" \
+      "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION"
+    say "kube-score installed in $((SECONDS - t0)) s"
   fi
   exec 9>&- # release the lock; the servers started next must not inherit it
 }
@@ -337,7 +350,7 @@ cmd_env() {
   parse_opts "$@"
   echo "export KUBECONFIG='$dir/kubeconfig'"
   echo "export DATASTATE_TEST_KUBECONFIG='$dir/kubeconfig'"
-  echo "export PATH='$bin:$helm_bin:$kubeconform_bin':\"\$PATH\""
+  echo "export PATH='$bin:$helm_bin:$kubeconform_bin:$kube_score_bin':\"\$PATH\""
 }
 
 cmd_status() {
@@ -355,6 +368,7 @@ cmd_versions() {
   echo "etcd $ETCD_VERSION"
   echo "helm $HELM_VERSION"
   echo "kubeconform $KUBECONFORM_VERSION"
+  echo "kube-score $KUBE_SCORE_VERSION"
   echo "cache $cache"
 }
 

@@ -129,7 +129,11 @@ function crossFieldProblems(spec: DatasetStateSpec, prefix: string): string[] {
     problems.push(`${p}source.path: must not be set when source.type is "synthetic"`);
   if ((spec.source.type === 'pmc-xml' || spec.source.type === 'jsonl') && !spec.source.path)
     problems.push(`${p}source.path: is required when source.type is ${JSON.stringify(spec.source.type)}`);
-  if (spec.embedding.stride !== undefined && spec.embedding.stride >= spec.embedding.maxTokens)
+  if (
+    spec.embedding.stride !== undefined &&
+    spec.embedding.maxTokens !== undefined &&
+    spec.embedding.stride >= spec.embedding.maxTokens
+  )
     problems.push(
       `${p}embedding.stride: must be < embedding.maxTokens (${spec.embedding.stride} >= ${spec.embedding.maxTokens})`,
     );

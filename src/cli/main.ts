@@ -10,12 +10,16 @@ import { isConfigError } from './errors.ts';
 import { jsonErrorReport, jsonReport, progressRenderer, textReport } from './render.ts';
 import { redactSecrets } from '../store/url.ts';
 import { specFromFlags, type EnsureFlags } from './spec-from-flags.ts';
+import { parseLabels, parseResources } from './worker-flags.ts';
+import { DEFAULT_WORKER_RESOURCES } from '../controller/worker-manifests.ts';
 import { wire } from '../app/wiring.ts';
+import type { ConventionChoice } from '../embed/conventions.ts';
+import type { ModelPreset } from '../embed/demo-model.ts';
 
 export const EXIT = { ready: 0, notReady: 1, badInput: 2, interrupted: 130 } as const;
 
-/** ~369 word pieces per abstract at ~1,000 tokens/s: the BERT-base-shaped model on 2 cores (docs/embedding.md). */
-const DEMO_SECONDS_PER_DOCUMENT = 0.37;
+/** ~360 word pieces per abstract (docs/corpus.md: mean 359.8) at ~1,000 tokens/s: the BERT-base-shaped model on 2 cores. */
+const DEMO_SECONDS_PER_DOCUMENT = 0.36;
 
 interface CommonFlags extends EnsureFlags {
   output: 'text' | 'json';
@@ -121,7 +125,10 @@ function ensureOptions(cmd: Command, withModes: boolean): Command {
       '--source <path>',
       'PMC JATS XML directory or .tar.gz, or a .jsonl file (default: a SYNTHETIC generated corpus)',
     )
-    .option('--db <url>', 'database: a SQLite file path (default .datastate/datastate.db)')
+    .option(
+      '--db <url>',
+      'database: a SQLite file path, sqlite:PATH, postgres://... or iris:<ODBC string> (default $DATASTATE_HOME/datastate.db, i.e. .datastate/datastate.db)',
+    )
     .option(
       '--model <dir>',
       'model directory: model.onnx + tokenizer.json (default: the generated SYNTHETIC BERT-base model)',
@@ -180,11 +187,14 @@ export function buildProgram(): Command {
     )
     .argument('<dir>', 'model directory to create')
     .addOption(
-      new Option('--preset <preset>', 'bert-base or small')
-        .choices(['bert-base', 'small'])
+      new Option(
+        '--preset <preset>',
+        'bert-base, small (tests), or the interface of a real export: distilbert, minilm-l6, colbertv2',
+      )
+        .choices(['bert-base', 'small', 'distilbert', 'minilm-l6', 'colbertv2'])
         .default('bert-base'),
     )
-    .action(async (dir: string, opts: { preset: 'bert-base' | 'small' }) => {
+    .action(async (dir: string, opts: { preset: ModelPreset }) => {
       const { ensureDemoModel } = await import('../embed/index.ts');
       const out = await ensureDemoModel(dir, {
         preset: opts.preset,
@@ -192,6 +202,61 @@ export function buildProgram(): Command {
       });
       process.stdout.write(`${out}\n`);
     });
+  program
+    .command('model')
+    .description('model directories')
+    .command('inspect')
+    .description(
+      'inputs, outputs, the token-vector output and why, dimension, positions, vocabularies, special tokens, ' +
+        'conventions, fingerprint; exit 2 when the model cannot be used',
+    )
+    .argument('<dir>', 'model directory')
+    .option('--tokenizer <file>', 'tokenizer.json or vocab.txt outside the model directory')
+    .addOption(
+      new Option('--conventions <c>', 'auto, colbert or none')
+        .choices(['auto', 'colbert', 'none'])
+        .default('auto'),
+    )
+    .option('--max-tokens <n>', 'maxTokens to check against the model')
+    .option('--dimension <n>', 'declared dimension to check against the model')
+    .addOption(new Option('--output <format>', 'text or json').choices(['text', 'json']).default('text'))
+    .action(
+      async (
+        dir: string,
+        f: {
+          tokenizer?: string;
+          conventions: ConventionChoice;
+          maxTokens?: string;
+          dimension?: string;
+          output: string;
+        },
+      ) => {
+        const { inspectModelDir, modelReportText } = await import('../embed/index.ts');
+        const int = (name: string, v: string | undefined) => {
+          if (v === undefined) return undefined;
+          if (!/^\d+$/.test(v))
+            throw new ValidationError([`--${name}: must be a positive integer (got ${JSON.stringify(v)})`]);
+          return Number(v);
+        };
+        const maxTokens = int('max-tokens', f.maxTokens);
+        const dimension = int('dimension', f.dimension);
+        const report = await inspectModelDir(dir, {
+          conventions: f.conventions,
+          ...(f.tokenizer !== undefined && { tokenizerPath: f.tokenizer }),
+          ...(maxTokens !== undefined && { maxTokens }),
+          ...(dimension !== undefined && { dimension }),
+        });
+        process.stdout.write(
+          (f.output === 'json' ? JSON.stringify(report, null, 2) : modelReportText(report)) + '\n',
+        );
+        if (report.problems.length > 0) {
+          process.stderr.write(
+            `datastate: ${dir} cannot be used:\n${report.problems.map((p) => `  ${p}`).join('\n')}\n`,
+          );
+          process.exitCode = EXIT.badInput;
+        }
+      },
+    );
   program
     .command('controller')
     .description('run the Kubernetes controller: watch DatasetStates and converge them')
@@ -221,6 +286,27 @@ export function buildProgram(): Command {
     .option('--batches-per-worker <n>', 'replicas = ceil(backlog batches / this)', '4')
     .option('--worker-in-flight <n>', 'batches in flight per worker endpoint', '1')
     .option('--worker-ready-timeout <seconds>', 'how long a pass waits for a first ready worker', '300')
+    .addOption(
+      new Option('--worker-image-pull-policy <policy>', 'imagePullPolicy of the worker container').choices([
+        'Always',
+        'IfNotPresent',
+        'Never',
+      ]),
+    )
+    .option(
+      '--worker-resources <json>',
+      "worker container resources (JSON) for what a DatasetState's spec.workers.resources does not name",
+    )
+    .option(
+      '--worker-network-policy-pod-labels <labels>',
+      'write a NetworkPolicy per worker Deployment admitting only Pods with these labels (k=v,k=v) to the batch API',
+    )
+    .option(
+      '--worker-network-policy-namespace <ns>',
+      "namespace of those Pods (the controller's)",
+      process.env.POD_NAMESPACE,
+    )
+    .option('--worker-pdb', 'write a PodDisruptionBudget (maxUnavailable 1) per worker Deployment')
     .action(async (f: Record<string, string | boolean | undefined>) => {
       const { runController } = await import('../controller/run.ts');
       const num = (name: string, v: unknown) => {
@@ -228,6 +314,15 @@ export function buildProgram(): Command {
         if (!Number.isFinite(n) || n < 0)
           throw new ValidationError([`--${name}: must be a non-negative number (got ${JSON.stringify(v)})`]);
         return n;
+      };
+      const workerPolicy = () => {
+        if (!f.workerNetworkPolicyPodLabels) return undefined;
+        const podLabels = parseLabels(String(f.workerNetworkPolicyPodLabels));
+        if (!f.workerNetworkPolicyNamespace)
+          throw new ValidationError([
+            '--worker-network-policy-namespace: needed with --worker-network-policy-pod-labels (or POD_NAMESPACE)',
+          ]);
+        return { namespace: String(f.workerNetworkPolicyNamespace), podLabels };
       };
       process.exitCode = await runController({
         kubeconfig: f.kubeconfig as string | undefined,
@@ -255,6 +350,12 @@ export function buildProgram(): Command {
               readyTimeoutMs: num('worker-ready-timeout', f.workerReadyTimeout) * 1000,
               maxAttempts: 5,
               port: 8080,
+              imagePullPolicy: f.workerImagePullPolicy as 'Always' | 'IfNotPresent' | 'Never' | undefined,
+              resources: f.workerResources
+                ? parseResources(String(f.workerResources))
+                : DEFAULT_WORKER_RESOURCES,
+              networkPolicy: workerPolicy(),
+              podDisruptionBudget: Boolean(f.workerPdb),
             }
           : undefined,
       });

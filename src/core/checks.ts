@@ -49,7 +49,7 @@ export function checkSchema(inspection: Inspection): CheckResult {
     return {
       name: 'schema_integrity',
       passed: true,
-      message: 'tables, columns, vector dimension and indexes as expected',
+      message: 'tables, columns, vector dimension and trigger as expected',
     };
   if (schema.empty)
     return {
