@@ -161,7 +161,13 @@ export function parseManifest(text: string, origin = 'manifest'): DatasetStateMa
       doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
       origin,
     );
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    // maxAliasCount bounds what aliases may expand to (a "billion laughs" document is refused, not expanded).
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new ValidationError([`YAML: ${(e as Error).message} (aliases expand too much)`], origin);
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ValidationError(['(root): must be a mapping with apiVersion, kind, metadata and spec'], origin);
   const obj = raw as Record<string, unknown>;

@@ -5,9 +5,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { DatasetStateSpec } from '../api/schema.ts';
 import { ValidationError } from '../api/validate.ts';
-import { reconcile } from '../heal/reconcile.ts';
+import { reconcileRetrying } from '../heal/retry-pass.ts';
 import { isConfigError } from './errors.ts';
-import { jsonReport, progressRenderer, textReport } from './render.ts';
+import { jsonErrorReport, jsonReport, progressRenderer, textReport } from './render.ts';
+import { redactSecrets } from '../store/url.ts';
 import { specFromFlags, type EnsureFlags } from './spec-from-flags.ts';
 import { parseLabels, parseResources } from './worker-flags.ts';
 import { DEFAULT_WORKER_RESOURCES } from '../controller/worker-manifests.ts';
@@ -25,7 +26,45 @@ interface CommonFlags extends EnsureFlags {
   quiet?: boolean;
 }
 
+/** Set by --debug (anywhere on the command line): errors then print their stack. */
+let debug = false;
+
+/** The exit code an error means: 2 for bad input or configuration, 1 for anything else. */
+export function exitCodeOf(e: unknown): number {
+  return e instanceof ValidationError || isConfigError(e) ? EXIT.badInput : EXIT.notReady;
+}
+
+/** One line (`datastate: error: ...`), secrets removed; the stack too with --debug. */
+export function errorLine(e: unknown): string {
+  const err = e as Error;
+  const message = redactSecrets(err?.message ?? String(e))
+    .split('; ')
+    .join('\n  ');
+  const stack = debug && err?.stack ? `\n${redactSecrets(err.stack)}` : '';
+  return `datastate: error: ${message}${stack}\n`;
+}
+
 async function runEnsure(flags: CommonFlags, defaultMode: DatasetStateSpec['mode']): Promise<number> {
+  if (flags.output !== 'json') return runEnsureChecked(flags, defaultMode);
+  try {
+    return await runEnsureChecked(flags, defaultMode);
+  } catch (e) {
+    const exitCode = exitCodeOf(e);
+    const report = jsonErrorReport(
+      {
+        kind: (e as Error)?.name ?? 'Error',
+        message: redactSecrets((e as Error)?.message ?? String(e)),
+        exitCode,
+      },
+      { notes: [] },
+    );
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    process.stderr.write(errorLine(e));
+    return exitCode;
+  }
+}
+
+async function runEnsureChecked(flags: CommonFlags, defaultMode: DatasetStateSpec['mode']): Promise<number> {
   const { spec, name } = specFromFlags(flags, defaultMode);
   const json = flags.output === 'json';
   const notes: string[] = [];
@@ -51,7 +90,7 @@ async function runEnsure(flags: CommonFlags, defaultMode: DatasetStateSpec['mode
   process.on('SIGTERM', onSignal);
   const wired = await wire(spec, (e) => progress.onEvent(e), note);
   try {
-    const result = await reconcile(spec, wired.deps, {
+    const result = await reconcileRetrying(spec, wired.deps, {
       signal: abort.signal,
       secondsPerDocument: spec.embedding.modelPath ? undefined : DEMO_SECONDS_PER_DOCUMENT,
     });
@@ -114,6 +153,7 @@ export function buildProgram(): Command {
     .description(
       'Declarative, self-healing RAG evaluation datasets: converge documents and token embeddings to a declared state.',
     )
+    .option('--debug', 'print the stack of an unexpected error')
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s) });
   ensureOptions(
@@ -365,18 +405,16 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  debug = argv.includes('--debug');
+  argv = argv.filter((a) => a !== '--debug');
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT.badInput;
-    if (e instanceof ValidationError || isConfigError(e)) {
-      process.stderr.write(`datastate: ${(e as Error).message.split('; ').join('\n  ')}\n`);
-      return EXIT.badInput;
-    }
-    process.stderr.write(`datastate: ${(e as Error)?.stack ?? String(e)}\n`);
-    return EXIT.notReady;
+    process.stderr.write(errorLine(e));
+    return exitCodeOf(e);
   }
 }
 

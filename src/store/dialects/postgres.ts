@@ -71,7 +71,7 @@ export function isTransientPgError(error: unknown): boolean {
   const e = error as { code?: string; message?: string; odbcErrors?: { state?: string }[] };
   if (e?.code && TRANSIENT_STATES.has(e.code)) return true;
   if (e?.odbcErrors?.some((x) => x.state && TRANSIENT_STATES.has(x.state))) return true;
-  return /deadlock detected|could not serialize|lock timeout|Connection terminated|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|server closed the connection|could not connect/i.test(
+  return /deadlock detected|could not serialize|lock timeout|Connection terminated|connection error|not queryable|terminating connection|the database system is (?:starting up|shutting down|in recovery)|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|server closed the connection|could not connect/i.test(
     odbcText(error),
   );
 }
