@@ -1,6 +1,7 @@
 # datastate — make targets. Every target installs what it needs (Node 24 into .tools/, npm packages).
 #   make ensure-ragas-ready DOCS=1000 [SOURCE=path] [DB=path] [MODEL=dir]
 #   make validate-dataset-state DOCS=1000
+#   make plan-dataset-state DOCS=1000
 #   make populate-token-embeddings DOCS=1000
 #   make test
 SHELL := /bin/bash
@@ -17,13 +18,17 @@ export PATH := $(NODE_BIN):$(PATH)
 export npm_config_nodedir := $(abspath $(NODE_BIN)/..)
 
 DATASTATE := node src/cli/main.ts
-DATA_FLAGS = $(if $(SOURCE),--source $(SOURCE)) $(if $(DB),--db $(DB)) $(if $(MODEL),--model $(MODEL)) $(FLAGS)
+# The recipes read DOCS, SOURCE, DB, MODEL and FLAGS from the environment, each quoted ("$$DB"): make echoes a
+# recipe before running it, so a password in DB is never printed, and `&`, `;` or spaces in a value stay in it.
+# FLAGS alone is split into words (it holds several flags). DB may also be left empty with DATASTATE_DB_URL set.
+export DOCS SOURCE DB MODEL FLAGS
+DATA_FLAGS = $${SOURCE:+--source "$$SOURCE"} $${DB:+--db "$$DB"} $${MODEL:+--model "$$MODEL"} $$FLAGS
 
 .PHONY: help deps ensure-ragas-ready ensure-ragas-1k ensure-ragas-5k ensure-ragas-10k populate-token-embeddings \
 	validate-dataset-state plan-dataset-state gen-crd typecheck lint format-check check-deps test test-unit bench
 
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '/^#   make/p' Makefile
 	@echo "  make k8s-install | k8s-ensure-ragas DOCS=N | k8s-validate DOCS=N | k8s-status   (see docs/deploy.md)"
 	@echo "  make bench-embed | bench-store | envtest-up | envtest-down"
 	@echo "  make image | cluster-up | cluster-down | cluster-status   (see docs/testing-kubernetes.md)"
@@ -37,7 +42,7 @@ deps: node_modules/.installed
 
 ## The seed's targets ------------------------------------------------------------------------------
 ensure-ragas-ready: deps
-	$(DATASTATE) ensure --target-state ragas-eval --doc-count $(DOCS) --auto-fix $(DATA_FLAGS)
+	$(DATASTATE) ensure --target-state ragas-eval --doc-count "$$DOCS" --auto-fix $(DATA_FLAGS)
 
 ensure-ragas-1k:
 	$(MAKE) ensure-ragas-ready DOCS=1000
@@ -47,13 +52,13 @@ ensure-ragas-10k:
 	$(MAKE) ensure-ragas-ready DOCS=10000
 
 populate-token-embeddings: deps
-	$(DATASTATE) ensure --target-state token-embeddings --doc-count $(DOCS) --auto-fix $(DATA_FLAGS)
+	$(DATASTATE) ensure --target-state token-embeddings --doc-count "$$DOCS" --auto-fix $(DATA_FLAGS)
 
 validate-dataset-state: deps
-	$(DATASTATE) validate --target-state ragas-eval --doc-count $(DOCS) $(DATA_FLAGS)
+	$(DATASTATE) validate --target-state ragas-eval --doc-count "$$DOCS" $(DATA_FLAGS)
 
 plan-dataset-state: deps
-	$(DATASTATE) plan --target-state ragas-eval --doc-count $(DOCS) $(DATA_FLAGS)
+	$(DATASTATE) plan --target-state ragas-eval --doc-count "$$DOCS" $(DATA_FLAGS)
 
 ## Development --------------------------------------------------------------------------------------
 gen-crd: deps
@@ -92,7 +97,7 @@ test: deps typecheck lint format-check check-deps
 	npm test
 
 ## Benchmarks (not tests) ------------------------------------------------------------------------------
-# All of issue #9's figures (~10 min on 2 cores); writes docs/benchmarks.md.
+# All of the benchmark figures (~6 min on 2 cores); writes docs/benchmarks.md.
 bench: deps
 	npm run bench
 bench-embed: deps

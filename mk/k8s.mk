@@ -4,7 +4,7 @@
 #   make k8s-ensure-ragas DOCS=1000   apply the ragas-eval DatasetState, wait until it is Ready, print its status
 #   make k8s-validate DOCS=1000       ValidateOnly: check, write nothing; exit 1 listing the failing checks
 #   make k8s-status                   the controller, its leader, every DatasetState and its failing checks
-#   make k8s-render DOCS=1000         print the DatasetState manifest the two targets above apply
+#   make k8s-render DOCS=1000         print the DatasetState manifest k8s-ensure-ragas applies (k8s-validate: the same, ValidateOnly, NAME-validate)
 # Variables (defaults below): DOCS, K8S_NAMESPACE (of the DatasetStates; default: the context's), K8S_DB_SECRET,
 # K8S_DIALECT, K8S_SOURCE, K8S_MODEL (paths inside the controller Pod), K8S_DIM, K8S_TIMEOUT, K8S_RELEASE,
 # K8S_RELEASE_NAMESPACE, K8S_HELM_FLAGS (e.g. "--set replicaCount=1"), KUBECTL, HELM (empty: no helm).
@@ -56,7 +56,7 @@ k8s_failing = $(K8S_KUBECTL_NS) get dss $(1) -o jsonpath='{range .status.checks[
 .PHONY: k8s-install k8s-render k8s-ensure-ragas k8s-validate k8s-status k8s-help
 
 k8s-help:
-	@sed -n '1,13p' '$(K8S_ROOT)/mk/k8s.mk'
+	@sed -n '1,13{/^#/p}' '$(K8S_ROOT)/mk/k8s.mk'
 
 k8s-install:
 ifneq ($(strip $(HELM)),)

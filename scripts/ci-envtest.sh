@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI step: build (or reuse) the real kube-apiserver + etcd, helm and kubeconform, then run the
+# CI step: build (or reuse) the real kube-apiserver + etcd, helm, kubeconform and kube-score, then run the
 # Kubernetes tests against them. Meant to be called from .ci/run:
 #
 #   scripts/ci-envtest.sh                # build or reuse, then node --test test/integration/k8s*.test.ts

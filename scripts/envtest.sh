@@ -2,11 +2,13 @@
 # A real Kubernetes control plane for tests: etcd + kube-apiserver, built from published Go modules
 # (test/envtest), run on loopback without a kubelet, the way controller-runtime's envtest does.
 #
-#   scripts/envtest.sh build [--quiet]  build (once) kube-apiserver, etcd, envtest-pki, helm, kubeconform
+#   scripts/envtest.sh build [--quiet]  build (once) kube-apiserver, etcd, envtest-pki, helm, kubeconform,
+#                                       kube-score
 #   scripts/envtest.sh up   [options]   build if needed, start etcd + kube-apiserver, wait for /readyz,
 #                                       write DIR/kubeconfig (admin token, CA pinned)
 #   scripts/envtest.sh down [--dir DIR] stop kube-apiserver, then etcd (SIGTERM, SIGKILL after 5 s); the
-#                                       state directory is kept unless --clean is given
+#                                       state directory (kubeconfig, pki, token, logs) is kept unless
+#                                       --clean is given; etcd's data is always discarded
 #   scripts/envtest.sh env  [--dir DIR] print `export` lines: KUBECONFIG, DATASTATE_TEST_KUBECONFIG, PATH
 #   scripts/envtest.sh status [--dir DIR]
 #   scripts/envtest.sh bin-dir          print the directory holding kube-apiserver and etcd (does not build)
@@ -18,7 +20,8 @@
 #
 # Binaries go to a cache outside the repository, keyed on the versions, so every clone on the machine
 # shares them: ${DATASTATE_ENVTEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/datastate-envtest}/
-#   k8s-vX-etcd-vY/bin/{kube-apiserver,etcd,envtest-pki}, helm-vZ/bin/helm, kubeconform-vW/bin/kubeconform
+#   k8s-vX-etcd-vY/bin/{kube-apiserver,etcd,envtest-pki}, helm-vZ/bin/helm, kubeconform-vW/bin/kubeconform,
+#   kube-score-vV/bin/kube-score
 # Go's own module and build caches (go env GOMODCACHE / GOCACHE) are used as they are.
 set -euo pipefail
 
@@ -26,13 +29,24 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mod="$root/test/envtest"
 
 # Pinned versions. Kubernetes and etcd come from test/envtest/go.mod (with go.sum, the single source);
-# helm and kubeconform are installed with `go install pkg@version` from their own modules.
+# helm, kubeconform and kube-score are installed with `go install pkg@version` from their own modules.
 HELM_VERSION=v3.22.0
 KUBECONFORM_VERSION=v0.8.0
+KUBE_SCORE_VERSION=v1.20.0
 
 die() { echo "envtest: $*" >&2; exit 1; }
 log() { [ -n "${quiet:-}" ] || echo "envtest: $*" >&2; }
 say() { echo "envtest: $*" >&2; } # even with --quiet: building takes minutes, so say so
+
+# go_tool DIR NAME PKG@VERSION LDFLAGS: `go install` a pinned tool into DIR once (needs $go set).
+go_tool() {
+  [ -x "$1/$2" ] && return 0
+  say "installing $3"
+  mkdir -p "$1"
+  local t0=$SECONDS
+  GOFLAGS= GOBIN="$1" "$go" install -trimpath -ldflags "$4" "$3"
+  say "$2 installed in $((SECONDS - t0)) s"
+}
 
 find_go() {
   if command -v go >/dev/null 2>&1; then command -v go; return; fi
@@ -53,6 +67,7 @@ k8s_dir="$cache/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 bin="$k8s_dir/bin"
 helm_bin="$cache/helm-$HELM_VERSION/bin"
 kubeconform_bin="$cache/kubeconform-$KUBECONFORM_VERSION/bin"
+kube_score_bin="$cache/kube-score-$KUBE_SCORE_VERSION/bin"
 
 # What the binaries in $bin were built from: if any of it changes, they are rebuilt.
 stamp_of() {
@@ -104,23 +119,12 @@ cmd_build() {
     echo "$stamp" > "$k8s_dir/stamp"
     say "built in $((SECONDS - t0)) s"
   fi
-  if [ ! -x "$helm_bin/helm" ]; then
-    say "installing helm $HELM_VERSION"
-    t0=$SECONDS
-    mkdir -p "$helm_bin"
-    GOFLAGS= GOBIN="$helm_bin" "$go" install -trimpath \
-      -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-      "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-    say "helm installed in $((SECONDS - t0)) s"
-  fi
-  if [ ! -x "$kubeconform_bin/kubeconform" ]; then
-    say "installing kubeconform $KUBECONFORM_VERSION"
-    mkdir -p "$kubeconform_bin"
-    t0=$SECONDS
-    GOFLAGS= GOBIN="$kubeconform_bin" "$go" install -trimpath -ldflags "-s -w -X main.version=$KUBECONFORM_VERSION" \
-      "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
-    say "kubeconform installed in $((SECONDS - t0)) s"
-  fi
+  go_tool "$helm_bin" helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
+    "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  go_tool "$kubeconform_bin" kubeconform "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" \
+    "-s -w -X main.version=$KUBECONFORM_VERSION"
+  go_tool "$kube_score_bin" kube-score "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION" \
+    "-s -w -X main.version=$KUBE_SCORE_VERSION"
   exec 9>&- # release the lock; the servers started next must not inherit it
 }
 
@@ -337,7 +341,7 @@ cmd_env() {
   parse_opts "$@"
   echo "export KUBECONFIG='$dir/kubeconfig'"
   echo "export DATASTATE_TEST_KUBECONFIG='$dir/kubeconfig'"
-  echo "export PATH='$bin:$helm_bin:$kubeconform_bin':\"\$PATH\""
+  echo "export PATH='$bin:$helm_bin:$kubeconform_bin:$kube_score_bin':\"\$PATH\""
 }
 
 cmd_status() {
@@ -355,6 +359,7 @@ cmd_versions() {
   echo "etcd $ETCD_VERSION"
   echo "helm $HELM_VERSION"
   echo "kubeconform $KUBECONFORM_VERSION"
+  echo "kube-score $KUBE_SCORE_VERSION"
   echo "cache $cache"
 }
 

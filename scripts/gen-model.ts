@@ -1,7 +1,7 @@
 /**
  * Generates a synthetic (random-weight) BERT-shaped ONNX encoder + tokenizer into a model directory.
  *
- *   node scripts/gen-model.ts [--out DIR] [--preset bert-base|small] [--tokenizer bert-base-uncased|tiny]
+ *   node scripts/gen-model.ts [--out DIR] [--preset bert-base|small|distilbert|minilm-l6|colbertv2] [--tokenizer bert-base-uncased|tiny]
  *                             [--seed N] [--hidden N] [--layers N] [--heads N] [--intermediate N]
  *                             [--max-positions N] [--projection N] [--normalize]
  *
@@ -35,7 +35,8 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: node scripts/gen-model.ts [--out DIR] [--preset bert-base|small] [--tokenizer bert-base-uncased|tiny]\n' +
+    'usage: node scripts/gen-model.ts [--out DIR] [--preset bert-base|small|distilbert|minilm-l6|colbertv2]\n' +
+      '         [--tokenizer bert-base-uncased|tiny]\n' +
       '         [--seed N] [--hidden N] [--layers N] [--heads N] [--intermediate N] [--max-positions N]\n' +
       '         [--projection N] [--normalize]',
   );
@@ -55,7 +56,7 @@ function int(name: string, v: string | undefined): number | undefined {
 const opts: GenerateModelOptions = {
   preset: values.preset as ModelPreset,
   tokenizer: values.tokenizer as TokenizerChoice,
-  normalize: values.normalize,
+  ...(values.normalize && { normalize: true }),
   onProgress: (m) => console.error(m),
 };
 const seed = int('seed', values.seed);

@@ -28,6 +28,7 @@ export const MODES = ['AutoFix', 'ValidateOnly', 'DryRun'] as const;
 export const ORDER_BY = ['doc_id', 'newest', 'random'] as const;
 export const DIALECTS = ['sqlite', 'postgres', 'iris'] as const;
 export const SOURCE_TYPES = ['pmc-xml', 'jsonl', 'synthetic'] as const;
+export const CONVENTIONS = ['auto', 'colbert', 'none'] as const;
 
 /** SQL identifiers we accept for schema and table names (quoted everywhere, but kept simple). */
 const IDENTIFIER = '^[A-Za-z_][A-Za-z0-9_]{0,62}$';
@@ -112,7 +113,14 @@ export const EmbeddingSchema = Type.Object(
       Type.String({ minLength: 1, description: 'tokenizer.json, when not inside modelPath.' }),
     ),
     dimension: Type.Integer({ default: 768, minimum: 1, maximum: 65536 }),
-    maxTokens: Type.Integer({ default: 512, minimum: 8, maximum: 8192 }),
+    maxTokens: Type.Optional(
+      Type.Integer({
+        minimum: 8,
+        maximum: 8192,
+        description:
+          "Most tokens per model input, special tokens included. Default: the ColBERT docMaxLen under ColBERT conventions, else the model directory's maxTokens, else 512 (at most the model's positions).",
+      }),
+    ),
     stride: Type.Optional(
       Type.Integer({
         minimum: 1,
@@ -124,7 +132,17 @@ export const EmbeddingSchema = Type.Object(
       default: true,
       description: 'L2-normalize every token vector (ColBERT does).',
     }),
-    keepSpecialTokens: Type.Boolean({ default: false, description: 'Keep [CLS]/[SEP] vectors.' }),
+    keepSpecialTokens: Type.Optional(
+      Type.Boolean({
+        description:
+          'Keep [CLS]/[SEP] (and ColBERT marker) vectors. Default: true under ColBERT conventions (ColBERT keeps them), else false.',
+      }),
+    ),
+    conventions: StringEnum(CONVENTIONS, {
+      default: 'auto',
+      description:
+        'Document conventions: auto follows the model directory\'s embedder.json (a "colbert" block declares ColBERT\'s: [D] marker after [CLS], punctuation vectors skipped, doc_maxlen, L2 normalization); colbert forces them; none turns them off.',
+    }),
   },
   { default: {}, additionalProperties: false },
 );

@@ -129,7 +129,11 @@ function crossFieldProblems(spec: DatasetStateSpec, prefix: string): string[] {
     problems.push(`${p}source.path: must not be set when source.type is "synthetic"`);
   if ((spec.source.type === 'pmc-xml' || spec.source.type === 'jsonl') && !spec.source.path)
     problems.push(`${p}source.path: is required when source.type is ${JSON.stringify(spec.source.type)}`);
-  if (spec.embedding.stride !== undefined && spec.embedding.stride >= spec.embedding.maxTokens)
+  if (
+    spec.embedding.stride !== undefined &&
+    spec.embedding.maxTokens !== undefined &&
+    spec.embedding.stride >= spec.embedding.maxTokens
+  )
     problems.push(
       `${p}embedding.stride: must be < embedding.maxTokens (${spec.embedding.stride} >= ${spec.embedding.maxTokens})`,
     );
@@ -157,7 +161,13 @@ export function parseManifest(text: string, origin = 'manifest'): DatasetStateMa
       doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
       origin,
     );
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    // maxAliasCount bounds what aliases may expand to (a "billion laughs" document is refused, not expanded).
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new ValidationError([`YAML: ${(e as Error).message} (aliases expand too much)`], origin);
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ValidationError(['(root): must be a mapping with apiVersion, kind, metadata and spec'], origin);
   const obj = raw as Record<string, unknown>;

@@ -82,6 +82,7 @@ export async function wire(
     stride: spec.embedding.stride,
     normalize: spec.embedding.normalize,
     keepSpecialTokens: spec.embedding.keepSpecialTokens,
+    conventions: spec.embedding.conventions,
     modelId: spec.embedding.modelId,
     tokenizerPath: spec.embedding.tokenizerPath,
   };

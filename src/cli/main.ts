@@ -5,23 +5,66 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { DatasetStateSpec } from '../api/schema.ts';
 import { ValidationError } from '../api/validate.ts';
-import { reconcile } from '../heal/reconcile.ts';
+import { reconcileRetrying } from '../heal/retry-pass.ts';
 import { isConfigError } from './errors.ts';
-import { jsonReport, progressRenderer, textReport } from './render.ts';
+import { jsonErrorReport, jsonReport, progressRenderer, textReport } from './render.ts';
+import { redactSecrets } from '../store/url.ts';
 import { specFromFlags, type EnsureFlags } from './spec-from-flags.ts';
+import { parseLabels, parseResources } from './worker-flags.ts';
+import { DEFAULT_WORKER_RESOURCES } from '../controller/worker-manifests.ts';
 import { wire } from '../app/wiring.ts';
+import type { ConventionChoice } from '../embed/conventions.ts';
+import type { ModelPreset } from '../embed/demo-model.ts';
 
 export const EXIT = { ready: 0, notReady: 1, badInput: 2, interrupted: 130 } as const;
 
-/** ~369 word pieces per abstract at ~1,000 tokens/s: the BERT-base-shaped model on 2 cores (docs/embedding.md). */
-const DEMO_SECONDS_PER_DOCUMENT = 0.37;
+/** ~360 word pieces per abstract (docs/corpus.md: mean 359.8) at ~1,000 tokens/s: the BERT-base-shaped model on 2 cores. */
+const DEMO_SECONDS_PER_DOCUMENT = 0.36;
 
 interface CommonFlags extends EnsureFlags {
   output: 'text' | 'json';
   quiet?: boolean;
 }
 
+/** Set by --debug (anywhere on the command line): errors then print their stack. */
+let debug = false;
+
+/** The exit code an error means: 2 for bad input or configuration, 1 for anything else. */
+export function exitCodeOf(e: unknown): number {
+  return e instanceof ValidationError || isConfigError(e) ? EXIT.badInput : EXIT.notReady;
+}
+
+/** One line (`datastate: error: ...`), secrets removed; the stack too with --debug. */
+export function errorLine(e: unknown): string {
+  const err = e as Error;
+  const message = redactSecrets(err?.message ?? String(e))
+    .split('; ')
+    .join('\n  ');
+  const stack = debug && err?.stack ? `\n${redactSecrets(err.stack)}` : '';
+  return `datastate: error: ${message}${stack}\n`;
+}
+
 async function runEnsure(flags: CommonFlags, defaultMode: DatasetStateSpec['mode']): Promise<number> {
+  if (flags.output !== 'json') return runEnsureChecked(flags, defaultMode);
+  try {
+    return await runEnsureChecked(flags, defaultMode);
+  } catch (e) {
+    const exitCode = exitCodeOf(e);
+    const report = jsonErrorReport(
+      {
+        kind: (e as Error)?.name ?? 'Error',
+        message: redactSecrets((e as Error)?.message ?? String(e)),
+        exitCode,
+      },
+      { notes: [] },
+    );
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    process.stderr.write(errorLine(e));
+    return exitCode;
+  }
+}
+
+async function runEnsureChecked(flags: CommonFlags, defaultMode: DatasetStateSpec['mode']): Promise<number> {
   const { spec, name } = specFromFlags(flags, defaultMode);
   const json = flags.output === 'json';
   const notes: string[] = [];
@@ -47,7 +90,7 @@ async function runEnsure(flags: CommonFlags, defaultMode: DatasetStateSpec['mode
   process.on('SIGTERM', onSignal);
   const wired = await wire(spec, (e) => progress.onEvent(e), note);
   try {
-    const result = await reconcile(spec, wired.deps, {
+    const result = await reconcileRetrying(spec, wired.deps, {
       signal: abort.signal,
       secondsPerDocument: spec.embedding.modelPath ? undefined : DEMO_SECONDS_PER_DOCUMENT,
     });
@@ -82,7 +125,10 @@ function ensureOptions(cmd: Command, withModes: boolean): Command {
       '--source <path>',
       'PMC JATS XML directory or .tar.gz, or a .jsonl file (default: a SYNTHETIC generated corpus)',
     )
-    .option('--db <url>', 'database: a SQLite file path (default .datastate/datastate.db)')
+    .option(
+      '--db <url>',
+      'database: a SQLite file path, sqlite:PATH, postgres://... or iris:<ODBC string> (default $DATASTATE_HOME/datastate.db, i.e. .datastate/datastate.db)',
+    )
     .option(
       '--model <dir>',
       'model directory: model.onnx + tokenizer.json (default: the generated SYNTHETIC BERT-base model)',
@@ -107,6 +153,7 @@ export function buildProgram(): Command {
     .description(
       'Declarative, self-healing RAG evaluation datasets: converge documents and token embeddings to a declared state.',
     )
+    .option('--debug', 'print the stack of an unexpected error')
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s) });
   ensureOptions(
@@ -140,11 +187,14 @@ export function buildProgram(): Command {
     )
     .argument('<dir>', 'model directory to create')
     .addOption(
-      new Option('--preset <preset>', 'bert-base or small')
-        .choices(['bert-base', 'small'])
+      new Option(
+        '--preset <preset>',
+        'bert-base, small (tests), or the interface of a real export: distilbert, minilm-l6, colbertv2',
+      )
+        .choices(['bert-base', 'small', 'distilbert', 'minilm-l6', 'colbertv2'])
         .default('bert-base'),
     )
-    .action(async (dir: string, opts: { preset: 'bert-base' | 'small' }) => {
+    .action(async (dir: string, opts: { preset: ModelPreset }) => {
       const { ensureDemoModel } = await import('../embed/index.ts');
       const out = await ensureDemoModel(dir, {
         preset: opts.preset,
@@ -152,6 +202,61 @@ export function buildProgram(): Command {
       });
       process.stdout.write(`${out}\n`);
     });
+  program
+    .command('model')
+    .description('model directories')
+    .command('inspect')
+    .description(
+      'inputs, outputs, the token-vector output and why, dimension, positions, vocabularies, special tokens, ' +
+        'conventions, fingerprint; exit 2 when the model cannot be used',
+    )
+    .argument('<dir>', 'model directory')
+    .option('--tokenizer <file>', 'tokenizer.json or vocab.txt outside the model directory')
+    .addOption(
+      new Option('--conventions <c>', 'auto, colbert or none')
+        .choices(['auto', 'colbert', 'none'])
+        .default('auto'),
+    )
+    .option('--max-tokens <n>', 'maxTokens to check against the model')
+    .option('--dimension <n>', 'declared dimension to check against the model')
+    .addOption(new Option('--output <format>', 'text or json').choices(['text', 'json']).default('text'))
+    .action(
+      async (
+        dir: string,
+        f: {
+          tokenizer?: string;
+          conventions: ConventionChoice;
+          maxTokens?: string;
+          dimension?: string;
+          output: string;
+        },
+      ) => {
+        const { inspectModelDir, modelReportText } = await import('../embed/index.ts');
+        const int = (name: string, v: string | undefined) => {
+          if (v === undefined) return undefined;
+          if (!/^\d+$/.test(v))
+            throw new ValidationError([`--${name}: must be a positive integer (got ${JSON.stringify(v)})`]);
+          return Number(v);
+        };
+        const maxTokens = int('max-tokens', f.maxTokens);
+        const dimension = int('dimension', f.dimension);
+        const report = await inspectModelDir(dir, {
+          conventions: f.conventions,
+          ...(f.tokenizer !== undefined && { tokenizerPath: f.tokenizer }),
+          ...(maxTokens !== undefined && { maxTokens }),
+          ...(dimension !== undefined && { dimension }),
+        });
+        process.stdout.write(
+          (f.output === 'json' ? JSON.stringify(report, null, 2) : modelReportText(report)) + '\n',
+        );
+        if (report.problems.length > 0) {
+          process.stderr.write(
+            `datastate: ${dir} cannot be used:\n${report.problems.map((p) => `  ${p}`).join('\n')}\n`,
+          );
+          process.exitCode = EXIT.badInput;
+        }
+      },
+    );
   program
     .command('controller')
     .description('run the Kubernetes controller: watch DatasetStates and converge them')
@@ -181,6 +286,27 @@ export function buildProgram(): Command {
     .option('--batches-per-worker <n>', 'replicas = ceil(backlog batches / this)', '4')
     .option('--worker-in-flight <n>', 'batches in flight per worker endpoint', '1')
     .option('--worker-ready-timeout <seconds>', 'how long a pass waits for a first ready worker', '300')
+    .addOption(
+      new Option('--worker-image-pull-policy <policy>', 'imagePullPolicy of the worker container').choices([
+        'Always',
+        'IfNotPresent',
+        'Never',
+      ]),
+    )
+    .option(
+      '--worker-resources <json>',
+      "worker container resources (JSON) for what a DatasetState's spec.workers.resources does not name",
+    )
+    .option(
+      '--worker-network-policy-pod-labels <labels>',
+      'write a NetworkPolicy per worker Deployment admitting only Pods with these labels (k=v,k=v) to the batch API',
+    )
+    .option(
+      '--worker-network-policy-namespace <ns>',
+      "namespace of those Pods (the controller's)",
+      process.env.POD_NAMESPACE,
+    )
+    .option('--worker-pdb', 'write a PodDisruptionBudget (maxUnavailable 1) per worker Deployment')
     .action(async (f: Record<string, string | boolean | undefined>) => {
       const { runController } = await import('../controller/run.ts');
       const num = (name: string, v: unknown) => {
@@ -188,6 +314,15 @@ export function buildProgram(): Command {
         if (!Number.isFinite(n) || n < 0)
           throw new ValidationError([`--${name}: must be a non-negative number (got ${JSON.stringify(v)})`]);
         return n;
+      };
+      const workerPolicy = () => {
+        if (!f.workerNetworkPolicyPodLabels) return undefined;
+        const podLabels = parseLabels(String(f.workerNetworkPolicyPodLabels));
+        if (!f.workerNetworkPolicyNamespace)
+          throw new ValidationError([
+            '--worker-network-policy-namespace: needed with --worker-network-policy-pod-labels (or POD_NAMESPACE)',
+          ]);
+        return { namespace: String(f.workerNetworkPolicyNamespace), podLabels };
       };
       process.exitCode = await runController({
         kubeconfig: f.kubeconfig as string | undefined,
@@ -215,6 +350,12 @@ export function buildProgram(): Command {
               readyTimeoutMs: num('worker-ready-timeout', f.workerReadyTimeout) * 1000,
               maxAttempts: 5,
               port: 8080,
+              imagePullPolicy: f.workerImagePullPolicy as 'Always' | 'IfNotPresent' | 'Never' | undefined,
+              resources: f.workerResources
+                ? parseResources(String(f.workerResources))
+                : DEFAULT_WORKER_RESOURCES,
+              networkPolicy: workerPolicy(),
+              podDisruptionBudget: Boolean(f.workerPdb),
             }
           : undefined,
       });
@@ -264,18 +405,16 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  debug = argv.includes('--debug');
+  argv = argv.filter((a) => a !== '--debug');
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT.badInput;
-    if (e instanceof ValidationError || isConfigError(e)) {
-      process.stderr.write(`datastate: ${(e as Error).message.split('; ').join('\n  ')}\n`);
-      return EXIT.badInput;
-    }
-    process.stderr.write(`datastate: ${(e as Error)?.stack ?? String(e)}\n`);
-    return EXIT.notReady;
+    process.stderr.write(errorLine(e));
+    return exitCodeOf(e);
   }
 }
 

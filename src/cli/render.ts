@@ -68,6 +68,11 @@ export function progressRenderer(options: {
         case 'batch-retry':
           say(`batch of ${e.docIds.length} failed (${e.reason}); retry ${e.attempt} in ${e.delayMs} ms`);
           break;
+        case 'pass-retry':
+          say(
+            `database unavailable (${e.reason}); trying the pass again in ${e.delayMs} ms (attempt ${e.attempt})`,
+          );
+          break;
         case 'batch-split':
           say(`batch of ${e.docIds.length} split in half: ${e.reason}`);
           break;
@@ -201,5 +206,24 @@ export function jsonReport(r: ReconcileResult, ctx: ReportContext): unknown {
     skippedFiles: r.skippedFiles,
     model: r.model,
     notes: ctx.notes,
+    error: null,
+  };
+}
+
+/** The JSON report of a run that ended with an error before it had a result: same keys that apply, and error. */
+export function jsonErrorReport(
+  error: { kind: string; message: string; exitCode: number },
+  ctx: Partial<ReportContext>,
+): unknown {
+  return {
+    name: ctx.name ?? null,
+    targetState: ctx.targetState ?? null,
+    docCount: ctx.docCount ?? null,
+    mode: ctx.mode ?? null,
+    store: ctx.store ?? null,
+    ready: false,
+    outcome: { kind: 'error', message: error.message },
+    error,
+    notes: ctx.notes ?? [],
   };
 }

@@ -75,6 +75,20 @@ export function specFromFlags(
     const dialect = dialectOfUrl(flags.db);
     if (dialect) db.dialect = dialect;
   }
+  const envUrl = process.env.DATASTATE_DB_URL?.trim();
+  const declared = raw.database as
+    { url?: unknown; connectionSecretRef?: unknown; dialect?: unknown } | undefined;
+  if (
+    flags.db === undefined &&
+    envUrl &&
+    !declared?.url &&
+    !declared?.connectionSecretRef &&
+    !declared?.dialect
+  ) {
+    // DATASTATE_DB_URL keeps the password off the command line: its scheme picks the dialect, the store reads it.
+    const dialect = dialectOfUrl(envUrl);
+    if (dialect && dialect !== 'sqlite') sub('database').dialect = dialect;
+  }
   if (flags.model !== undefined) sub('embedding').modelPath = flags.model;
   if (flags.dimension !== undefined) sub('embedding').dimension = integerFlag('dimension', flags.dimension);
   if (flags.orderBy !== undefined) sub('selection').orderBy = flags.orderBy;

@@ -17,6 +17,7 @@ import type { ControllerMetrics } from './metrics.ts';
 import { WorkQueue } from './queue.ts';
 import { WorkerPool, type WorkerSettings } from './workers.ts';
 import { errorStatus, healingStatus, statusFromResult } from './status.ts';
+import { redactSecrets } from '../store/url.ts';
 
 export interface ControllerOptions {
   clients: KubeClients;
@@ -160,7 +161,7 @@ export class DatasetStateController {
             this.o.metrics.reconcileErrors.inc();
             this.o.log('error', 'reconcile failed; retrying with backoff', {
               key,
-              error: (error as Error).message,
+              error: redactSecrets((error as Error)?.message ?? String(error)),
             });
           }
         },
@@ -327,7 +328,7 @@ export class DatasetStateController {
     } catch (error) {
       await pendingWrite;
       await pool?.ensure(spec.workers.minReplicas).catch(() => undefined);
-      const message = (error as Error).message;
+      const message = redactSecrets((error as Error)?.message ?? String(error));
       await this.writeStatus(key, errorStatus({ previous, generation, now: now(), message, checks }));
       await this.event(obj, 'Warning', 'ReconcileFailed', message);
       this.o.metrics.reconcileTotal.inc({ result: 'error' });

@@ -1,6 +1,6 @@
 /**
- * The embedding workers of one DatasetState: a Deployment + Service + token Secret that the controller
- * creates and owns (ownerReferences: deleting the DatasetState deletes them), scales with the backlog, and
+ * The embedding workers of one DatasetState: a Deployment + Service + token Secret (+ NetworkPolicy and
+ * PodDisruptionBudget when configured; worker-manifests.ts builds them) that the controller creates and owns (ownerReferences: deleting the DatasetState deletes them), scales with the backlog, and
  * feeds batches of document ids through the ready endpoints of the Service's EndpointSlices.
  *
  * Workers read texts from and write vectors to the database themselves; vectors never pass through the
@@ -15,69 +15,31 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type KubernetesObject,
-  type V1Deployment,
-  type V1Service,
 } from '@kubernetes/client-node';
-import { API_VERSION, KIND, type DatasetStateSpec } from '../api/schema.ts';
+import type { DatasetStateSpec } from '../api/schema.ts';
 import { ProgressTracker } from '../core/progress.ts';
 import type { EmbedBatchesResult } from '../heal/embed-batches.ts';
 import type { EngineListener } from '../heal/events.ts';
 import { sleep } from '../heal/retry.ts';
 import { statusOf, type DatasetStateObject, type KubeClients } from './kube.ts';
 import { postJson } from './worker-client.ts';
+import {
+  MANAGER,
+  workerManifests,
+  workerName,
+  workerSpecJson,
+  workerTokenSecret,
+  type WorkerOwner,
+  type WorkerSettings,
+} from './worker-manifests.ts';
 
-export interface WorkerSettings {
-  /** Image for the workers when the spec names none (the controller's own image). */
-  image: string;
-  /** Batches one worker is expected to take during a pass: replicas = ceil(backlog / this). */
-  batchesPerWorker: number;
-  /** Batches in flight per endpoint at most. */
-  inFlightPerEndpoint: number;
-  /** A PersistentVolumeClaim with the models, mounted read-only at modelMountPath in the workers. */
-  modelClaim?: string;
-  modelMountPath: string;
-  /** How long to wait for a first ready endpoint before the pass gives up. */
-  readyTimeoutMs: number;
-  /** Attempts of one batch (on different endpoints) before its documents are reported as failed. */
-  maxAttempts: number;
-  port: number;
-}
-
+export { desiredReplicas, workerName, workerSpecJson, type WorkerSettings };
 export const WORKER_PORT = 8080;
-const MANAGER = 'datastate-controller';
-
-export function workerName(dataset: string): string {
-  return `${dataset}-embedder`.slice(0, 63).replace(/-+$/, '');
-}
 
 /** replicas = clamp(ceil(backlog batches / batches per worker), min, max). */
-export function desiredReplicas(
-  backlogBatches: number,
-  batchesPerWorker: number,
-  min: number,
-  max: number,
-): number {
+function desiredReplicas(backlogBatches: number, batchesPerWorker: number, min: number, max: number): number {
   const want = Math.ceil(backlogBatches / Math.max(1, batchesPerWorker));
   return Math.max(min, Math.min(max, want));
-}
-
-function ownerRef(obj: DatasetStateObject) {
-  return {
-    apiVersion: API_VERSION,
-    kind: KIND,
-    name: obj.metadata!.name!,
-    uid: obj.metadata!.uid!,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
-
-/** The spec the workers run with: the dataset's embedding and database settings, never credentials. */
-export function workerSpecJson(spec: DatasetStateSpec): string {
-  const database = { ...spec.database };
-  delete database.connectionSecretRef;
-  if (spec.database.connectionSecretRef) delete database.url;
-  return JSON.stringify({ embedding: spec.embedding, database });
 }
 
 export interface Endpoint {
@@ -128,14 +90,6 @@ export class WorkerPool {
     return this.name;
   }
 
-  private labels() {
-    return {
-      'app.kubernetes.io/name': 'datastate-worker',
-      'app.kubernetes.io/managed-by': MANAGER,
-      'datastate.dev/dataset': this.obj.metadata!.name!,
-    };
-  }
-
   private async apply<T extends KubernetesObject>(o: T): Promise<T> {
     return this.objects.patch(o, undefined, undefined, MANAGER, true, PatchStrategy.ServerSideApply);
   }
@@ -156,16 +110,7 @@ export class WorkerPool {
     await this.clients.core
       .createNamespacedSecret({
         namespace: this.namespace,
-        body: {
-          metadata: {
-            name: secretName,
-            namespace: this.namespace,
-            labels: this.labels(),
-            ownerReferences: [ownerRef(this.obj)],
-          },
-          type: 'Opaque',
-          stringData: { token },
-        },
+        body: workerTokenSecret(this.owner, token),
       })
       .catch(async (e) => {
         if (statusOf(e) !== 409) throw e;
@@ -175,130 +120,18 @@ export class WorkerPool {
     return Buffer.from(s.data!.token!, 'base64').toString('utf8').split('\n')[0]!.trim();
   }
 
-  private deployment(replicas: number): V1Deployment {
-    const spec = this.spec;
-    const env: NonNullable<
-      NonNullable<V1Deployment['spec']>['template']['spec']
-    >['containers'][number]['env'] = [
-      { name: 'DATASTATE_WORKER_SPEC', value: workerSpecJson(spec) },
-      { name: 'DATASTATE_HOME', value: '/var/lib/datastate' },
-    ];
-    if (spec.database.connectionSecretRef)
-      env.push({
-        name: 'DATASTATE_DB_URL',
-        valueFrom: {
-          secretKeyRef: {
-            name: spec.database.connectionSecretRef.name,
-            key: spec.database.connectionSecretRef.key,
-          },
-        },
-      });
-    const volumes: NonNullable<NonNullable<V1Deployment['spec']>['template']['spec']>['volumes'] = [
-      { name: 'token', secret: { secretName: `${this.name}-token` } },
-      { name: 'home', emptyDir: {} },
-      { name: 'tmp', emptyDir: {} },
-    ];
-    const mounts = [
-      { name: 'token', mountPath: '/var/run/datastate/token', readOnly: true },
-      { name: 'home', mountPath: '/var/lib/datastate' },
-      { name: 'tmp', mountPath: '/tmp' },
-    ];
-    if (this.settings.modelClaim) {
-      volumes.push({
-        name: 'models',
-        persistentVolumeClaim: { claimName: this.settings.modelClaim, readOnly: true },
-      });
-      mounts.push({ name: 'models', mountPath: this.settings.modelMountPath, readOnly: true });
-    }
-    return {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: {
-        name: this.name,
-        namespace: this.namespace,
-        labels: this.labels(),
-        ownerReferences: [ownerRef(this.obj)],
-      },
-      spec: {
-        replicas,
-        selector: {
-          matchLabels: {
-            'app.kubernetes.io/name': 'datastate-worker',
-            'datastate.dev/dataset': this.obj.metadata!.name!,
-          },
-        },
-        template: {
-          metadata: { labels: this.labels() },
-          spec: {
-            automountServiceAccountToken: false,
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: 10001,
-              runAsGroup: 10001,
-              fsGroup: 10001,
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
-            containers: [
-              {
-                name: 'worker',
-                image: spec.workers.image ?? this.settings.image,
-                args: [
-                  'worker',
-                  '--port',
-                  String(this.settings.port),
-                  '--token-file',
-                  '/var/run/datastate/token/token',
-                ],
-                env,
-                ports: [{ name: 'http', containerPort: this.settings.port }],
-                readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },
-                livenessProbe: {
-                  httpGet: { path: '/healthz', port: 'http' },
-                  periodSeconds: 20,
-                  failureThreshold: 3,
-                },
-                resources: (spec.workers.resources as never) ?? undefined,
-                securityContext: {
-                  allowPrivilegeEscalation: false,
-                  readOnlyRootFilesystem: true,
-                  runAsNonRoot: true,
-                  capabilities: { drop: ['ALL'] },
-                },
-                volumeMounts: mounts,
-              },
-            ],
-            volumes,
-          },
-        },
-      },
-    };
+  private get owner(): WorkerOwner {
+    return { name: this.obj.metadata!.name!, namespace: this.namespace, uid: this.obj.metadata!.uid! };
   }
 
-  private service(): V1Service {
-    return {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: {
-        name: this.name,
-        namespace: this.namespace,
-        labels: this.labels(),
-        ownerReferences: [ownerRef(this.obj)],
-      },
-      spec: {
-        selector: {
-          'app.kubernetes.io/name': 'datastate-worker',
-          'datastate.dev/dataset': this.obj.metadata!.name!,
-        },
-        ports: [{ name: 'http', port: this.settings.port, targetPort: 'http' as never }],
-      },
-    };
-  }
-
-  /** Creates or updates the Secret, Service and Deployment (at `replicas`). */
+  /**
+   * Creates or updates the token Secret (created once, never rewritten), then applies the NetworkPolicy,
+   * Service, PodDisruptionBudget and Deployment (at `replicas`), in that order.
+   */
   async ensure(replicas: number): Promise<void> {
     this.token = await this.ensureToken();
-    await this.apply(this.service());
-    await this.apply(this.deployment(replicas));
+    const [, ...applied] = workerManifests(this.owner, this.spec, this.settings, replicas, '');
+    for (const m of applied) await this.apply(m as KubernetesObject);
     this.replicas = replicas;
   }
 

@@ -119,7 +119,7 @@ export function formatDuration(seconds: number): string {
 /** The plan as lines a person reads. */
 export function describePlan(plan: HealingPlan): string[] {
   const lines: string[] = [];
-  if (plan.createSchema) lines.push('create the schema (tables, indexes, trigger)');
+  if (plan.createSchema) lines.push('create the schema (tables, trigger)');
   for (const p of plan.schemaProblems)
     lines.push(`schema: ${p.object}: ${p.problem} — fix by hand: ${p.fix}`);
   if (plan.documentsToLoad)

@@ -33,7 +33,7 @@ export interface SourceSpec {
   seed?: number;
   /** synthetic: how many documents there are (default and maximum 999,999). */
   count?: number;
-  /** pmc-xml archives: most uncompressed XML held in memory per pass (default 256 MiB). */
+  /** pmc-xml archives: most uncompressed XML held in memory per pass (default 128 MiB, DEFAULT_WINDOW_BYTES). */
   windowBytes?: number;
 }
 

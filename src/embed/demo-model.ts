@@ -12,11 +12,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   GENERATOR_VERSION,
-  LAST_HIDDEN_STATE,
-  PROJECTED_OUTPUT,
   buildSyntheticBert,
+  tokenOutputOf,
   type SyntheticBertSpec,
 } from './synthetic/bert-onnx.ts';
+import { COLBERT_V2_DOC_MAXLEN, COLBERT_V2_MARKER } from './conventions.ts';
 import { bertTokenizerJson, parseVocabTxt, tinyVocab, vocabTxt } from './synthetic/vocab.ts';
 import { CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, VOCAB_FILE, readModelDirConfig } from './model-dir.ts';
 import { EmbedderError } from './errors.ts';
@@ -26,12 +26,14 @@ export const BERT_BASE_UNCASED_TOKENIZER_DIR = fileURLToPath(
   new URL('../../models/bert-base-uncased-tokenizer/', import.meta.url),
 );
 
-export type ModelPreset = 'bert-base' | 'small';
+export const MODEL_PRESETS = ['bert-base', 'small', 'distilbert', 'minilm-l6', 'colbertv2'] as const;
+export type ModelPreset = (typeof MODEL_PRESETS)[number];
 export type TokenizerChoice = 'bert-base-uncased' | 'tiny';
 
 export interface GenerateModelOptions {
-  /** 'bert-base' (default: hidden 768, 12 layers, 12 heads, intermediate 3072, 512 positions) or 'small'
-   *  (hidden 32, 2 layers, 4 heads, intermediate 64, 512 positions) for tests. */
+  /** 'bert-base' (default: hidden 768, 12 layers, 12 heads, intermediate 3072, 512 positions), 'small'
+   *  (hidden 32, 2 layers, 4 heads, intermediate 64, 512 positions) for tests, or the interface of a real
+   *  export: 'distilbert', 'minilm-l6', 'colbertv2' (docs/embedding.md, "Model presets"). */
   preset?: ModelPreset;
   /** 'bert-base-uncased' (default: the real 30,522-piece tokenizer) or 'tiny' (~270 generated pieces). */
   tokenizer?: TokenizerChoice;
@@ -50,17 +52,19 @@ export interface GenerateModelOptions {
   onProgress?: (message: string) => void;
 }
 
+const BERT_BASE: Omit<SyntheticBertSpec, 'vocabSize' | 'seed'> = {
+  hidden: 768,
+  layers: 12,
+  heads: 12,
+  intermediate: 3072,
+  maxPositions: 512,
+  typeVocabSize: 2,
+  initStd: 0.02,
+  layerNormEps: 1e-12,
+};
+
 const PRESETS: Record<ModelPreset, Omit<SyntheticBertSpec, 'vocabSize' | 'seed'>> = {
-  'bert-base': {
-    hidden: 768,
-    layers: 12,
-    heads: 12,
-    intermediate: 3072,
-    maxPositions: 512,
-    typeVocabSize: 2,
-    initStd: 0.02,
-    layerNormEps: 1e-12,
-  },
+  'bert-base': BERT_BASE,
   small: {
     hidden: 32,
     layers: 2,
@@ -71,11 +75,43 @@ const PRESETS: Record<ModelPreset, Omit<SyntheticBertSpec, 'vocabSize' | 'seed'>
     initStd: 0.1,
     layerNormEps: 1e-12,
   },
+  // distilbert-base-uncased (DistilBertConfig: dim 768, n_layers 6, n_heads 12, hidden_dim 3072) as
+  // `optimum-cli export onnx --task feature-extraction` writes it.
+  distilbert: { ...BERT_BASE, layers: 6, family: 'distilbert', opset: 14 },
+  // sentence-transformers/all-MiniLM-L6-v2 (BertModel: hidden 384, 6 layers, 12 heads, intermediate 1536) as
+  // `optimum-cli export onnx --library sentence_transformers` writes it.
+  'minilm-l6': {
+    ...BERT_BASE,
+    hidden: 384,
+    layers: 6,
+    intermediate: 1536,
+    family: 'sentence-transformers',
+    opset: 14,
+  },
+  // colbert-ir/colbertv2.0: BERT-base + Linear(768, 128, bias=False), exported with torch.onnx (opset 17).
+  colbertv2: { ...BERT_BASE, projection: 128, family: 'colbert', opset: 17 },
 };
+
+/** The shape of a preset (before hidden/layers/... overrides). */
+export function presetShape(preset: ModelPreset): Omit<SyntheticBertSpec, 'vocabSize' | 'seed'> {
+  return { ...PRESETS[preset] };
+}
+
+/** embedder.json fields a preset's real export comes with (docs/embedding.md says how to write them). */
+function presetConfig(preset: ModelPreset, spec: SyntheticBertSpec): Record<string, unknown> {
+  if (preset === 'colbertv2')
+    return {
+      colbert: { marker: COLBERT_V2_MARKER, skipPunctuation: true, docMaxLen: COLBERT_V2_DOC_MAXLEN },
+    };
+  // sentence_bert_config.json of all-MiniLM-L6-v2: max_seq_length 256.
+  if (preset === 'minilm-l6') return { maxTokens: Math.min(256, spec.maxPositions) };
+  return {};
+}
 
 export const DEFAULT_SEED = 20240611;
 
 interface Plan {
+  preset: ModelPreset;
   spec: SyntheticBertSpec;
   tokenizer: TokenizerChoice;
   normalize: boolean;
@@ -97,7 +133,7 @@ function planOf(opts: GenerateModelOptions, vocabSize: number): Plan {
   const preset = opts.preset ?? 'bert-base';
   const base = PRESETS[preset];
   if (base === undefined)
-    throw new EmbedderError(`unknown model preset "${String(preset)}" (bert-base, small)`);
+    throw new EmbedderError(`unknown model preset "${String(preset)}" (${MODEL_PRESETS.join(', ')})`);
   const spec: SyntheticBertSpec = {
     ...base,
     vocabSize,
@@ -110,7 +146,13 @@ function planOf(opts: GenerateModelOptions, vocabSize: number): Plan {
     ...(opts.initStd !== undefined && { initStd: opts.initStd }),
     ...(opts.projection !== undefined && { projection: opts.projection }),
   };
-  return { spec, tokenizer: opts.tokenizer ?? 'bert-base-uncased', normalize: opts.normalize ?? false };
+  return {
+    preset,
+    spec,
+    tokenizer: opts.tokenizer ?? 'bert-base-uncased',
+    // ColBERT normalizes its document vectors (ColBERT.doc); the others' token vectors are not normalized.
+    normalize: opts.normalize ?? preset === 'colbertv2',
+  };
 }
 
 function generatorRecord(plan: Plan): Record<string, unknown> {
@@ -170,7 +212,7 @@ export async function ensureDemoModel(dir: string, opts: GenerateModelOptions = 
   const say = opts.onProgress ?? (() => {});
   const { spec } = plan;
   say(
-    `generating a synthetic BERT-shaped encoder with RANDOM weights (hidden ${spec.hidden}, ${spec.layers} layers, ` +
+    `generating a synthetic ${plan.preset} encoder with RANDOM weights (hidden ${spec.hidden}, ${spec.layers} layers, ` +
       `${spec.heads} heads, vocab ${spec.vocabSize}, seed ${spec.seed}) into ${target}`,
   );
   await mkdir(path.dirname(target), { recursive: true });
@@ -181,17 +223,19 @@ export async function ensureDemoModel(dir: string, opts: GenerateModelOptions = 
     await writeFile(path.join(tmp, MODEL_FILE), model);
     await writeFile(path.join(tmp, TOKENIZER_FILE), tokenizerJson);
     await writeFile(path.join(tmp, VOCAB_FILE), vocabText);
+    const family = spec.family === undefined ? 'bert' : plan.preset;
     const config = {
-      modelId: `synthetic-bert-h${spec.hidden}-l${spec.layers}${spec.projection ? `-p${spec.projection}` : ''}-seed${spec.seed}`,
+      modelId: `synthetic-${family}-h${spec.hidden}-l${spec.layers}${spec.projection ? `-p${spec.projection}` : ''}-seed${spec.seed}`,
       description:
         'SYNTHETIC model: a BERT-shaped encoder with random weights from a fixed seed, generated by datastate. ' +
         'Its vectors have the right shape and cost but carry no meaning; use a real exported model for real ' +
         'retrieval (docs/embedding.md).',
       synthetic: true,
-      output: spec.projection !== undefined ? PROJECTED_OUTPUT : LAST_HIDDEN_STATE,
+      output: tokenOutputOf(spec),
       pooling: 'none',
       normalize: plan.normalize,
       maxPositions: spec.maxPositions,
+      ...presetConfig(plan.preset, spec),
       generator: generatorRecord(plan),
       files: {
         [MODEL_FILE]: model.byteLength,

@@ -13,3 +13,8 @@ export { CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, VOCAB_FILE } from './model-dir
 export type { ModelDirConfig } from './model-dir.ts';
 export { planWindows, assignOwners, groupBatches } from './plan.ts';
 export type { Window, BatchLimits } from './plan.ts';
+export { inspectModelDir, modelReportText } from './inspect.ts';
+export type { ModelReport } from './inspect.ts';
+export { MODEL_PRESETS } from './demo-model.ts';
+export { CONVENTION_CHOICES } from './conventions.ts';
+export type { ConventionChoice, ColbertConventions } from './conventions.ts';

@@ -7,6 +7,9 @@
  *   normalize    L2-normalize every vector by default (ColBERT does); loadEmbedder's option wins
  *   lowercase    for a vocab.txt-only directory: lowercase text first (default true, as bert-base-uncased)
  *   maxPositions how many positions the model has (maxTokens may not exceed it)
+ *   maxTokens    default maxTokens for this model (e.g. sentence-transformers' max_seq_length)
+ *   colbert      {marker, skipPunctuation, docMaxLen}: the model follows ColBERT's document conventions
+ *                (conventions.ts); each field defaults to ColBERTv2's ("[unused1]", true, 220)
  *   modelId      default model id
  *   synthetic    true when the weights are random (generated): outputs and docs say so
  *   description, generator, files: informational (written by the generator)
@@ -14,6 +17,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelLoadError } from './errors.ts';
+import type { ColbertDeclaration } from './conventions.ts';
 
 export const MODEL_FILE = 'model.onnx';
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -26,6 +30,8 @@ export interface ModelDirConfig {
   normalize?: boolean;
   lowercase?: boolean;
   maxPositions?: number;
+  maxTokens?: number;
+  colbert?: ColbertDeclaration;
   modelId?: string;
   synthetic?: boolean;
   description?: string;
@@ -82,11 +88,45 @@ export function parseModelDirConfig(raw: unknown, file: string): ModelDirConfig 
       fail(file, '"maxPositions" must be an integer >= 3');
     cfg.maxPositions = v;
   }
+  if (o.maxTokens !== undefined) {
+    const v = o.maxTokens;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 3)
+      fail(file, '"maxTokens" must be an integer >= 3');
+    cfg.maxTokens = v;
+  }
+  if (o.colbert !== undefined) cfg.colbert = parseColbert(o.colbert, file);
   if (o.generator !== undefined) cfg.generator = o.generator;
   if (o.files !== undefined && typeof o.files === 'object' && o.files !== null) {
     cfg.files = o.files as Record<string, number>;
   }
   return cfg;
+}
+
+function parseColbert(v: unknown, file: string): ColbertDeclaration {
+  if (v === true) return {};
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    fail(file, '"colbert" must be true or an object {marker, skipPunctuation, docMaxLen}');
+  const o = v as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !['marker', 'skipPunctuation', 'docMaxLen'].includes(k));
+  if (unknown.length > 0)
+    fail(file, `"colbert" has unknown fields ${unknown.join(', ')} (marker, skipPunctuation, docMaxLen)`);
+  const out: ColbertDeclaration = {};
+  if (o.marker !== undefined) {
+    if (o.marker !== null && (typeof o.marker !== 'string' || o.marker === ''))
+      fail(file, '"colbert.marker" must be a token of the vocabulary (e.g. "[unused1]") or null');
+    out.marker = o.marker;
+  }
+  if (o.skipPunctuation !== undefined) {
+    if (typeof o.skipPunctuation !== 'boolean') fail(file, '"colbert.skipPunctuation" must be true or false');
+    out.skipPunctuation = o.skipPunctuation;
+  }
+  if (o.docMaxLen !== undefined) {
+    const n = o.docMaxLen;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 4)
+      fail(file, '"colbert.docMaxLen" must be an integer >= 4');
+    out.docMaxLen = n;
+  }
+  return out;
 }
 
 /** Reads embedder.json if present; {} when the directory has none. */

@@ -17,7 +17,14 @@ import {
   type ModelDirConfig,
 } from './model-dir.ts';
 import { assignOwners, groupBatches, planWindows, type BatchLimits, type Window } from './plan.ts';
-import { loadTokenizer, tokenizerFileOf, type LoadedTokenizer } from './tokenizer.ts';
+import { loadTokenizer, tokenizerFileOf, type LoadedTokenizer, type Pieces } from './tokenizer.ts';
+import {
+  punctuationSkiplist,
+  resolveConventions,
+  type ColbertConventions,
+  type ConventionChoice,
+} from './conventions.ts';
+import { checkInputs, chooseTokenOutput, readModelGraph, type ModelGraph } from './model-graph.ts';
 import { localBackend, workerPoolBackend, type Backend } from './backend.ts';
 import type { RunResult } from './session.ts';
 
@@ -25,15 +32,21 @@ export interface EmbedderOptions {
   /** The declared dimension (spec.embedding.dimension). When set and the model's differs, loadEmbedder throws
    *  DimensionMismatchError, before anything is embedded or written. */
   dimension?: number;
-  /** Most tokens per model input, special tokens included (default 512, and at most the model's positions). */
+  /** Most tokens per model input, special tokens included (default: ColBERT's docMaxLen under its
+   *  conventions, else embedder.json's maxTokens, else 512 or the model's positions if fewer). */
   maxTokens?: number;
   /** When set, documents longer than maxTokens are cut into overlapping windows whose starts are `stride`
    *  word pieces apart (see docs/embedding.md); when unset they are truncated to their first pieces. */
   stride?: number;
-  /** Keep vectors for the special tokens ([CLS], [SEP]) around the text (default false: word pieces only). */
+  /** Keep vectors for the special tokens ([CLS], the ColBERT marker, [SEP]) around the text (default: true
+   *  under ColBERT's conventions, which keep them; else false: word pieces only). */
   keepSpecialTokens?: boolean;
-  /** L2-normalize every vector (ColBERT does). Default: embedder.json's "normalize", else false. */
+  /** L2-normalize every vector. Default: embedder.json's "normalize", else false; always on under ColBERT's
+   *  conventions (false is then an error). */
   normalize?: boolean;
+  /** ColBERT's document conventions (conventions.ts): 'auto' (default) when embedder.json declares them,
+   *  'colbert' always, 'none' never. */
+  conventions?: ConventionChoice;
   /** A tokenizer.json or vocab.txt outside the model directory to use instead of its own
    *  (spec.embedding.tokenizerPath). */
   tokenizerPath?: string;
@@ -60,6 +73,8 @@ export interface EmbedderInfo {
   stride: number | undefined;
   keepSpecialTokens: boolean;
   normalize: boolean;
+  /** ColBERT's document conventions in force, or null. */
+  conventions: ColbertConventions | null;
   workers: number;
   threads: number;
   batch: BatchLimits;
@@ -91,6 +106,8 @@ interface DocWork {
   ids: number[];
   windows: Window[];
   owner: Int32Array | null;
+  /** For each kept word piece, its row in the output (special tokens first when kept), or -1 (skipped). */
+  row: Int32Array;
   /** Number of output vectors. */
   count: number;
   vectors: Float32Array;
@@ -127,6 +144,9 @@ class OnnxTokenEmbedder implements TokenEmbedder {
   readonly info: EmbedderInfo;
   private backend: Backend | null;
   private readonly tokenizer: LoadedTokenizer;
+  private readonly prefix: Pieces;
+  private readonly suffix: Pieces;
+  private readonly skip: ReadonlySet<number> | null;
   private readonly windowSize: number;
 
   constructor(args: {
@@ -136,6 +156,7 @@ class OnnxTokenEmbedder implements TokenEmbedder {
     info: EmbedderInfo;
     backend: Backend;
     tokenizer: LoadedTokenizer;
+    special: Special;
   }) {
     this.modelId = args.modelId;
     this.fingerprint = args.fingerprint;
@@ -144,15 +165,16 @@ class OnnxTokenEmbedder implements TokenEmbedder {
     this.info = args.info;
     this.backend = args.backend;
     this.tokenizer = args.tokenizer;
-    this.windowSize =
-      args.info.maxTokens - args.tokenizer.prefix.ids.length - args.tokenizer.suffix.ids.length;
+    this.prefix = args.special.prefix;
+    this.suffix = args.special.suffix;
+    this.skip = args.special.skip;
+    this.windowSize = args.info.maxTokens - this.prefix.ids.length - this.suffix.ids.length;
   }
 
   /** Input ids of one window of a document, special tokens added. */
   private row(doc: DocWork, w: number): number[] {
     const win = doc.windows[w]!;
-    const { prefix, suffix } = this.tokenizer;
-    return [...prefix.ids, ...doc.ids.slice(win.start, win.end), ...suffix.ids];
+    return [...this.prefix.ids, ...doc.ids.slice(win.start, win.end), ...this.suffix.ids];
   }
 
   private prepare(input: EmbedInput, index: number): DocWork | EmbedOutcome {
@@ -171,10 +193,26 @@ class OnnxTokenEmbedder implements TokenEmbedder {
     const windows = planWindows(ids.length, this.windowSize, this.info.stride);
     const owner = windows.length > 1 ? assignOwners(windows, ids.length) : null;
     const kept = owner !== null ? ids.length : windows[0]!.end;
-    const { prefix, suffix } = this.tokenizer;
-    const outTokens = this.info.keepSpecialTokens
-      ? [...prefix.tokens, ...tokens.slice(0, kept), ...suffix.tokens]
-      : tokens.slice(0, kept);
+    const { prefix, suffix, skip } = this;
+    const keepSpecial = this.info.keepSpecialTokens;
+    const outTokens = keepSpecial ? [...prefix.tokens] : [];
+    const row = new Int32Array(kept);
+    for (let i = 0; i < kept; i++) {
+      if (skip !== null && skip.has(ids[i]!)) {
+        row[i] = -1;
+        continue;
+      }
+      row[i] = outTokens.length;
+      outTokens.push(tokens[i]!);
+    }
+    if (keepSpecial) outTokens.push(...suffix.tokens);
+    if (outTokens.length === 0) {
+      return {
+        ok: false,
+        docId,
+        reason: 'the text has only punctuation, which the ColBERT conventions skip',
+      };
+    }
     return {
       index,
       docId,
@@ -182,6 +220,7 @@ class OnnxTokenEmbedder implements TokenEmbedder {
       ids,
       windows,
       owner,
+      row,
       count: outTokens.length,
       vectors: new Float32Array(outTokens.length * this.dimension),
     };
@@ -192,10 +231,9 @@ class OnnxTokenEmbedder implements TokenEmbedder {
     const { doc, window: w } = seq;
     const D = this.dimension;
     const win = doc.windows[w]!;
-    const pre = this.tokenizer.prefix.ids.length;
-    const suf = this.tokenizer.suffix.ids.length;
+    const pre = this.prefix.ids.length;
+    const suf = this.suffix.ids.length;
     const keepSpecial = this.info.keepSpecialTokens;
-    const offset = keepSpecial ? pre : 0;
     const rowBase = rowIndex * seqLen * D;
     const content = win.end - win.start;
     const copy = (pos: number, target: number): void => {
@@ -206,7 +244,8 @@ class OnnxTokenEmbedder implements TokenEmbedder {
     for (let k = 0; k < content; k++) {
       const docPos = win.start + k;
       if (doc.owner !== null && doc.owner[docPos] !== w) continue;
-      copy(pre + k, offset + docPos);
+      const target = doc.row[docPos]!;
+      if (target >= 0) copy(pre + k, target);
     }
     if (keepSpecial && w === doc.windows.length - 1) {
       const tail = doc.count - suf;
@@ -225,7 +264,7 @@ class OnnxTokenEmbedder implements TokenEmbedder {
       if ('ok' in r) outcomes[i] = r;
       else work.push(r);
     });
-    const extra = this.tokenizer.prefix.ids.length + this.tokenizer.suffix.ids.length;
+    const extra = this.prefix.ids.length + this.suffix.ids.length;
     const seqs: Seq[] = [];
     for (const doc of work) {
       doc.windows.forEach((win, w) => seqs.push({ doc, window: w, length: win.end - win.start + extra }));
@@ -282,15 +321,117 @@ export function l2normalize(v: Float32Array, dim: number): void {
   }
 }
 
-/** Settings that change the vectors, resolved the same way loadEmbedder resolves them. */
-function resolvedSettings(cfg: ModelDirConfig, options: EmbedderOptions): Record<string, unknown> {
+/** Settings that change the vectors, resolved the same way for loadEmbedder, the fingerprint and inspect. */
+export interface ResolvedSettings {
+  maxTokens: number;
+  stride: number | null;
+  keepSpecialTokens: boolean;
+  normalize: boolean;
+  output: string | null;
+  conventions: ColbertConventions | null;
+}
+
+export function resolveSettings(cfg: ModelDirConfig, options: EmbedderOptions): ResolvedSettings {
+  const conventions = resolveConventions(options.conventions ?? 'auto', cfg.colbert);
+  if (conventions !== null && options.normalize === false) {
+    throw new EmbedderOptionsError(
+      'normalize: false contradicts the ColBERT conventions this model declares (ColBERT L2-normalizes every ' +
+        'document vector); set embedding.conventions: none for raw vectors, or leave normalize on',
+    );
+  }
   return {
-    maxTokens: options.maxTokens ?? Math.min(512, cfg.maxPositions ?? 512),
+    maxTokens:
+      options.maxTokens ?? conventions?.docMaxLen ?? cfg.maxTokens ?? Math.min(512, cfg.maxPositions ?? 512),
     stride: options.stride ?? null,
-    keepSpecialTokens: options.keepSpecialTokens ?? false,
-    normalize: options.normalize ?? cfg.normalize ?? false,
+    keepSpecialTokens: options.keepSpecialTokens ?? conventions !== null,
+    normalize: conventions !== null ? true : (options.normalize ?? cfg.normalize ?? false),
     output: cfg.output ?? null,
+    conventions,
   };
+}
+
+/** The token sequences around a document's word pieces, and the ids whose vectors are skipped. */
+export interface Special {
+  prefix: Pieces;
+  suffix: Pieces;
+  skip: ReadonlySet<number> | null;
+}
+
+/** Special tokens and skiplist under the given conventions. Throws when the marker is not in the vocabulary. */
+export function specialTokens(tokenizer: LoadedTokenizer, conventions: ColbertConventions | null): Special {
+  let { prefix } = tokenizer;
+  const { suffix } = tokenizer;
+  if (conventions?.marker != null) {
+    const id = tokenizer.idOf(conventions.marker);
+    if (id === undefined) {
+      throw new ModelLoadError(
+        tokenizer.file,
+        `has no "${conventions.marker}" token, the ColBERT document marker (embedder.json "colbert.marker")`,
+      );
+    }
+    if (prefix.ids.length === 0)
+      throw new ModelLoadError(tokenizer.file, 'adds no [CLS] token, after which the ColBERT marker goes');
+    prefix = {
+      ids: [prefix.ids[0]!, id, ...prefix.ids.slice(1)],
+      tokens: [prefix.tokens[0]!, conventions.marker, ...prefix.tokens.slice(1)],
+    };
+  }
+  const skip = conventions?.skipPunctuation
+    ? punctuationSkiplist(tokenizer.idOf, (t) => tokenizer.encode(t).ids)
+    : null;
+  return { prefix, suffix, skip };
+}
+
+/**
+ * What must hold between the model, its tokenizer and the settings before anything runs: inputs we can
+ * feed, a per-token output, a vocabulary that fits the embedding matrix, maxTokens within the positions.
+ * Returns the problems (empty: none) and the output chosen, with the reason.
+ */
+export function modelProblems(
+  graph: ModelGraph,
+  modelFile: string,
+  tokenizer: LoadedTokenizer,
+  cfg: ModelDirConfig,
+  settings: ResolvedSettings,
+): { problems: Error[]; output: { name: string; reason: string } | null } {
+  const problems: Error[] = [];
+  const attempt = <T>(f: () => T): T | null => {
+    try {
+      return f();
+    } catch (e) {
+      problems.push(e as Error);
+      return null;
+    }
+  };
+  attempt(() => checkInputs(graph.inputs, modelFile));
+  const output = attempt(() => chooseTokenOutput(graph.outputs, cfg.output, modelFile));
+  if (graph.vocabRows !== null && tokenizer.vocabSize > graph.vocabRows) {
+    problems.push(
+      new ModelLoadError(
+        tokenizer.file,
+        `this tokenizer produces ids up to ${tokenizer.vocabSize - 1} (${tokenizer.vocabSize} pieces) but the ` +
+          `model's embedding matrix has ${graph.vocabRows} rows (${modelFile}): they do not belong together; ` +
+          'use the tokenizer the model was exported with',
+      ),
+    );
+  }
+  const positions = graph.positionRows;
+  if (positions !== null && settings.maxTokens > positions) {
+    problems.push(
+      new EmbedderOptionsError(
+        `maxTokens ${settings.maxTokens} exceeds the model's ${positions} positions (its position embeddings in ` +
+          `${modelFile}); set maxTokens to at most ${positions}`,
+      ),
+    );
+  } else if (cfg.maxPositions !== undefined && settings.maxTokens > cfg.maxPositions) {
+    problems.push(
+      new EmbedderOptionsError(
+        `maxTokens ${settings.maxTokens} exceeds the model's ${cfg.maxPositions} positions (embedder.json maxPositions); ` +
+          `set maxTokens to at most ${cfg.maxPositions}`,
+      ),
+    );
+  }
+  return { problems, output };
 }
 
 async function fingerprintOf(
@@ -318,10 +459,13 @@ async function fingerprintOf(
   // Keyed by file name only: where the files live does not change the vectors, their content does.
   const byName = Object.fromEntries(Object.entries(digests).map(([f, h]) => [path.basename(f), h]));
   const vocab = tokenizerFile.endsWith('.txt');
+  const { conventions, ...settings } = resolveSettings(cfg, options);
   return manifestDigest({
     fingerprintVersion: 1,
     files: byName,
-    ...resolvedSettings(cfg, options),
+    ...settings,
+    // Only present when in force, so fingerprints of models without conventions stay what they were.
+    ...(conventions !== null && { conventions }),
     lowercase: vocab ? (cfg.lowercase ?? true) : null,
   });
 }
@@ -329,7 +473,7 @@ async function fingerprintOf(
 /**
  * The fingerprint loadEmbedder(modelDir, options).fingerprint will have, without loading the model: sha256 over
  * the model and tokenizer files (cached by size and mtime) and the settings that change the vectors (maxTokens,
- * stride, keepSpecialTokens, normalize, output). Pass the same options as to loadEmbedder.
+ * stride, keepSpecialTokens, normalize, output, ColBERT conventions). Pass the same options as to loadEmbedder.
  */
 export async function modelFingerprint(modelDir: string, options: EmbedderOptions = {}): Promise<string> {
   const dir = path.resolve(modelDir);
@@ -387,14 +531,13 @@ export async function loadEmbedder(modelDir: string, options: EmbedderOptions = 
     ...(options.tokenizerPath !== undefined && { file: options.tokenizerPath }),
   });
 
-  const maxTokens = options.maxTokens ?? Math.min(512, cfg.maxPositions ?? 512);
-  if (cfg.maxPositions !== undefined && maxTokens > cfg.maxPositions) {
-    throw new EmbedderOptionsError(
-      `maxTokens ${maxTokens} exceeds the model's ${cfg.maxPositions} positions (embedder.json maxPositions); ` +
-        `set maxTokens to at most ${cfg.maxPositions}`,
-    );
-  }
-  const special = tokenizer.prefix.ids.length + tokenizer.suffix.ids.length;
+  const resolved = resolveSettings(cfg, options);
+  const { maxTokens } = resolved;
+  // Everything that would fail mid-heal is checked here, before the model runs or anything is written.
+  const { problems } = modelProblems(await readModelGraph(modelFile), modelFile, tokenizer, cfg, resolved);
+  if (problems.length > 0) throw problems[0]!;
+  const specialPieces = specialTokens(tokenizer, resolved.conventions);
+  const special = specialPieces.prefix.ids.length + specialPieces.suffix.ids.length;
   const windowSize = maxTokens - special;
   if (windowSize < 1) {
     throw new EmbedderOptionsError(
@@ -417,8 +560,9 @@ export async function loadEmbedder(modelDir: string, options: EmbedderOptions = 
     output: '',
     maxTokens,
     stride: options.stride,
-    keepSpecialTokens: options.keepSpecialTokens ?? false,
-    normalize: options.normalize ?? cfg.normalize ?? false,
+    keepSpecialTokens: resolved.keepSpecialTokens,
+    normalize: resolved.normalize,
+    conventions: resolved.conventions,
     workers,
     threads,
     batch: {
@@ -432,7 +576,7 @@ export async function loadEmbedder(modelDir: string, options: EmbedderOptions = 
     modelFile,
     threads,
     output: cfg.output,
-    probeIds: [...tokenizer.prefix.ids, ...tokenizer.encode('probe').ids, ...tokenizer.suffix.ids],
+    probeIds: [...specialPieces.prefix.ids, ...tokenizer.encode('probe').ids, ...specialPieces.suffix.ids],
     padId: tokenizer.padId,
   };
   const backend = workers === 0 ? await localBackend(settings) : await workerPoolBackend(settings, workers);
@@ -449,6 +593,7 @@ export async function loadEmbedder(modelDir: string, options: EmbedderOptions = 
       info,
       backend,
       tokenizer,
+      special: specialPieces,
     });
   } catch (e) {
     await backend.close();

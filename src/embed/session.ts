@@ -5,6 +5,7 @@
  */
 import ort from 'onnxruntime-node';
 import { EmbedderError, ModelLoadError } from './errors.ts';
+import { checkInputs, chooseTokenOutput, type TensorInfo } from './model-graph.ts';
 
 export interface SessionSettings {
   modelFile: string;
@@ -31,30 +32,13 @@ export interface ModelSession {
   release(): Promise<void>;
 }
 
-function pickOutput(
-  session: ort.InferenceSession,
-  configured: string | undefined,
-  modelFile: string,
-): string {
-  if (configured !== undefined) {
-    if (!session.outputNames.includes(configured)) {
-      throw new ModelLoadError(
-        modelFile,
-        `has no output "${configured}" (named in embedder.json); its outputs are ${session.outputNames.join(', ')}`,
-      );
-    }
-    return configured;
-  }
-  if (session.outputNames.includes('last_hidden_state')) return 'last_hidden_state';
-  const rank3 = session.outputMetadata.filter(
-    (m) => m.isTensor && m.type === 'float32' && m.shape.length === 3,
-  );
-  if (rank3.length === 1) return rank3[0]!.name;
-  throw new ModelLoadError(
-    modelFile,
-    `cannot tell which output holds the token vectors (outputs: ${session.outputNames.join(', ')}); ` +
-      `name it in embedder.json as "output"`,
-  );
+function metadataOf(session: ort.InferenceSession, which: 'input' | 'output'): TensorInfo[] {
+  const meta = which === 'input' ? session.inputMetadata : session.outputMetadata;
+  return meta.map((m) => ({
+    name: m.name,
+    type: m.isTensor ? m.type : 'non-tensor',
+    shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' ? d : String(d))) : [],
+  }));
 }
 
 /** Opens the model, checks it and probes its output dimension. Throws ModelLoadError naming the file. */
@@ -76,25 +60,14 @@ export async function openModelSession(s: SessionSettings): Promise<ModelSession
   }
   try {
     const inputs = session.inputNames;
-    for (const need of ['input_ids', 'attention_mask']) {
-      if (!inputs.includes(need)) {
-        throw new ModelLoadError(
-          s.modelFile,
-          `has no "${need}" input (inputs: ${inputs.join(', ')}); a BERT-family encoder is expected`,
-        );
-      }
-    }
-    const unknown = inputs.filter((n) => !['input_ids', 'attention_mask', 'token_type_ids'].includes(n));
-    if (unknown.length > 0) {
-      throw new ModelLoadError(s.modelFile, `has inputs this embedder cannot feed: ${unknown.join(', ')}`);
-    }
+    checkInputs(metadataOf(session, 'input'), s.modelFile);
     const idMeta = session.inputMetadata.find((m) => m.name === 'input_ids');
     const idType = idMeta && idMeta.isTensor ? idMeta.type : 'int64';
     if (idType !== 'int64' && idType !== 'int32') {
       throw new ModelLoadError(s.modelFile, `input_ids has type ${idType}; int64 or int32 expected`);
     }
     const hasTokenTypes = inputs.includes('token_type_ids');
-    const output = pickOutput(session, s.output, s.modelFile);
+    const output = chooseTokenOutput(metadataOf(session, 'output'), s.output, s.modelFile).name;
 
     const feeds = (rows: readonly (readonly number[])[]): Record<string, ort.Tensor> => {
       const b = rows.length;

@@ -27,7 +27,12 @@ export interface LoadedTokenizer {
   readonly suffix: Pieces;
   /** Id used for padding positions (masked out; never produces a vector). */
   readonly padId: number;
+  /** Ids the tokenizer can produce: its largest id + 1 (the rows a model's embedding matrix needs). */
   readonly vocabSize: number;
+  /** The id of a token of the vocabulary (special tokens included), or undefined. */
+  idOf(token: string): number | undefined;
+  /** The token of an id, or undefined. */
+  tokenOf(id: number): string | undefined;
   /** Word pieces of a text, without special tokens. Throws on tokenizer failure. */
   encode(text: string): Pieces;
 }
@@ -78,7 +83,9 @@ export function tokenizerFromJson(
   } catch (e) {
     throw new ModelLoadError(file, `not a usable tokenizer: ${(e as Error).message}`, { cause: e });
   }
-  const vocabSize = tok.get_vocab(true).size;
+  let vocabSize = 0;
+  for (const id of (tok.get_vocab(true) as Map<string, number>).values())
+    vocabSize = Math.max(vocabSize, id + 1);
   return {
     file,
     kind,
@@ -86,6 +93,8 @@ export function tokenizerFromJson(
     suffix,
     padId,
     vocabSize,
+    idOf: (token: string): number | undefined => tok.token_to_id(token) ?? undefined,
+    tokenOf: (id: number): string | undefined => tok.id_to_token(id) ?? undefined,
     encode(text: string): Pieces {
       const e: Pieces = tok.encode(text, { add_special_tokens: false });
       return { ids: e.ids, tokens: e.tokens };

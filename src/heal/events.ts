@@ -15,6 +15,7 @@ export type EngineEvent =
   | { type: 'embedder-ready'; modelId: string; dimension: number; synthetic: boolean; seconds: number }
   | { type: 'embed-progress'; progress: Progress; tokens: number }
   | { type: 'batch-retry'; docIds: string[]; attempt: number; delayMs: number; reason: string }
+  | { type: 'pass-retry'; attempt: number; delayMs: number; reason: string }
   | { type: 'batch-split'; docIds: string[]; reason: string }
   | { type: 'document-failed'; docId: string; reason: string }
   | { type: 'verified'; checks: CheckResult[] };

@@ -246,7 +246,12 @@ export async function reconcile(
   if (base.failures.length) why.push(`${base.failures.length} documents failed`);
   if (base.skippedFiles.length) why.push(`${base.skippedFiles.length} source files unreadable`);
   const short = checks.find((c) => c.name === 'document_count' && !c.passed);
-  if (short) why.push(`the source ran out of documents (${short.message})`);
+  if (short)
+    why.push(
+      spec.targetState === 'token-embeddings'
+        ? `documents are missing (${short.message})`
+        : `the source ran out of documents (${short.message})`,
+    );
   return finish(
     checks,
     { kind: 'incomplete', message: why.join('; ') || 'checks still failing after healing' },

@@ -45,7 +45,22 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     throw new StoreConfigError(
       `database.url (or connectionSecretRef, or the environment variable DATASTATE_DB_URL) is required for dialect ${config.dialect}`,
     );
+  if (!parseDbUrl(url) && /^[a-z][a-z0-9+.-]*:\/\//i.test(url))
+    throw new StoreConfigError(
+      `database.url ${redactUrl(url)}: the scheme ${url.slice(0, url.indexOf(':'))}: is not supported; accepted: ` +
+        'a SQLite file path, sqlite:PATH, file:PATH, postgres://, postgresql://, iris:, odbc:, odbc+iris:, odbc+postgres:, odbc+sqlite:',
+    );
   const parsed = parseDbUrl(url);
+  if (parsed?.transport === 'postgres') {
+    try {
+      new URL(parsed.url);
+    } catch {
+      throw new StoreConfigError(
+        `database.url ${redactUrl(parsed.url)} cannot be parsed as a URL (expected postgres://user:password@host:5432/database; ` +
+          'percent-encode reserved characters in the user name and password, e.g. @ as %40, : as %3A, / as %2F, # as %23)',
+      );
+    }
+  }
   if (parsed && parsed.dialect !== config.dialect)
     throw new StoreConfigError(
       `database.url looks like ${parsed.dialect} but database.dialect is ${config.dialect}`,

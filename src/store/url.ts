@@ -128,3 +128,16 @@ export function redactUrl(url: string): string {
       return `${url.slice(0, url.length - parsed.connectionString.length)}${redactConnectionString(parsed.connectionString)}`;
   }
 }
+
+/**
+ * Any text (an error message, a log line) with credentials removed: the password of every `scheme://user:pass@`
+ * URL in it, and password-like `Key=Value` pairs of ODBC connection strings and URL queries.
+ */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):\S*@/gi, '$1:***@')
+    .replace(
+      /\b(pwd|password|passwd|pass|secret|token|authenticationkey|sslkey\w*)=(\{(?:[^}]|\}\})*\}|[^;&\s]*)/gi,
+      '$1=***',
+    );
+}

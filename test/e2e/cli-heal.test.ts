@@ -35,6 +35,26 @@ before(async () => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+function notADatabase(): string {
+  const f = join(dir, 'not-a-database.db');
+  writeFileSync(f, 'this is not a SQLite file, it only has the name of one\n'.repeat(20));
+  return f;
+}
+
+/** YAML whose aliases expand to 10^9 nodes. */
+function aliasBomb(): string {
+  const f = join(dir, 'alias-bomb.yaml');
+  const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i <= 9; i++)
+    lines.push(
+      `a${i}: &a${i} [${Array(10)
+        .fill(`*a${i - 1}`)
+        .join(', ')}]`,
+    );
+  writeFileSync(f, lines.join('\n') + '\n');
+  return f;
+}
+
 function sql<T = Record<string, unknown>>(query: string, ...params: (string | number)[]): T[] {
   const conn = new DatabaseSync(db);
   try {
@@ -240,6 +260,16 @@ test('bad flags and manifests exit 2 with a message naming the problem, and chan
     ],
     [['ensure', '--doc-count', '5', '--model', dir], /the model directory needs/],
     [['ensure', '--doc-count', '5', '--bogus'], /unknown option '--bogus'/],
+    [['ensure', '--doc-count', '5', '--db', notADatabase()], /file is not a database/],
+    [
+      ['ensure', '--doc-count', '5', '--db', 'mysql://u:p@h/db'],
+      /the scheme mysql: is not supported\s+accepted: .*postgres:\/\//,
+    ],
+    [
+      ['ensure', '--doc-count', '5', '--db', 'postgres://u:p#w@h/db'],
+      /cannot be parsed as a URL [\s\S]*percent-encode/,
+    ],
+    [['validate', '-f', aliasBomb()], /YAML: Excessive alias count/],
   ];
   const defaults = [
     '--source',

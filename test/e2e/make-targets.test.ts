@@ -62,10 +62,38 @@ test('ensure-ragas-ready, validate-dataset-state, plan-dataset-state, populate-t
     `FLAGS=--dimension ${SMALL_DIM} -q --output json`,
   ]);
   assert.equal(populate.code, 0, populate.out + populate.err);
-  const report = JSON.parse(populate.out.slice(populate.out.indexOf('{')));
+  const report = JSON.parse(populate.out.slice(populate.out.indexOf('\n{') + 1));
   assert.equal(report.healed.embedded, 40);
   assert.equal(report.healed.documentsLoaded, 0);
   assert.equal(report.targetState, 'token-embeddings');
+});
+
+test('populate-token-embeddings on an empty database is not READY: exit 1, says how many are missing', async () => {
+  const db = join(dir, 'empty.db');
+  const r = make([
+    'populate-token-embeddings',
+    'DOCS=50',
+    `DB=${db}`,
+    `MODEL=${await smallModelDir()}`,
+    `FLAGS=--dimension ${SMALL_DIM} -q`,
+  ]);
+  assert.notEqual(r.code, 0, r.out + r.err);
+  assert.match(r.out, /NOT READY: documents are missing .*50 documents missing; .*ensure-ragas-ready/);
+  assert.doesNotMatch(r.out, /^READY/m);
+});
+
+test('make passes DB through the environment: a planted password is never printed, `&` stays in the URL', async () => {
+  const pg = process.env.DATASTATE_TEST_PG_URL;
+  if (!pg) return; // needs a PostgreSQL server to answer (scripts/ci-databases.sh)
+  const u = new URL(pg);
+  // A wrong password: the server refuses it (not transient, so the run ends at once) and no one may print it.
+  const planted = 'Pl4nted-S3cret';
+  const url = `postgres://${u.username}:${planted}@${u.host}${u.pathname}?application_name=ds-make&connect_timeout=5`;
+  const r = make(['validate-dataset-state', 'DOCS=3', `DB=${url}`, `MODEL=${await smallModelDir()}`]);
+  assert.equal(r.code !== 0, true);
+  assert.match(r.err, /datastate: error: password authentication failed/);
+  assert.doesNotMatch(r.out + r.err, new RegExp(planted));
+  assert.doesNotMatch(r.out + r.err, /connect_timeout=5: command not found|\[\d+\]/);
 });
 
 test("the README's main command on the embedded defaults: synthetic corpus, generated BERT-base model", () => {

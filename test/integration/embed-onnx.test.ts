@@ -301,10 +301,7 @@ describe('ONNX token embedder (small generated model)', () => {
     const check = (e: unknown): boolean => {
       assert.ok(e instanceof ModelLoadError, String(e));
       assert.equal(e.file, path.join(bad, 'model.onnx'));
-      assert.match(
-        e.message,
-        /model\.onnx: onnxruntime cannot load it \(corrupt, truncated or not an ONNX model\?\)/,
-      );
+      assert.match(e.message, /model\.onnx: .*\(corrupt, truncated or not an ONNX model\?\)/);
       return true;
     };
     await assert.rejects(loadEmbedder(bad), check);

@@ -3,6 +3,8 @@
  *   - helm lint (values.schema.json in force: bad values are rejected naming the value);
  *   - the rendered RBAC is exactly the rules the controller needs, with and without workers, cluster-wide or
  *     per namespace; the Deployment runs the controller the way docs/deploy.md says;
+ *   - the PodDisruptionBudget and NetworkPolicy; helm template | kube-score with exactly the exceptions that
+ *     docs/deploy.md lists;
  *   - helm template | kubeconform, strict, with the CRD's own schema for DatasetStates and the schemas of the
  *     built-in kinds taken from the real API server's OpenAPI document (no download);
  *   - deploy/ is exactly what scripts/gen-deploy.ts renders from the chart;
@@ -22,6 +24,7 @@ import { parseAllDocuments } from 'yaml';
 import { CoreV1Api, CustomObjectsApi, loadYaml } from '@kubernetes/client-node';
 import { startEnvtest, type Envtest } from '../helpers/envtest.ts';
 import { installCrd } from '../helpers/k8s.ts';
+import { kubeScore, kubeScorePolicy } from '../helpers/kube-score.ts';
 import { parseManifest } from '../../src/api/validate.ts';
 import { CHART, DEPLOY, findTool, renderDeploy, ROOT } from '../../scripts/gen-deploy.ts';
 
@@ -45,11 +48,11 @@ function run(cmd: string, args: string[], input?: string) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The pinned helm and kubeconform, built by scripts/envtest.sh if they are not there yet. */
+/** The pinned helm and kubeconform (and kube-score), built by scripts/envtest.sh if they are not there yet. */
 function tools(): { helm: string; kubeconform: string } {
   let h = findTool('helm', 'HELM');
   let k = findTool('kubeconform', 'KUBECONFORM');
-  if (!h || !k) {
+  if (!h || !k || !findTool('kube-score', 'KUBE_SCORE')) {
     const r = spawnSync('bash', [join(ROOT, 'scripts', 'envtest.sh'), 'build'], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
@@ -284,6 +287,10 @@ test('values.schema.json rejects bad values, naming the value', () => {
     ['resources.requests.cpu=a-lot', /cpu/],
     ['serviceMonitor.interval=soon', /interval/],
     ['controller.concurrency=0', /concurrency/],
+    ['podDisruptionBudget.minAvailable=0', /minAvailable/],
+    ['networkPolicy.metricsFrom[0].podSelectr.matchLabels.app=prom', /podSelectr/],
+    ['networkPolicy.egress[0].ports[0].protocol=ICMP', /protocol/],
+    ['workers.resources.limits.memory=lots', /memory/],
   ];
   for (const [set, why] of cases) {
     const r = run(helm, ['lint', CHART, '--set', set]);
@@ -313,6 +320,8 @@ const WORKER_RULES = [
     verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
   },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['create', 'patch'] },
+  { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['create', 'patch'] },
 ];
 const LEASE_RULES = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
@@ -349,6 +358,16 @@ test("RBAC: the ClusterRole has exactly the controller's rules (workers switchab
   for (const r of all.filter((d) => /Role$/.test(d.kind)).flatMap((d) => d.rules)) {
     for (const k of ['apiGroups', 'resources', 'verbs']) assert.ok(!r[k].includes('*'), JSON.stringify(r));
   }
+
+  // The worker NetworkPolicy and PodDisruptionBudget rules follow their switches.
+  assert.deepEqual(one(docs(template('networkPolicy.enabled=false')), 'ClusterRole').rules, [
+    ...CORE_RULES,
+    ...WORKER_RULES.filter((r) => r.apiGroups[0] !== 'networking.k8s.io'),
+  ]);
+  assert.deepEqual(one(docs(template('workers.podDisruptionBudget=false')), 'ClusterRole').rules, [
+    ...CORE_RULES,
+    ...WORKER_RULES.filter((r) => r.apiGroups[0] !== 'policy'),
+  ]);
 
   const noWorkers = docs(template('workers.enabled=false'));
   assert.deepEqual(one(noWorkers, 'ClusterRole').rules, [
@@ -426,7 +445,34 @@ test('the controller Deployment: image, leader election, probes on the metrics p
     '1',
     '--worker-ready-timeout',
     '300',
+    '--worker-image-pull-policy',
+    'IfNotPresent',
+    '--worker-resources',
+    JSON.stringify({
+      limits: { 'ephemeral-storage': '2Gi', memory: '4Gi' },
+      requests: { cpu: '500m', 'ephemeral-storage': '1Gi', memory: '1Gi' },
+    }),
+    '--worker-network-policy-namespace',
+    '$(POD_NAMESPACE)',
+    '--worker-network-policy-pod-labels',
+    'app.kubernetes.io/component=controller,app.kubernetes.io/instance=datastate,app.kubernetes.io/name=datastate',
+    '--worker-pdb',
   ]);
+  // The labels the worker NetworkPolicy admits are exactly the controller Pods' selector labels.
+  const admitted = Object.fromEntries(
+    c.args[c.args.indexOf('--worker-network-policy-pod-labels') + 1]
+      .split(',')
+      .map((kv: string) => kv.split('=')),
+  );
+  assert.deepEqual(admitted, d.spec.selector.matchLabels);
+  const bare: string[] = one(
+    docs(template('networkPolicy.enabled=false', 'workers.podDisruptionBudget=false')),
+    'Deployment',
+  ).spec.template.spec.containers[0].args;
+  assert.ok(
+    !bare.some((a) => a.startsWith('--worker-network-policy') || a === '--worker-pdb'),
+    bare.join(' '),
+  );
   const claimArgs: string[] = one(
     docs(template('workers.modelClaim=models', 'workers.image=w:1')),
     'Deployment',
@@ -455,7 +501,10 @@ test('the controller Deployment: image, leader election, probes on the metrics p
   });
   assert.equal(pod.securityContext.runAsNonRoot, true);
   assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });
-  assert.deepEqual(c.resources, { limits: { memory: '2Gi' }, requests: { cpu: '100m', memory: '256Mi' } });
+  assert.deepEqual(c.resources, {
+    limits: { memory: '2Gi', 'ephemeral-storage': '3Gi' },
+    requests: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '512Mi' },
+  });
   const home = c.volumeMounts.find((m: Obj) => m.mountPath === '/var/lib/datastate');
   assert.ok(
     pod.volumes.find((v: Obj) => v.name === home.name).emptyDir,
@@ -514,6 +563,125 @@ test('NOTES.txt tells the user the next commands', () => {
   ]) {
     assert.ok(notes.includes(line), `NOTES has "${line}":\n${notes}`);
   }
+});
+
+test('PodDisruptionBudget: minAvailable 1 over the controller Pods when replicaCount > 1, none with one replica', () => {
+  const all = docs(template());
+  const d = one(all, 'Deployment');
+  const pdb = one(all, 'PodDisruptionBudget');
+  assert.equal(pdb.apiVersion, 'policy/v1');
+  assert.equal(pdb.metadata.namespace, 'datastate-system');
+  assert.deepEqual(pdb.spec, {
+    minAvailable: 1,
+    unhealthyPodEvictionPolicy: 'AlwaysAllow',
+    selector: { matchLabels: d.spec.selector.matchLabels },
+  });
+  assert.equal(docs(template('replicaCount=1')).filter((x) => x.kind === 'PodDisruptionBudget').length, 0);
+  assert.equal(
+    docs(template('podDisruptionBudget.enabled=false')).filter((x) => x.kind === 'PodDisruptionBudget')
+      .length,
+    0,
+  );
+  assert.equal(
+    one(docs(template('replicaCount=3', 'podDisruptionBudget.minAvailable=2')), 'PodDisruptionBudget').spec
+      .minAvailable,
+    2,
+  );
+});
+
+test('NetworkPolicy: the metrics port from the monitoring namespace only, egress open unless narrowed', () => {
+  const all = docs(template());
+  const d = one(all, 'Deployment');
+  const np = one(all, 'NetworkPolicy');
+  assert.deepEqual(np.spec, {
+    podSelector: { matchLabels: d.spec.selector.matchLabels },
+    policyTypes: ['Ingress'],
+    ingress: [
+      {
+        from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+        ports: [{ protocol: 'TCP', port: 8080 }],
+      },
+    ],
+  });
+  // Nobody: an empty ingress list.
+  assert.deepEqual(one(docs(template('networkPolicy.metricsFrom=null')), 'NetworkPolicy').spec.ingress, []);
+  const port = one(docs(template('metrics.port=9100')), 'NetworkPolicy').spec.ingress[0].ports;
+  assert.deepEqual(port, [{ protocol: 'TCP', port: 9100 }]);
+  // Narrowed egress: the user's rules, then the workers' port.
+  const narrowed = one(
+    docs(
+      template(
+        'networkPolicy.egress[0].to[0].ipBlock.cidr=10.20.0.0/16',
+        'networkPolicy.egress[0].ports[0].port=1972',
+      ),
+    ),
+    'NetworkPolicy',
+  ).spec;
+  assert.deepEqual(narrowed.policyTypes, ['Ingress', 'Egress']);
+  assert.deepEqual(narrowed.egress, [
+    { to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [{ port: 1972 }] },
+    {
+      to: [
+        {
+          namespaceSelector: {},
+          podSelector: { matchLabels: { 'app.kubernetes.io/name': 'datastate-worker' } },
+        },
+      ],
+      ports: [{ protocol: 'TCP', port: 8080 }],
+    },
+  ]);
+  assert.equal(
+    docs(template('networkPolicy.enabled=false')).filter((x) => x.kind === 'NetworkPolicy').length,
+    0,
+  );
+});
+
+// ---- kube-score ---------------------------------------------------------------------------------------------
+
+test('kube-score: the rendered chart has no finding beyond the exceptions docs/deploy.md lists', () => {
+  const policy = kubeScorePolicy();
+  assert.deepEqual(policy, {
+    flags: ['--ignore-container-cpu-limit', '--ignore-test', 'container-image-pull-policy'],
+    acceptedWarnings: ['pod-networkpolicy', 'deployment-replicas'],
+  });
+  for (const set of [
+    [],
+    ['workers.enabled=false'],
+    ['watchNamespaces={team-a,team-b}'],
+    ['networkPolicy.egress[0].to[0].ipBlock.cidr=10.20.0.0/16'],
+    ['replicaCount=3'],
+  ]) {
+    const r = kubeScore(template(...set));
+    assert.deepEqual(r.findings, [], set.join(' '));
+    assert.equal(r.code, 0, set.join(' '));
+    assert.ok(r.scored.includes('Deployment/apps/v1/datastate-system/datastate-controller'), r.scored.join());
+  }
+  // With egress narrowed, even the accepted egress warning is gone.
+  const strict = kubeScore(template('networkPolicy.egress[0].to[0].ipBlock.cidr=10.20.0.0/16'), {
+    ...policy,
+    acceptedWarnings: [],
+  });
+  assert.deepEqual(strict.findings, []);
+});
+
+test('kube-score really checks: without the NetworkPolicy, the PDB and the ephemeral-storage limits it fails', () => {
+  const r = kubeScore(
+    template(
+      'networkPolicy.enabled=false',
+      'podDisruptionBudget.enabled=false',
+      'resources.limits.ephemeral-storage=null',
+    ),
+  );
+  assert.notEqual(r.code, 0);
+  assert.deepEqual(
+    r.findings.map((f) => `${f.grade} ${f.check}`).sort(),
+    [
+      'CRITICAL container-ephemeral-storage-request-and-limit',
+      'CRITICAL deployment-has-poddisruptionbudget',
+      'CRITICAL pod-networkpolicy',
+    ],
+    JSON.stringify(r.findings),
+  );
 });
 
 // ---- kubeconform --------------------------------------------------------------------------------------------
@@ -584,7 +752,7 @@ test('deploy/ is exactly what scripts/gen-deploy.ts renders from the chart (run 
     .join('\n---\n');
   const { problems, report } = kubeconformRun(text);
   assert.deepEqual(problems, []);
-  assert.equal(report.summary.valid, 9);
+  assert.equal(report.summary.valid, 11);
 });
 
 // ---- examples -----------------------------------------------------------------------------------------------

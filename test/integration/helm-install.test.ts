@@ -1,8 +1,9 @@
 /**
  * `helm install` of charts/datastate on a real kube-apiserver (test/envtest), then the controller run with the
  * chart's ServiceAccount token (not the admin's) and the chart's own Deployment arguments: it reconciles a
- * DatasetState whose database URL is in a Secret to Ready, and creates the worker Secret, Service and
- * Deployment of another one, which proves the RBAC is enough. Access reviews prove it has nothing more.
+ * DatasetState whose database URL is in a Secret to Ready, and creates the worker Secret, NetworkPolicy,
+ * Service, PodDisruptionBudget and Deployment of another one, which proves the RBAC is enough; kube-score
+ * scores those objects as stored. Access reviews prove it has nothing more.
  *
  * There is no kubelet here: the chart's Pods are never started (no image can be built or pulled on this
  * machine), so the controller runs as a child process of the test with the ServiceAccount's token, exactly as
@@ -23,9 +24,14 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  dumpYaml,
+  NetworkingV1Api,
+  PolicyV1Api,
   RbacAuthorizationV1Api,
+  type KubernetesObject,
   type V1ResourceAttributes,
 } from '@kubernetes/client-node';
+import { kubeScore } from '../helpers/kube-score.ts';
 import { startEnvtest, type Envtest } from '../helpers/envtest.ts';
 import { waitFor as waitForRaw } from '../helpers/k8s.ts';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
@@ -81,6 +87,11 @@ function refusals(log: string[]): string[] {
     });
 }
 
+/** An API object (client-library class instances) as plain JSON, for deepEqual. */
+function plain(v: unknown): unknown {
+  return v === undefined ? undefined : JSON.parse(JSON.stringify(v));
+}
+
 function condition(obj: Obj, type: string): Obj | undefined {
   return obj?.status?.conditions?.find((c: Obj) => c.type === type);
 }
@@ -109,7 +120,8 @@ async function can(attrs: V1ResourceAttributes): Promise<boolean> {
 
 before(async () => {
   const h = findTool('helm', 'HELM');
-  if (!h) {
+  // helm, and kube-score for the worker manifests (a cache from before kube-score was pinned has only helm).
+  if (!h || !findTool('kube-score', 'KUBE_SCORE')) {
     const r = spawnSync('bash', [join(ROOT, 'scripts', 'envtest.sh'), 'build'], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
@@ -128,7 +140,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('helm install on the real API server: the CRD from crds/, the ServiceAccount, RBAC, Deployment and Service', async () => {
+test('helm install on the real API server: the CRD from crds/, the ServiceAccount, RBAC, Deployment, Service, NetworkPolicy and PodDisruptionBudget', async () => {
   const t0 = Date.now();
   // The worker ready timeout is short here: without a kubelet no worker ever becomes ready.
   const r = helmRun(
@@ -152,7 +164,7 @@ test('helm install on the real API server: the CRD from crds/, the ServiceAccoun
   const core = env.kc.makeApiClient(CoreV1Api);
   const apps = env.kc.makeApiClient(AppsV1Api);
   assert.ok((await core.readNamespacedServiceAccount({ name: SA, namespace: RELEASE_NS })).metadata?.uid);
-  assert.equal((await rbac.readClusterRole({ name: RELEASE })).rules?.length, 7);
+  assert.equal((await rbac.readClusterRole({ name: RELEASE })).rules?.length, 9);
   assert.equal((await rbac.readClusterRoleBinding({ name: RELEASE })).subjects?.[0]?.name, SA);
   assert.equal(
     (await rbac.readNamespacedRole({ name: `${RELEASE}-leader-election`, namespace: RELEASE_NS })).rules
@@ -167,6 +179,16 @@ test('helm install on the real API server: the CRD from crds/, the ServiceAccoun
       ?.port,
     8080,
   );
+  // The NetworkPolicy and PodDisruptionBudget were accepted (validated and stored) by the API server.
+  const np = await env.kc
+    .makeApiClient(NetworkingV1Api)
+    .readNamespacedNetworkPolicy({ name: `${RELEASE}-controller`, namespace: RELEASE_NS });
+  assert.deepEqual(plain(np.spec?.podSelector?.matchLabels), plain(d.spec?.selector.matchLabels));
+  assert.deepEqual(plain(np.spec?.ingress?.[0]?.ports), [{ protocol: 'TCP', port: 8080 }]);
+  const pdb = await env.kc
+    .makeApiClient(PolicyV1Api)
+    .readNamespacedPodDisruptionBudget({ name: `${RELEASE}-controller`, namespace: RELEASE_NS });
+  assert.equal(pdb.spec?.minAvailable, 1);
   // The CRD came from the chart's crds/ and is served.
   await waitFor('DatasetStates served', async () =>
     env.kc.makeApiClient(CustomObjectsApi).listClusterCustomObject({ ...G }),
@@ -288,7 +310,7 @@ test("the controller with the chart's ServiceAccount token and the chart's argum
   );
 });
 
-test('with workers, the ServiceAccount creates the worker token Secret, Service and Deployment and reads EndpointSlices', async () => {
+test('with workers, the ServiceAccount creates the worker token Secret, NetworkPolicy, Service, PodDisruptionBudget and Deployment (kube-score clean) and reads EndpointSlices', async () => {
   const custom = env.kc.makeApiClient(CustomObjectsApi);
   const core = env.kc.makeApiClient(CoreV1Api);
   const apps = env.kc.makeApiClient(AppsV1Api);
@@ -321,6 +343,62 @@ test('with workers, the ServiceAccount creates the worker token Secret, Service 
   assert.ok(owned(deployment), 'owned by the DatasetState');
   assert.ok(owned(await core.readNamespacedService({ name: 'ragas-workers-embedder', namespace: NS })));
   assert.ok(owned(await core.readNamespacedSecret({ name: 'ragas-workers-embedder-token', namespace: NS })));
+  // The NetworkPolicy and PodDisruptionBudget, applied by the ServiceAccount, accepted and stored by the API
+  // server (which validates them; no CNI here enforces the policy).
+  const policy = await env.kc
+    .makeApiClient(NetworkingV1Api)
+    .readNamespacedNetworkPolicy({ name: 'ragas-workers-embedder', namespace: NS });
+  assert.ok(owned(policy));
+  const podLabels = deployment.spec!.template.metadata!.labels!;
+  assert.ok(
+    Object.entries(policy.spec!.podSelector!.matchLabels!).every(([k, v]) => podLabels[k] === v),
+    'the policy selects the worker Pods',
+  );
+  assert.deepEqual(plain(policy.spec!.policyTypes), ['Ingress']);
+  const controllerPod = (
+    await apps.readNamespacedDeployment({ name: `${RELEASE}-controller`, namespace: RELEASE_NS })
+  ).spec!.template.metadata!.labels!;
+  const [rule] = policy.spec!.ingress!;
+  assert.equal(policy.spec!.ingress!.length, 1);
+  assert.deepEqual(plain(rule!.ports), [{ protocol: 'TCP', port: 8080 }]);
+  assert.equal(rule!._from!.length, 1);
+  assert.deepEqual(plain(rule!._from![0]!.namespaceSelector!.matchLabels), {
+    'kubernetes.io/metadata.name': RELEASE_NS,
+  });
+  const admitted = rule!._from![0]!.podSelector!.matchLabels!;
+  assert.ok(
+    Object.entries(admitted).every(([k, v]) => controllerPod[k] === v),
+    `the controller Pods (${JSON.stringify(controllerPod)}) are admitted by ${JSON.stringify(admitted)}`,
+  );
+  const pdb = await env.kc
+    .makeApiClient(PolicyV1Api)
+    .readNamespacedPodDisruptionBudget({ name: 'ragas-workers-embedder', namespace: NS });
+  assert.ok(owned(pdb));
+  assert.equal(pdb.spec?.maxUnavailable, 1);
+  assert.equal(pdb.spec?.minAvailable, undefined);
+  // Resources: the chart's workers.resources (the DatasetState names none), ephemeral-storage included.
+  assert.deepEqual(plain(deployment.spec?.template.spec?.containers[0]?.resources), {
+    requests: { cpu: '500m', memory: '1Gi', 'ephemeral-storage': '1Gi' },
+    limits: { memory: '4Gi', 'ephemeral-storage': '2Gi' },
+  });
+  assert.equal(deployment.spec?.template.spec?.containers[0]?.imagePullPolicy, 'IfNotPresent');
+  // kube-score over the worker objects exactly as the controller wrote them (read back from the API server).
+  const service = await core.readNamespacedService({ name: 'ragas-workers-embedder', namespace: NS });
+  const stored = [
+    { ...deployment, apiVersion: 'apps/v1', kind: 'Deployment' },
+    { ...service, apiVersion: 'v1', kind: 'Service' },
+    { ...policy, apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy' },
+    { ...pdb, apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' },
+  ].map((o) => {
+    const c = structuredClone(o) as KubernetesObject & { status?: unknown };
+    delete c.metadata!.managedFields;
+    delete c.status;
+    return dumpYaml(c);
+  });
+  const score = kubeScore(stored.join('---\n'));
+  assert.deepEqual(score.findings, [], 'kube-score over the worker manifests');
+  assert.equal(score.code, 0);
+  assert.equal(score.scored.length, 4, score.scored.join());
   assert.equal(
     deployment.spec?.template.spec?.containers[0]?.image,
     `ghcr.io/datastate/datastate:${/appVersion: "?([^"\n]+)/.exec(helmRun('show', 'chart', CHART).stdout)![1]}`,
@@ -390,6 +468,22 @@ test('access reviews: the ServiceAccount has exactly what the controller needs a
     [
       'list EndpointSlices',
       { group: 'discovery.k8s.io', resource: 'endpointslices', verb: 'list', namespace: NS },
+    ],
+    [
+      'create worker NetworkPolicies',
+      { group: 'networking.k8s.io', resource: 'networkpolicies', verb: 'create', namespace: NS },
+    ],
+    [
+      'patch worker NetworkPolicies',
+      { group: 'networking.k8s.io', resource: 'networkpolicies', verb: 'patch', namespace: NS },
+    ],
+    [
+      'create worker PodDisruptionBudgets',
+      { group: 'policy', resource: 'poddisruptionbudgets', verb: 'create', namespace: NS },
+    ],
+    [
+      'patch worker PodDisruptionBudgets',
+      { group: 'policy', resource: 'poddisruptionbudgets', verb: 'patch', namespace: NS },
     ],
     [
       'create a Lease in the release namespace',
@@ -463,6 +557,22 @@ test('access reviews: the ServiceAccount has exactly what the controller needs a
       { group: 'discovery.k8s.io', resource: 'endpointslices', verb: 'delete', namespace: NS },
     ],
     ['delete Events', { resource: 'events', verb: 'delete', namespace: NS }],
+    ...(['get', 'list', 'watch', 'update', 'delete'] as const).flatMap(
+      (verb): [string, V1ResourceAttributes][] => [
+        [
+          `${verb} NetworkPolicies`,
+          { group: 'networking.k8s.io', resource: 'networkpolicies', verb, namespace: NS },
+        ],
+        [
+          `${verb} PodDisruptionBudgets`,
+          { group: 'policy', resource: 'poddisruptionbudgets', verb, namespace: NS },
+        ],
+      ],
+    ),
+    [
+      'create Ingresses (networking.k8s.io beyond NetworkPolicies)',
+      { group: 'networking.k8s.io', resource: 'ingresses', verb: 'create', namespace: NS },
+    ],
     [
       'create a Lease outside the release namespace',
       { group: 'coordination.k8s.io', resource: 'leases', verb: 'create', namespace: NS },
@@ -598,6 +708,8 @@ test('workers.enabled=false (helm upgrade): the worker rules are gone, the Secre
     { group: 'apps', resource: 'deployments', verb: 'create', namespace: NS },
     { resource: 'services', verb: 'patch', namespace: NS },
     { group: 'discovery.k8s.io', resource: 'endpointslices', verb: 'list', namespace: NS },
+    { group: 'networking.k8s.io', resource: 'networkpolicies', verb: 'create', namespace: NS },
+    { group: 'policy', resource: 'poddisruptionbudgets', verb: 'patch', namespace: NS },
   ] as V1ResourceAttributes[]) {
     assert.equal(await can(attrs), false, JSON.stringify(attrs));
   }

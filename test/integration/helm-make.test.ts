@@ -105,6 +105,9 @@ test('make k8s-install without helm: kubectl apply -k deploy/', { skip }, async 
     'customresourcedefinition.apiextensions.k8s.io/datasetstates.datastate.dev created',
     'clusterrole.rbac.authorization.k8s.io/datastate created',
     'deployment.apps/datastate-controller created',
+    // kubectl apply of the NetworkPolicy and PodDisruptionBudget: accepted by the API server.
+    'networkpolicy.networking.k8s.io/datastate-controller created',
+    'poddisruptionbudget.policy/datastate-controller created',
   ])
     assert.ok(r.stdout.includes(line), `${line}\n${r.all}`);
   const apps = env.kc.makeApiClient(AppsV1Api);
@@ -146,7 +149,7 @@ test(
     assert.match(r.stdout, /STATUS: deployed/);
     assert.match(r.stdout, /kubectl apply -f examples\/ragas-1k.yaml/, 'the NOTES are shown');
     const rbac = env.kc.makeApiClient(RbacAuthorizationV1Api);
-    assert.equal((await rbac.readClusterRole({ name: 'ds2-datastate' })).rules?.length, 7);
+    assert.equal((await rbac.readClusterRole({ name: 'ds2-datastate' })).rules?.length, 9);
     const apps = env.kc.makeApiClient(AppsV1Api);
     assert.equal(
       (await apps.readNamespacedDeployment({ name: 'ds2-datastate-controller', namespace: 'ds2-system' }))
@@ -182,7 +185,7 @@ test(
     const chartArgs = d.spec!.template.spec!.containers[0]!.args!;
     for (let i = 0; i < chartArgs.length; i++) {
       const a = chartArgs[i]!;
-      if (a === '--workers') continue;
+      if (a === '--workers' || a === '--worker-pdb') continue; // the flags without a value
       if (a.startsWith('--worker-') || a === '--batches-per-worker') {
         i++;
         continue;

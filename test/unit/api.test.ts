@@ -19,7 +19,12 @@ test('defaults fill every optional field', () => {
   assert.equal(spec.database.dialect, 'sqlite');
   assert.equal(spec.database.tables.tokenEmbeddings, 'DocumentTokenEmbeddings');
   assert.equal(spec.embedding.dimension, 768);
-  assert.equal(spec.embedding.maxTokens, 512);
+  assert.equal(
+    spec.embedding.maxTokens,
+    undefined,
+    "resolved by the embedder: 512, or the model directory's own limit",
+  );
+  assert.equal(spec.embedding.conventions, 'auto');
   assert.equal(spec.healing.batchSize, 'auto');
   assert.equal(spec.workers.minReplicas, 0);
 });

@@ -157,10 +157,15 @@ test('checks of a healthy dataset all pass; each failure names the documents', (
   const embOnly = runChecks(broken, 'token-embeddings', expect).map((c) => c.name);
   assert.deepEqual(embOnly, [
     'schema_integrity',
+    'document_count',
     'token_embeddings_complete',
     'embedding_dimensions',
     'embeddings_current',
   ]);
+  // token-embeddings loads nothing: missing documents fail it, and the message says what loads them.
+  const short = runChecks(broken, 'token-embeddings', expect).find((c) => c.name === 'document_count')!;
+  assert.equal(short.passed, false);
+  assert.match(short.message, /1 documents missing; .*ensure-ragas-ready .* loads them/);
 });
 
 test('schema mismatch: the check names the fix', () => {

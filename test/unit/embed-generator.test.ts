@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { ensureDemoModel } from '../../src/embed/index.ts';
+import { presetShape } from '../../src/embed/demo-model.ts';
 import { Prng } from '../../src/embed/synthetic/prng.ts';
 import { tempRoot } from '../fixtures/embed/models.ts';
 
@@ -110,5 +111,42 @@ describe('synthetic model generator', () => {
     const bytes = await readFile(path.join(target, 'model.onnx'));
     await writeFile(path.join(target, 'model.onnx'), bytes.subarray(0, 1000));
     await assert.rejects(ensureDemoModel(target, small), /exists but does not hold/);
+  });
+
+  it("the presets have the real models' shapes (the tests use them with fewer layers)", () => {
+    const pick = (p: Parameters<typeof presetShape>[0]) => {
+      const { hidden, layers, heads, intermediate, maxPositions, projection, family, opset } = presetShape(p);
+      return { hidden, layers, heads, intermediate, maxPositions, projection, family, opset };
+    };
+    assert.deepEqual(pick('distilbert'), {
+      hidden: 768,
+      layers: 6,
+      heads: 12,
+      intermediate: 3072,
+      maxPositions: 512,
+      projection: undefined,
+      family: 'distilbert',
+      opset: 14,
+    });
+    assert.deepEqual(pick('minilm-l6'), {
+      hidden: 384,
+      layers: 6,
+      heads: 12,
+      intermediate: 1536,
+      maxPositions: 512,
+      projection: undefined,
+      family: 'sentence-transformers',
+      opset: 14,
+    });
+    assert.deepEqual(pick('colbertv2'), {
+      hidden: 768,
+      layers: 12,
+      heads: 12,
+      intermediate: 3072,
+      maxPositions: 512,
+      projection: 128,
+      family: 'colbert',
+      opset: 17,
+    });
   });
 });

@@ -10,6 +10,7 @@ import {
   parseConnectionString,
   parseDbUrl,
   redactConnectionString,
+  redactSecrets,
   redactUrl,
 } from '../../src/store/url.ts';
 import { dialectOfUrl, openStore, StoreConfigError } from '../../src/store/index.ts';
@@ -129,7 +130,7 @@ test('openStore: a URL of another dialect, a missing URL, an unknown scheme are 
       openStore({ dialect: 'postgres', url: 'mysql://u:s3cret@h/db', ...names }),
       (e: Error) =>
         e instanceof StoreConfigError &&
-        /not a postgres URL/.test(e.message) &&
+        /the scheme mysql: is not supported; accepted: .*postgres:\/\//.test(e.message) &&
         !e.message.includes('s3cret'),
     );
     // DATASTATE_DB_URL fills in a missing URL (the store opens lazily: nothing is contacted here)
@@ -195,4 +196,13 @@ registerHooks({ resolve(specifier, context, next) { if (specifier === 'odbc') re
     r2.stdout.trim(),
     `StoreConfigError: ${ODBC_BROKEN} (libodbc.so.2: cannot open shared object file)`,
   );
+});
+
+test('redactSecrets removes URL passwords and ODBC/query secrets from any text', () => {
+  const text =
+    'connect postgres://u:p%40ss@h:5432/db?sslmode=require&password=q1 failed; iris:Host=h;UID=u;PWD={a;b}}c};X=1 too';
+  const out = redactSecrets(text);
+  assert.doesNotMatch(out, /p%40ss|q1|a;b/);
+  assert.match(out, /postgres:\/\/u:\*\*\*@h:5432\/db/);
+  assert.match(out, /PWD=\*\*\*;X=1/);
 });

@@ -27,6 +27,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: controller
 {{- end }}
 
+{{/* The selector labels as k=v,k=v (sorted by key), e.g. for --worker-network-policy-pod-labels. */}}
+{{- define "datastate.selectorLabelList" -}}
+{{- $pairs := list }}
+{{- range $k, $v := include "datastate.selectorLabels" . | fromYaml }}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
 {{- define "datastate.labels" -}}
 helm.sh/chart: {{ include "datastate.chart" . }}
 {{ include "datastate.selectorLabels" . }}

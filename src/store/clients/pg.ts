@@ -60,6 +60,12 @@ class PgSession implements SqlSession {
   }
 }
 
+/** The server ended the session (57P01 admin shutdown, 57P02/57P03, 08xxx connection exceptions). */
+function isConnectionLost(e: unknown): boolean {
+  const code = (e as { code?: string })?.code ?? '';
+  return code.startsWith('08') || code.startsWith('57P');
+}
+
 export class PgClient implements SqlClient {
   readonly description: string;
   readonly pool: pg.Pool;
@@ -78,12 +84,20 @@ export class PgClient implements SqlClient {
   async withSession<T>(fn: (s: SqlSession) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
     let broken: Error | undefined;
+    // A checked-out client whose connection drops (backend terminated, server restarted) emits 'error'; with no
+    // listener Node would kill the process. The query in flight rejects on its own; the client is discarded.
+    const onError = (e: Error) => {
+      broken ??= e;
+    };
+    c.on('error', onError);
     try {
       return await fn(new PgSession(c));
     } catch (e) {
-      if (!(e as { code?: string }).code) broken = e as Error; // not a server error: the connection may be unusable
+      if (!(e as { code?: string }).code) broken ??= e as Error; // not a server error: the connection may be unusable
+      if (isConnectionLost(e)) broken ??= e as Error;
       throw e;
     } finally {
+      c.off('error', onError);
       c.release(broken);
     }
   }

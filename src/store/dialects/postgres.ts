@@ -6,7 +6,8 @@
  * is that vectors round-trip exactly; halfvec would halve the bytes (768 x 2 instead of x 4) but keeps only
  * ~3 significant digits. `real[]` rather than `bytea` where pgvector is missing: it is typed (the CHECK reads
  * its length, SQL can read its values) and converts to pgvector in place
- * (ALTER COLUMN ... TYPE vector(n) USING token_embedding::vector(n)); on the wire and on disk it costs the same.
+ * (ALTER COLUMN ... TYPE vector(n) USING token_embedding::vector(n)); on disk it costs about the same, but in binary COPY
+ * it is 8 bytes a float (4 for `vector`).
  *
  * Token rows are written with binary COPY over `pg` (measured fastest; see docs/databases.md), or multi-row
  * INSERTs where COPY is not available (ODBC).
@@ -70,7 +71,7 @@ export function isTransientPgError(error: unknown): boolean {
   const e = error as { code?: string; message?: string; odbcErrors?: { state?: string }[] };
   if (e?.code && TRANSIENT_STATES.has(e.code)) return true;
   if (e?.odbcErrors?.some((x) => x.state && TRANSIENT_STATES.has(x.state))) return true;
-  return /deadlock detected|could not serialize|lock timeout|Connection terminated|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|server closed the connection|could not connect/i.test(
+  return /deadlock detected|could not serialize|lock timeout|Connection terminated|connection error|not queryable|terminating connection|the database system is (?:starting up|shutting down|in recovery)|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|server closed the connection|could not connect/i.test(
     odbcText(error),
   );
 }

@@ -1,0 +1,119 @@
+/**
+ * The worker manifests the controller writes (pure): resources from the DatasetState over the defaults,
+ * the NetworkPolicy and PodDisruptionBudget, and the order they are applied in.
+ *
+ *   node --test test/unit/worker-manifests.test.ts
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dumpYaml } from '@kubernetes/client-node';
+import { parseManifest } from '../../src/api/validate.ts';
+import {
+  DEFAULT_WORKER_RESOURCES,
+  workerManifests,
+  workerResources,
+  type WorkerSettings,
+} from '../../src/controller/worker-manifests.ts';
+import { parseLabels, parseResources } from '../../src/cli/worker-flags.ts';
+import { ValidationError } from '../../src/api/validate.ts';
+
+const owner = { name: 'ragas-1k', namespace: 'ragas', uid: 'u-1' };
+const settings: WorkerSettings = {
+  image: 'img:1',
+  imagePullPolicy: 'IfNotPresent',
+  resources: DEFAULT_WORKER_RESOURCES,
+  batchesPerWorker: 4,
+  inFlightPerEndpoint: 1,
+  modelMountPath: '/models',
+  readyTimeoutMs: 1000,
+  maxAttempts: 5,
+  port: 8080,
+  networkPolicy: { namespace: 'datastate-system', podLabels: { 'app.kubernetes.io/name': 'datastate' } },
+  podDisruptionBudget: true,
+};
+const spec = (workers = '') =>
+  parseManifest(
+    `apiVersion: datastate.dev/v1alpha1
+kind: DatasetState
+metadata: {name: ragas-1k, namespace: ragas}
+spec:
+  docCount: 10
+  database: {dialect: sqlite, url: /x.db}
+${workers}`,
+    't',
+  ).spec;
+
+test('worker resources: the defaults, with ephemeral-storage; a resource the DatasetState names is taken whole from it', () => {
+  assert.deepEqual(workerResources(undefined), {
+    requests: { cpu: '500m', memory: '1Gi', 'ephemeral-storage': '1Gi' },
+    limits: { memory: '4Gi', 'ephemeral-storage': '2Gi' },
+  });
+  // memory request above the default limit: the default memory limit is not kept under it.
+  assert.deepEqual(workerResources({ requests: { memory: '8Gi' }, limits: { cpu: 2 } }), {
+    requests: { 'ephemeral-storage': '1Gi', memory: '8Gi' },
+    limits: { 'ephemeral-storage': '2Gi', cpu: '2' },
+  });
+  const d = workerManifests(
+    owner,
+    spec('  workers: {resources: {limits: {memory: 6Gi}}}'),
+    settings,
+    1,
+    't',
+  ).at(-1) as { spec: { template: { spec: { containers: { resources: unknown }[] } } } };
+  assert.deepEqual(d.spec.template.spec.containers[0]!.resources, {
+    requests: { cpu: '500m', 'ephemeral-storage': '1Gi' },
+    limits: { 'ephemeral-storage': '2Gi', memory: '6Gi' },
+  });
+});
+
+test('worker manifests: Secret, NetworkPolicy, Service, PDB, Deployment in that order; the policy admits only the controller Pods', () => {
+  const all = workerManifests(owner, spec(), settings, 2, 'tok');
+  assert.deepEqual(
+    all.map((m) => m.kind),
+    ['Secret', 'NetworkPolicy', 'Service', 'PodDisruptionBudget', 'Deployment'],
+  );
+  for (const m of all) {
+    assert.equal(m.metadata?.namespace, 'ragas');
+    assert.deepEqual(m.metadata?.ownerReferences?.[0]?.uid, 'u-1');
+  }
+  // On the wire (`from`, not the library's `_from`).
+  const np = dumpYaml(all[1]!);
+  assert.match(
+    np,
+    /ingress:\n\s+- from:\n\s+- namespaceSelector:\n\s+matchLabels:\n\s+kubernetes.io\/metadata.name: datastate-system\n\s+podSelector:\n\s+matchLabels:\n\s+app.kubernetes.io\/name: datastate\n/,
+  );
+  assert.match(np, /ports:\n\s+- port: 8080\n\s+protocol: TCP/);
+  assert.match(np, /policyTypes:\n\s+- Ingress\n/);
+  const pdb = all[3] as { spec: Record<string, unknown> };
+  assert.equal(pdb.spec.maxUnavailable, 1);
+  assert.equal(pdb.spec.minAvailable, undefined);
+  // Switched off: neither is written.
+  assert.deepEqual(
+    workerManifests(
+      owner,
+      spec(),
+      { ...settings, networkPolicy: undefined, podDisruptionBudget: false },
+      0,
+      't',
+    ).map((m) => m.kind),
+    ['Secret', 'Service', 'Deployment'],
+  );
+});
+
+test('worker flags: labels and resources are parsed, bad ones rejected naming the flag', () => {
+  assert.deepEqual(parseLabels('app.kubernetes.io/name=datastate, app.kubernetes.io/component=controller'), {
+    'app.kubernetes.io/name': 'datastate',
+    'app.kubernetes.io/component': 'controller',
+  });
+  assert.throws(
+    () => parseLabels('novalue'),
+    (e: Error) => e instanceof ValidationError && /novalue/.test(e.message),
+  );
+  assert.throws(() => parseLabels(''), /no labels/);
+  assert.deepEqual(parseResources('{"requests":{"cpu":"1","memory":512}}'), {
+    requests: { cpu: '1', memory: '512' },
+  });
+  assert.throws(() => parseResources('{"requests":{"cpu":"lots"}}'), /--worker-resources: requests.cpu/);
+  assert.throws(() => parseResources('{"limit":{}}'), /unknown key "limit"/);
+  assert.throws(() => parseResources('nope'), /not JSON/);
+});
