@@ -49,6 +49,9 @@ dim="${dim:-32}"
 chmod -R a+rX "$data/pmc-oa" "$data/models"
 chmod a+rx "$data" "$(dirname "$data")"
 
+# Always the demo's own server on the node address: a test PostgreSQL named by DATASTATE_TEST_PG_URL (make test
+# exports one on loopback) would be reused by ci-databases.sh, and the pods cannot reach loopback.
+unset DATASTATE_TEST_PG_URL
 eval "$("$root/scripts/ci-databases.sh" start)"
 db_url="postgres://datastate:datastate@$node_ip:$pg_port/postgres"
 
