@@ -8,6 +8,7 @@ const CONFIG_ERROR_NAMES = new Set([
   'ModelLoadError',
   'DimensionMismatchError',
   'EmbedderOptionsError',
+  'QuantizeError',
 ]);
 
 /** SQLite's NOTADB (26): the file given as the database is something else. */

@@ -15,6 +15,7 @@ import { DEFAULT_WORKER_RESOURCES } from '../controller/worker-manifests.ts';
 import { wire } from '../app/wiring.ts';
 import type { ConventionChoice } from '../embed/conventions.ts';
 import type { ModelPreset } from '../embed/demo-model.ts';
+import type { QuantScheme } from '../embed/quantize.ts';
 
 export const EXIT = { ready: 0, notReady: 1, badInput: 2, interrupted: 130 } as const;
 
@@ -202,9 +203,8 @@ export function buildProgram(): Command {
       });
       process.stdout.write(`${out}\n`);
     });
-  program
-    .command('model')
-    .description('model directories')
+  const modelCommand = program.command('model').description('model directories');
+  modelCommand
     .command('inspect')
     .description(
       'inputs, outputs, the token-vector output and why, dimension, positions, vocabularies, special tokens, ' +
@@ -257,6 +257,71 @@ export function buildProgram(): Command {
         }
       },
     );
+  modelCommand
+    .command('compare')
+    .description(
+      'embed the same documents with two models (e.g. fp32 and its int8 quantization) and print the ' +
+        'per-token cosine (mean, 1st percentile, min) and MaxSim rank agreement',
+    )
+    .argument('<a>', 'model directory A (the reference, e.g. fp32)')
+    .argument('<b>', 'model directory B (e.g. the output of datastate quantize)')
+    .option(
+      '--source <path>',
+      'PMC JATS XML directory or .tar.gz, or a .jsonl file (default: a SYNTHETIC generated corpus)',
+    )
+    .option('--docs <n>', 'documents with an abstract to embed (the first N of the source)', '200')
+    .option('--queries <n>', 'MaxSim queries cut from the documents', '20')
+    .addOption(new Option('--output <format>', 'text or json').choices(['text', 'json']).default('text'))
+    .action(
+      async (a: string, b: string, f: { source?: string; docs: string; queries: string; output: string }) => {
+        const { compareModels, compareReportText } = await import('../embed/quantize-compare.ts');
+        const { openSource } = await import('../corpus/index.ts');
+        const docs = positiveInt('docs', f.docs);
+        const queries = positiveInt('queries', f.queries);
+        const texts: { docId: string; text: string }[] = [];
+        const source = openSource(f.source === undefined ? {} : { path: f.source });
+        for await (const item of source.items()) {
+          if (item.ok && item.doc.abstract.trim() !== '')
+            texts.push({ docId: item.doc.docId, text: item.doc.abstract });
+          if (texts.length >= docs) break;
+        }
+        const report = await compareModels(a, b, texts, { queries });
+        process.stdout.write(
+          (f.output === 'json'
+            ? JSON.stringify({ ...report, syntheticSource: source.synthetic }, null, 2)
+            : compareReportText(report) + (source.synthetic ? '\nnote: the documents are SYNTHETIC' : '')) +
+            '\n',
+        );
+      },
+    );
+  program
+    .command('quantize')
+    .description(
+      'write a dynamic int8 quantization of a model directory (MatMul/Gemm weights to 8 bits, per-channel ' +
+        'scales; activations quantized at run time) as a new model directory; see docs/embedding.md',
+    )
+    .argument('<in>', 'model directory with an fp32 model.onnx')
+    .argument('<out>', 'new model directory to create')
+    .addOption(
+      new Option(
+        '--scheme <scheme>',
+        'u8s8-7bit: int8 weights in [-63, 63], exact on x86-64 CPUs without VNNI; u8s8: full int8 (may saturate without VNNI); u8u8',
+      )
+        .choices(['u8s8-7bit', 'u8s8', 'u8u8'])
+        .default('u8s8-7bit'),
+    )
+    .option('--per-tensor', 'one scale per weight matrix instead of one per output channel')
+    .action(async (input: string, out: string, f: { scheme: QuantScheme; perTensor?: boolean }) => {
+      const { quantizeModelDir } = await import('../embed/quantize-dir.ts');
+      const r = await quantizeModelDir(input, out, { scheme: f.scheme, perChannel: !f.perTensor });
+      const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+      process.stderr.write(
+        `quantized ${r.quantizedNodes} MatMul/Gemm nodes (${r.quantizedWeights.toLocaleString('en')} weights to 8 bits, ` +
+          `${r.floatWeights.toLocaleString('en')} stay float32; ${r.scheme}, ${r.perChannel ? 'per-channel' : 'per-tensor'}): ` +
+          `model.onnx ${mb(r.bytesIn)} -> ${mb(r.bytesOut)}; check it with: datastate model compare ${input} ${out} --source ...\n`,
+      );
+      process.stdout.write(`${r.outDir}\n`);
+    });
   program
     .command('controller')
     .description('run the Kubernetes controller: watch DatasetStates and converge them')
@@ -402,6 +467,12 @@ export function buildProgram(): Command {
       });
     });
   return program;
+}
+
+function positiveInt(name: string, v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) < 1)
+    throw new ValidationError([`--${name}: must be a positive integer (got ${JSON.stringify(v)})`]);
+  return Number(v);
 }
 
 export async function main(argv: string[]): Promise<number> {
