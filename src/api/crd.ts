@@ -114,6 +114,13 @@ export function datasetStateCrd(): Json {
             { name: 'Embedded', type: 'integer', jsonPath: '.status.embedded' },
             { name: 'Progress', type: 'string', jsonPath: '.status.progress.percent' },
             { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+            {
+              name: 'Estimate',
+              type: 'number',
+              jsonPath: '.status.plan.estimatedSeconds',
+              description:
+                "seconds the plan's embedding was estimated to take (status.plan.estimateFrom says how)",
+            },
             { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],

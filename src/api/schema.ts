@@ -237,6 +237,8 @@ export const PlanSummarySchema = Type.Object({
   batches: Type.Integer(),
   batchSize: Type.Integer(),
   estimatedSeconds: Type.Optional(Type.Number()),
+  /** Where estimatedSeconds comes from: measured by earlier heals of this model (the ledger), or assumed. */
+  estimateFrom: Type.Optional(Type.String()),
 });
 
 export const ProgressSchema = Type.Object({

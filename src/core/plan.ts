@@ -5,6 +5,7 @@ import type { PlanSummary, TargetState } from '../api/schema.ts';
 import { embeddingStatus, type EmbeddingStatus, type Expectation, type Inspection } from './inspection.ts';
 import { isPlaceholderAbstract } from './selection.ts';
 import type { SchemaProblem } from './store-port.ts';
+import type { Throughput } from './throughput.ts';
 
 export interface EmbedTask {
   docId: string;
@@ -16,8 +17,10 @@ export interface PlanInput {
   docCount: number;
   forceRegenerate: boolean;
   batchSize: number;
-  /** Seconds one document takes to embed, for the time estimate; omitted when unknown. */
+  /** Seconds one document takes to embed, assumed, for the time estimate when nothing was measured. */
   secondsPerDocument?: number;
+  /** What earlier heals of this model measured (throughput.ts); wins over secondsPerDocument. */
+  throughput?: Throughput | null;
 }
 
 export interface HealingPlan {
@@ -80,8 +83,16 @@ export function buildPlan(inspection: Inspection, input: PlanInput, expect: Expe
     batches: Math.ceil(embedTotal / input.batchSize),
     batchSize: input.batchSize,
   };
-  if (input.secondsPerDocument !== undefined)
+  const t = input.throughput;
+  if (t) {
+    summary.estimatedSeconds = Math.round(embedTotal * t.secondsPerDocument);
+    summary.estimateFrom =
+      `measured: ${t.secondsPerDocument.toFixed(3)} s per document over ${t.documents} documents ` +
+      `(${t.batches} batches) of earlier heals of this model, the latest at ${t.lastAt}`;
+  } else if (input.secondsPerDocument !== undefined) {
     summary.estimatedSeconds = Math.round(embedTotal * input.secondsPerDocument);
+    summary.estimateFrom = `assumed: ${input.secondsPerDocument} s per document (no earlier heal of this model recorded)`;
+  }
   return {
     createSchema: inspection.schema.empty || inspection.schema.problems.some((p) => p.kind === 'missing'),
     schemaProblems,
@@ -145,7 +156,10 @@ export function describePlan(plan: HealingPlan): string[] {
   if (s.batches)
     lines.push(
       `${plural(s.batches, 'batch', 'batches')} of up to ${s.batchSize} documents` +
-        (s.estimatedSeconds !== undefined ? `, about ${formatDuration(s.estimatedSeconds)}` : ''),
+        (s.estimatedSeconds !== undefined
+          ? `, about ${formatDuration(s.estimatedSeconds)}` +
+            (s.estimateFrom ? ` (${s.estimateFrom.replace(/^(measured|assumed): /, '$1 ')})` : '')
+          : ''),
     );
   if (!lines.length) lines.push('nothing to do');
   return lines;

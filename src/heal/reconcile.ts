@@ -8,6 +8,7 @@ import { effectiveBatchSize } from '../api/validate.ts';
 import { allPassed, runChecks } from '../core/checks.ts';
 import type { Outcome } from '../core/conditions.ts';
 import { groupByStatus, type Expectation, type Inspection } from '../core/inspection.ts';
+import { measuredThroughput } from '../core/throughput.ts';
 import { buildPlan, planIsEmpty, type HealingPlan } from '../core/plan.ts';
 import type { DocumentSource, Embedder } from '../core/ports.ts';
 import type { Store } from '../core/store-port.ts';
@@ -105,7 +106,11 @@ export async function reconcile(
   let inspection = await inspect(store, spec.docCount, spec.selection, expect);
   const initialChecks = runChecks(inspection, spec.targetState, expect);
   emit({ type: 'inspected', checks: initialChecks });
-  const plan = buildPlan(inspection, planInput, expect);
+  const throughput = measuredThroughput(
+    inspection.target.map((t) => t.embedding.ledger),
+    expect.fingerprint,
+  );
+  const plan = buildPlan(inspection, { ...planInput, throughput }, expect);
   emit({ type: 'plan', plan });
 
   const healed = {

@@ -226,6 +226,7 @@ test('plan: exactly the missing work, batched; stale and forced; nothing for a h
     batches: 3,
     batchSize: 2,
     estimatedSeconds: 3,
+    estimateFrom: 'assumed: 0.5 s per document (no earlier heal of this model recorded)',
   });
   assert.deepEqual(plan.orphanDocIds, ['zz']);
   assert.ok(describePlan(plan).some((l) => l.includes('load 2 documents')));

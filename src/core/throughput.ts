@@ -1,0 +1,73 @@
+/**
+ * The embedding throughput a model reached here, measured from the ledger earlier heals wrote. Pure.
+ *
+ * Every batch's ledger rows share one `embeddedAt` (taken when the batch finished embedding), so the rows with a
+ * model's fingerprint give, per batch, its completion time, documents and tokens. The time between two consecutive
+ * batches is what the second one cost (reading, tokenizing, embedding, the previous write): the heal's real pace on
+ * the machine that did it, whatever the model. Intervals much longer than the typical one are pauses between heals
+ * and are left out; the first batch of every heal has no interval (its start is not recorded).
+ */
+
+export interface LedgerStamp {
+  modelFingerprint: string;
+  embeddedAt: string;
+  tokenCount: number;
+}
+
+export interface Throughput {
+  /** Mean embedding seconds per document and per token over the measured batches. */
+  secondsPerDocument: number;
+  secondsPerToken: number;
+  /** What the figure rests on. */
+  documents: number;
+  tokens: number;
+  batches: number;
+  /** The latest batch measured (ISO time). */
+  lastAt: string;
+}
+
+/** At most this many of the latest intervals are used: the current pace, not last month's. */
+export const MAX_INTERVALS = 200;
+/** An interval longer than this many times the median one (and than PAUSE_FLOOR_SECONDS) is a pause. */
+export const PAUSE_FACTOR = 5;
+export const PAUSE_FLOOR_SECONDS = 5;
+
+/** Throughput of `fingerprint` from the ledger rows, or null when fewer than two batches of it are recorded. */
+export function measuredThroughput(
+  rows: Iterable<LedgerStamp | null | undefined>,
+  fingerprint: string | null,
+): Throughput | null {
+  if (fingerprint === null) return null;
+  const batches = new Map<number, { documents: number; tokens: number; at: string }>();
+  for (const r of rows) {
+    if (!r || r.modelFingerprint !== fingerprint) continue;
+    const t = Date.parse(r.embeddedAt);
+    if (!Number.isFinite(t)) continue;
+    const b = batches.get(t) ?? { documents: 0, tokens: 0, at: r.embeddedAt };
+    b.documents++;
+    b.tokens += r.tokenCount;
+    batches.set(t, b);
+  }
+  const times = [...batches.keys()].sort((a, b) => a - b);
+  if (times.length < 2) return null;
+  const intervals = times
+    .slice(1)
+    .map((t, i) => ({ seconds: (t - times[i]!) / 1000, batch: batches.get(t)! }));
+  const recent = intervals.slice(-MAX_INTERVALS);
+  const sorted = recent.map((x) => x.seconds).sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  const limit = Math.max(PAUSE_FLOOR_SECONDS, PAUSE_FACTOR * median);
+  const kept = recent.filter((x) => x.seconds <= limit && x.seconds > 0);
+  if (kept.length === 0) return null;
+  const seconds = kept.reduce((s, x) => s + x.seconds, 0);
+  const documents = kept.reduce((s, x) => s + x.batch.documents, 0);
+  const tokens = kept.reduce((s, x) => s + x.batch.tokens, 0);
+  return {
+    secondsPerDocument: seconds / documents,
+    secondsPerToken: tokens > 0 ? seconds / tokens : 0,
+    documents,
+    tokens,
+    batches: kept.length,
+    lastAt: kept[kept.length - 1]!.batch.at,
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * The plan's time estimate is measured: after a first heal, the estimate for the next heal of the same size comes
+ * from the ledger the first one wrote (src/core/throughput.ts) and lands within ±25% of that heal's actual
+ * embedding time. Real embedder (small generated model), real SQLite store, the CLI's wiring, one process. Also
+ * the estimator's pure rules: per fingerprint, pauses between heals left out, nothing from a single batch.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { wire } from '../../src/app/wiring.ts';
+import { specFromFlags } from '../../src/cli/spec-from-flags.ts';
+import { reconcile } from '../../src/heal/reconcile.ts';
+import type { EngineEvent } from '../../src/heal/events.ts';
+import { measuredThroughput, type LedgerStamp } from '../../src/core/throughput.ts';
+import { describePlan } from '../../src/core/plan.ts';
+import { smallModel } from '../fixtures/embed/models.ts';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'ds-eta-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const stamp = (at: number, tokens = 100, fp = 'm'): LedgerStamp => ({
+  modelFingerprint: fp,
+  embeddedAt: new Date(Date.UTC(2026, 0, 1) + at * 1000).toISOString(),
+  tokenCount: tokens,
+});
+
+describe('measured throughput (ledger)', () => {
+  it('averages the intervals between batches, per fingerprint, without the pauses between heals', () => {
+    // heal 1: batches of 2 documents at 0, 2, 4, 6 s; an hour's pause; heal 2: 3610, 3612
+    const rows = [0, 2, 4, 6, 3600, 3602].flatMap((t) => [stamp(t), stamp(t)]);
+    rows.push(stamp(1, 100, 'other'), stamp(3, 100, 'other'), null as unknown as LedgerStamp);
+    const t = measuredThroughput(rows, 'm')!;
+    assert.equal(t.batches, 4);
+    assert.equal(t.documents, 8);
+    assert.equal(t.secondsPerDocument, 1);
+    assert.equal(t.secondsPerToken, 0.01);
+    assert.equal(t.lastAt, new Date(Date.UTC(2026, 0, 1) + 3602_000).toISOString());
+    assert.equal(measuredThroughput([stamp(0), stamp(0)], 'm'), null, 'one batch: no interval');
+    assert.equal(measuredThroughput(rows, 'unknown'), null);
+    assert.equal(measuredThroughput(rows, null), null);
+  });
+});
+
+describe('the plan estimate after a first heal', () => {
+  it('is within ±25% of the next heal of the same size', async () => {
+    const model = await smallModel('eta', { hidden: 64, heads: 4, intermediate: 256, layers: 4 });
+    const N = 96;
+    const heal = async (docCount: number, db = path.join(dir, 'eta.db')) => {
+      const { spec } = specFromFlags({
+        docCount: String(docCount),
+        db,
+        model,
+        dimension: '64',
+        batchSize: '8',
+      });
+      let plan: Extract<EngineEvent, { type: 'plan' }>['plan'] | undefined;
+      let start = 0;
+      let end = 0;
+      const onEvent = (e: EngineEvent) => {
+        if (e.type === 'plan') plan = e.plan;
+        // the embedding starts once the model is loaded (and the documents are in)
+        if (e.type === 'embedder-ready' || e.type === 'load-progress') start = performance.now();
+        if (e.type === 'embed-progress') end = performance.now();
+      };
+      const wired = await wire(spec, onEvent, () => undefined);
+      try {
+        const r = await reconcile(spec, wired.deps);
+        assert.ok(r.ready);
+        assert.equal(r.healed.embedded, N);
+      } finally {
+        await wired.close();
+      }
+      return { plan: plan!, seconds: (end - start) / 1000 };
+    };
+    // A warm-up heal into another database: the first heal in a process also pays for compiling the code.
+    await heal(N, path.join(dir, 'warm-up.db'));
+    const first = await heal(N);
+    assert.equal(
+      first.plan.summary.estimatedSeconds,
+      undefined,
+      'no record yet, no assumption for this model',
+    );
+    const second = await heal(2 * N);
+    const s = second.plan.summary;
+    assert.ok(s.estimatedSeconds !== undefined && s.estimateFrom?.startsWith('measured'), JSON.stringify(s));
+    assert.ok(describePlan(second.plan).some((l) => /about .*\(measured/.test(l)));
+    // the estimate is rounded to whole seconds: compare the unrounded figure
+    const t = Number(/([\d.]+) s per document/.exec(s.estimateFrom!)![1]);
+    const estimate = t * N;
+    const ratio = estimate / second.seconds;
+    assert.ok(
+      ratio >= 0.75 && ratio <= 1.25,
+      `estimate ${estimate.toFixed(2)} s vs actual ${second.seconds.toFixed(2)} s (ratio ${ratio.toFixed(2)}); first heal ${first.seconds.toFixed(2)} s`,
+    );
+  });
+});
