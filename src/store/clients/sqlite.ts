@@ -64,11 +64,11 @@ class SqliteSession implements SqlSession {
 
   async executeMany(sql: string, rows: Iterable<readonly SqlValue[]>): Promise<void> {
     const st = this.client.statement(sql);
-    for (const r of rows) {
-      const run = () => st.run(...(r as SQLInputValue[]));
-      if (this.autocommit) await this.client.waitingForLock(run);
-      else run();
+    if (!this.autocommit) {
+      for (const r of rows) st.run(...(r as SQLInputValue[]));
+      return;
     }
+    for (const r of rows) await this.client.waitingForLock(() => st.run(...(r as SQLInputValue[])));
   }
 }
 
