@@ -44,7 +44,7 @@ describe('measured throughput (ledger)', () => {
 });
 
 describe('the plan estimate after a first heal', () => {
-  it('is within ±25% of the next heal of the same size', async () => {
+  it('is within ±25% of the next heals of the same size (median of three)', async (t) => {
     const model = await smallModel('eta', { hidden: 64, heads: 4, intermediate: 256, layers: 4 });
     const N = 96;
     const heal = async (docCount: number, db = path.join(dir, 'eta.db')) => {
@@ -82,17 +82,29 @@ describe('the plan estimate after a first heal', () => {
       undefined,
       'no record yet, no assumption for this model',
     );
-    const second = await heal(2 * N);
-    const s = second.plan.summary;
-    assert.ok(s.estimatedSeconds !== undefined && s.estimateFrom?.startsWith('measured'), JSON.stringify(s));
-    assert.ok(describePlan(second.plan).some((l) => /about .*\(measured/.test(l)));
-    // the estimate is rounded to whole seconds: compare the unrounded figure
-    const t = Number(/([\d.]+) s per document/.exec(s.estimateFrom!)![1]);
-    const estimate = t * N;
-    const ratio = estimate / second.seconds;
+    // Three more heals of N documents each, every one estimated from the ledger of those before it. On a shared,
+    // loaded machine one heal can run in a busier second than the one before; the median of the three ratios is
+    // what the estimator is judged by.
+    const ratios: number[] = [];
+    const seen: string[] = [];
+    for (let k = 2; k <= 4; k++) {
+      const next = await heal(k * N);
+      const s = next.plan.summary;
+      assert.ok(
+        s.estimatedSeconds !== undefined && s.estimateFrom?.startsWith('measured'),
+        JSON.stringify(s),
+      );
+      assert.ok(describePlan(next.plan).some((l) => /about .*\(measured/.test(l)));
+      // the estimate is rounded to whole seconds: compare the unrounded figure
+      const perDoc = Number(/([\d.]+) s per document/.exec(s.estimateFrom!)![1]);
+      ratios.push((perDoc * N) / next.seconds);
+      seen.push(`${(perDoc * N).toFixed(2)} s estimated, ${next.seconds.toFixed(2)} s actual`);
+    }
+    const median = [...ratios].sort((a, b) => a - b)[1]!;
+    t.diagnostic(`estimate/actual ${ratios.map((r) => r.toFixed(2)).join(', ')}: ${seen.join('; ')}`);
     assert.ok(
-      ratio >= 0.75 && ratio <= 1.25,
-      `estimate ${estimate.toFixed(2)} s vs actual ${second.seconds.toFixed(2)} s (ratio ${ratio.toFixed(2)}); first heal ${first.seconds.toFixed(2)} s`,
+      median >= 0.75 && median <= 1.25,
+      `median estimate/actual ${median.toFixed(2)} (${seen.join('; ')}); first heal ${first.seconds.toFixed(2)} s`,
     );
   });
 });
