@@ -17,6 +17,7 @@ import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DatabaseSync } from 'node:sqlite';
 import { loadEmbedder } from '../src/embed/index.ts';
+import { cosineStats, tokenCosines } from '../src/embed/quantize-compare.ts';
 import { loadAbstracts } from './embed-corpus.ts';
 import { emit } from './lib.ts';
 
@@ -37,29 +38,13 @@ await embedder.close();
 const embedded = outcomes.flatMap((o) => (o.ok ? [o] : []));
 const dim = embedded[0]!.dimension;
 
-// cosine float16 -> float32
-let sum = 0;
-let min = 1;
-let n = 0;
-for (const e of embedded) {
-  const half = new Float16Array(e.vectors);
-  for (let t = 0; t < e.tokens.length; t++) {
-    let dot = 0;
-    let a2 = 0;
-    let b2 = 0;
-    for (let j = t * dim; j < (t + 1) * dim; j++) {
-      const a = e.vectors[j]!;
-      const b = half[j]!;
-      dot += a * b;
-      a2 += a * a;
-      b2 += b * b;
-    }
-    const c = a2 === 0 && b2 === 0 ? 1 : dot / Math.sqrt(a2 * b2);
-    sum += c;
-    min = Math.min(min, c);
-    n++;
-  }
-}
+// cosine float16 -> float32, as `datastate model compare` computes it
+const cos = cosineStats(
+  tokenCosines(
+    embedded,
+    embedded.map((e) => ({ ...e, vectors: Float32Array.from(new Float16Array(e.vectors)) })),
+  ),
+);
 
 rmSync(values.db, { force: true });
 const db = new DatabaseSync(values.db);
@@ -111,8 +96,8 @@ emit({
   documents: embedded.length,
   dimension: dim,
   rows,
-  tokens: n,
-  cosine: { mean: sum / n, min },
+  tokens: cos.tokens,
+  cosine: { mean: cos.mean, min: cos.min },
   bytesPerToken: { f32: bytes.f32 / rows, f16: bytes.f16 / rows },
   rowsPerSecond: { f32: rows / seconds.f32, f16: rows / seconds.f16 },
 });

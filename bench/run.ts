@@ -629,24 +629,12 @@ const scaleRun = await child(
 );
 const scaleReport = json<CliReport>(scaleRun);
 if (!scaleReport.ready) throw new Error(`ensure ${SIZES.scaleDocs} did not reach ready`);
+// The same command line as the ensure, as a validate.
+const asValidate = (args: string[]) => args.map((a) => (a === 'ensure' ? 'validate' : a));
 const scaleValidate: Run[] = [];
 for (let i = 0; i < 3; i++)
   scaleValidate.push(
-    await child(`8 CLI validate ${SIZES.scaleDocs}`, [
-      'src/cli/main.ts',
-      'validate',
-      '--doc-count',
-      String(SIZES.scaleDocs),
-      '--db',
-      scaleDb,
-      '--model',
-      MODEL.small,
-      '--dimension',
-      String(DIM.small),
-      '--output',
-      'json',
-      '-q',
-    ]),
+    await child(`8 CLI validate ${SIZES.scaleDocs}`, asValidate(ensureArgs(SIZES.scaleDocs, scaleDb))),
   );
 const scaleDbBytes = ['', '-wal'].reduce(
   (n, suffix) => n + (existsSync(scaleDb + suffix) ? statSync(scaleDb + suffix).size : 0),
@@ -664,26 +652,9 @@ let pgScale: { run: Run; report: CliReport; validate: Run } | { skipped: string 
     const pg = await startPrivatePostgres();
     SECRETS.set(pg.url, '$PG_URL');
     try {
-      const pgArgs = (cmd: string) => [
-        'src/cli/main.ts',
-        cmd,
-        '--doc-count',
-        String(SIZES.pgDocs),
-        '--db',
-        pg.url,
-        '--model',
-        MODEL.small,
-        '--dimension',
-        String(DIM.small),
-        '--output',
-        'json',
-        '-q',
-      ];
-      const run = await child(
-        `8 ensure ${SIZES.pgDocs} synthetic (${LABEL.small}, PostgreSQL)`,
-        pgArgs('ensure'),
-      );
-      const validate = await child(`8 CLI validate ${SIZES.pgDocs} (PostgreSQL)`, pgArgs('validate'));
+      const pgArgs = ensureArgs(SIZES.pgDocs, pg.url);
+      const run = await child(`8 ensure ${SIZES.pgDocs} synthetic (${LABEL.small}, PostgreSQL)`, pgArgs);
+      const validate = await child(`8 CLI validate ${SIZES.pgDocs} (PostgreSQL)`, asValidate(pgArgs));
       pgScale = { run, report: json<CliReport>(run), validate };
     } finally {
       pg.destroy();

@@ -6,6 +6,7 @@
  * directory, renamed onto OUT_DIR, which must not exist yet.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FINGERPRINT_CACHE_FILE, fileDigests } from './fingerprint.ts';
@@ -16,15 +17,6 @@ export interface QuantizeDirResult extends QuantizeSummary {
   outDir: string;
   /** Files copied unchanged. */
   copied: string[];
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Quantizes IN_DIR's model.onnx into the new model directory OUT_DIR. Throws QuantizeError on bad input. */
@@ -43,7 +35,7 @@ export async function quantizeModelDir(
   } catch (e) {
     throw new QuantizeError(`${modelFile}: cannot read: ${(e as Error).message}`);
   }
-  if (await exists(target))
+  if (existsSync(target))
     throw new QuantizeError(`${target} already exists: give a new directory (nothing was written)`);
   let config: Record<string, unknown> = {};
   try {
