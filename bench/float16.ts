@@ -2,9 +2,10 @@
  * float16 token vectors against float32 (child of bench/run.ts, row 9): what halving the stored vectors costs and
  * gains, measured on real token vectors (the given model on PMC abstracts, through the embedder).
  *
- * - bytes per token on disk: the same rows written into two SQLite tables shaped like the token table
- *   (doc_id, token_index, token, vector BLOB), one with float32 BLOBs, one with float16 (IEEE half, Float16Array);
- *   page_count x page_size of each (dbstat), over the rows;
+ * - bytes per token on disk: the same rows written into two SQLite tables shaped like the store's token table
+ *   (doc_id, token_index, token_text, token_embedding BLOB with its length CHECK; primary key index), one with
+ *   float32 BLOBs, one with float16 (IEEE half, Float16Array); the pages of each table and its index (dbstat),
+ *   over the rows;
  * - write rate: the same prepared INSERTs, one transaction per document, alternating float32 / float16 per
  *   chunk of documents so a change in machine load hits both alike;
  * - cosine of every float16 vector (widened back) to its float32 original: mean, min.
@@ -49,9 +50,14 @@ const cos = cosineStats(
 rmSync(values.db, { force: true });
 const db = new DatabaseSync(values.db);
 db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
-for (const k of ['f32', 'f16'])
+// The store's token table (src/store/dialects/sqlite.ts): a rowid table, its primary key an index beside it.
+for (const [k, bytes] of [
+  ['f32', 4],
+  ['f16', 2],
+] as const)
   db.exec(
-    `CREATE TABLE tok_${k} (doc_id TEXT NOT NULL, token_index INTEGER NOT NULL, token TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (doc_id, token_index)) WITHOUT ROWID`,
+    `CREATE TABLE tok_${k} (doc_id TEXT NOT NULL, token_index INTEGER NOT NULL, token_text TEXT NOT NULL, ` +
+      `token_embedding BLOB NOT NULL CHECK (length(token_embedding) = ${bytes * dim}), PRIMARY KEY (doc_id, token_index))`,
   );
 const insert = {
   f32: db.prepare('INSERT INTO tok_f32 VALUES (?, ?, ?, ?)'),
@@ -87,7 +93,13 @@ for (let r = 0; r < repeat; r++) {
 }
 db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
 const size = (t: string) =>
-  Number((db.prepare(`SELECT SUM(pgsize) AS s FROM dbstat WHERE name = ?`).get(t) as { s: number }).s);
+  Number(
+    (
+      db
+        .prepare(`SELECT SUM(pgsize) AS s FROM dbstat WHERE name IN (?, ?)`)
+        .get(t, `sqlite_autoindex_${t}_1`) as { s: number }
+    ).s,
+  );
 const bytes = { f32: size('tok_f32'), f16: size('tok_f16') };
 db.close();
 rmSync(values.db, { force: true });
