@@ -640,7 +640,7 @@ const scaleDbBytes = ['', '-wal'].reduce(
   (n, suffix) => n + (existsSync(scaleDb + suffix) ? statSync(scaleDb + suffix).size : 0),
   0,
 );
-rmSync(scaleDb, { force: true });
+for (const suffix of ['', '-wal', '-shm']) rmSync(scaleDb + suffix, { force: true });
 let pgScale: { run: Run; report: CliReport; validate: Run } | { skipped: string };
 {
   const { pgBinDir, startPrivatePostgres } = await import('../test/helpers/private-postgres.ts');
