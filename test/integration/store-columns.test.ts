@@ -112,7 +112,7 @@ for (const backend of BACKENDS) {
           assert.deepEqual([...(await store.existingDocIds(['PMC1', 'PMC3']))], ['PMC1']);
 
           // The rows are in the mapped columns.
-          const t = columns.tokenEmbeddings;
+          const t: { docId?: string; tokenIndex: string; tokenText: string } = columns.tokenEmbeddings;
           const rows = await db.raw(
             `SELECT ${q(db, t.docId ?? 'doc_id')} AS d, ${t.tokenIndex} AS i, ${t.tokenText} AS x FROM "RAG"."DocumentTokenEmbeddings" ORDER BY 1, 2`,
           );

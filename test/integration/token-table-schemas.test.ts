@@ -18,7 +18,7 @@ import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
 import { ensureDemoModel, type GenerateModelOptions } from '../../src/embed/index.ts';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
-import { reportOf, runCli } from '../helpers/cli.ts';
+import { reportOf, runCli, type CliResult } from '../helpers/cli.ts';
 import { pgUrl, skipReason } from '../helpers/databases.ts';
 
 const DOCS = 8;
@@ -44,7 +44,7 @@ interface Schema {
 const SCHEMAS: Record<'orchestrator' | 'colbert', Schema> = {
   orchestrator: {
     // all-MiniLM-L6-v2's interface and width (384), one layer instead of six.
-    model: { preset: 'minilm-l6', layers: 1, intermediate: 64 },
+    model: { preset: 'minilm-l6', layers: 1, intermediate: 64, maxPositions: 512 },
     dimension: 384,
     columns: {
       docId: 'doc_id',
@@ -65,7 +65,7 @@ const SCHEMAS: Record<'orchestrator' | 'colbert', Schema> = {
   },
   colbert: {
     // colbert-ir/colbertv2.0's interface (BERT + Linear -> 128, no bias), hidden 64 and one layer.
-    model: { preset: 'colbertv2', layers: 1, hidden: 64, heads: 4, intermediate: 64 },
+    model: { preset: 'colbertv2', layers: 1, hidden: 64, heads: 4, intermediate: 64, maxPositions: 512 },
     dimension: 128,
     columns: { docId: 'doc_id', tokenIndex: 'tok_pos', tokenText: 'tok_text', embedding: 'tok_vec' },
     ddl: {
@@ -232,7 +232,7 @@ function manifest(file: string, s: Schema, database: Record<string, unknown>, mo
   return file;
 }
 
-function checksOf(r: { stdout: string; stderr: string; code: number | null }) {
+function checksOf(r: CliResult) {
   return Object.fromEntries(
     reportOf(r).checks.map((c: { name: string; passed: boolean }) => [c.name, c]),
   ) as Record<string, { passed: boolean; message: string; examples?: string[] }>;
