@@ -1,9 +1,9 @@
 /**
  * What a schema, table or column name in a DatasetState may be. Every store writes these names into SQL text
  * (quoted on SQLite and PostgreSQL, bare on IRIS, which matches names case-insensitively only when they are not
- * delimited), so a name must be safe in all of them: a plain identifier, and not an SQL-92 reserved word (IRIS,
- * like the standard, rejects those as bare names: a column called `position` or `value` would break every
- * statement there).
+ * delimited; lower-case column names are bare on PostgreSQL too), so a name must be safe in all of them: a plain
+ * identifier, and not a reserved word (IRIS, like the standard, rejects those as bare names: a column called
+ * `position` or `value` would break every statement there).
  */
 
 /** Letters, digits and underscores, not starting with a digit, at most 63 characters (PostgreSQL's limit). */
@@ -11,7 +11,10 @@ export const IDENTIFIER = '^[A-Za-z_][A-Za-z0-9_]{0,62}$';
 
 const IDENTIFIER_RE = new RegExp(IDENTIFIER);
 
-/** SQL-92's reserved words (ISO/IEC 9075:1992, 5.2), which IRIS SQL reserves too. */
+/**
+ * SQL-92's reserved words (ISO/IEC 9075:1992, 5.2), which IRIS SQL reserves too, and the words PostgreSQL
+ * reserves beyond them (its documentation's appendix C, "reserved" in the PostgreSQL column).
+ */
 export const SQL_RESERVED: ReadonlySet<string> = new Set(
   (
     'ABSOLUTE ACTION ADD ALL ALLOCATE ALTER AND ANY ARE AS ASC ASSERTION AT AUTHORIZATION AVG BEGIN BETWEEN BIT ' +
@@ -29,7 +32,10 @@ export const SQL_RESERVED: ReadonlySet<string> = new Set(
     'SESSION_USER SET SIZE SMALLINT SOME SPACE SQL SQLCODE SQLERROR SQLSTATE SUBSTRING SUM SYSTEM_USER TABLE ' +
     'TEMPORARY THEN TIME TIMESTAMP TIMEZONE_HOUR TIMEZONE_MINUTE TO TRAILING TRANSACTION TRANSLATE TRANSLATION TRIM ' +
     'TRUE UNION UNIQUE UNKNOWN UPDATE UPPER USAGE USER USING VALUE VALUES VARCHAR VARYING VIEW WHEN WHENEVER WHERE ' +
-    'WITH WORK WRITE YEAR ZONE'
+    'WITH WORK WRITE YEAR ZONE ' +
+    'ANALYSE ANALYZE ARRAY ASYMMETRIC CONCURRENTLY CURRENT_CATALOG CURRENT_ROLE CURRENT_SCHEMA DO FREEZE ILIKE ' +
+    'ISNULL LATERAL LIMIT LOCALTIME LOCALTIMESTAMP NOTNULL OFFSET PLACING RETURNING SIMILAR SYMMETRIC TABLESAMPLE ' +
+    'VARIADIC VERBOSE WINDOW'
   ).split(' '),
 );
 
@@ -38,6 +44,6 @@ export function identifierProblem(name: string): string | null {
   if (!IDENTIFIER_RE.test(name))
     return `must be an SQL identifier: letters, digits and _, not starting with a digit, at most 63 characters (got ${JSON.stringify(name)})`;
   if (SQL_RESERVED.has(name.toUpperCase()))
-    return `${JSON.stringify(name)} is an SQL reserved word (it cannot be a bare name in IRIS SQL); choose another name`;
+    return `${JSON.stringify(name)} is an SQL reserved word (it cannot be a bare name in IRIS or PostgreSQL SQL); choose another name`;
   return null;
 }

@@ -206,3 +206,24 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+test('SQLite has no schemas: a table named "RAG.DocumentTokenEmbeddings" (the dot in its name) is not taken for RAG.DocumentTokenEmbeddings', async () => {
+  const db = await openTestDb('sqlite', { columns: COLBERT });
+  try {
+    // As `sqlite3 file.db 'CREATE TABLE "RAG.DocumentTokenEmbeddings" (...)'` would make it, in the same file.
+    await db.raw(
+      'CREATE TABLE "RAG"."RAG.DocumentTokenEmbeddings" (doc_id TEXT, tok_pos INTEGER, tok_text TEXT, tok_vec BLOB)',
+    );
+    const r = await db.store.checkSchema({ dimension: DIM });
+    const p = r.problems.find((x) => x.object === 'RAG.DocumentTokenEmbeddings');
+    assert.equal(p?.kind, 'missing');
+    assert.match(
+      p!.problem,
+      /a table named "RAG\.DocumentTokenEmbeddings" does, with the dot in its name: SQLite has no schemas/,
+    );
+    await db.store.createSchema({ dimension: DIM });
+    assert.deepEqual((await db.store.checkSchema({ dimension: DIM })).problems, []);
+  } finally {
+    await db.cleanup();
+  }
+});

@@ -149,10 +149,15 @@ test('schema, table and column names must be safe SQL identifiers (exit 2 from t
     'spec.database.columns.sourceDocuments.unknownThing: unknown field',
   ]);
   assert.deepEqual(db({ columns: { tokenEmbeddings: { tokenIndex: 'position' } } }), [
-    'spec.database.columns.tokenEmbeddings.tokenIndex: "position" is an SQL reserved word (it cannot be a bare name in IRIS SQL); choose another name',
+    'spec.database.columns.tokenEmbeddings.tokenIndex: "position" is an SQL reserved word (it cannot be a bare name in IRIS or PostgreSQL SQL); choose another name',
   ]);
+  assert.equal(
+    db({ columns: { tokenEmbeddings: { tokenText: 'limit' } } }).length,
+    1,
+    'PostgreSQL reserves LIMIT',
+  );
   assert.deepEqual(db({ schema: 'user' }), [
-    'spec.database.schema: "user" is an SQL reserved word (it cannot be a bare name in IRIS SQL); choose another name',
+    'spec.database.schema: "user" is an SQL reserved word (it cannot be a bare name in IRIS or PostgreSQL SQL); choose another name',
   ]);
   assert.deepEqual(db({ columns: { tokenEmbeddings: { tokenIndex: 'DOC_ID' } } }), [
     'spec.database.columns.tokenEmbeddings.tokenIndex: names the same column as columns.tokenEmbeddings.docId ("DOC_ID")',

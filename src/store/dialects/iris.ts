@@ -33,6 +33,7 @@ import {
   LEDGER_COLUMNS,
   SqlDialect,
   checkIdentifier,
+  schemaReport,
   type IdFilter,
   type TableNames,
 } from '../sql/dialect.ts';
@@ -316,7 +317,7 @@ export class IrisDialect extends SqlDialect {
           fix: this.rebuildTokens(expect.dimension),
         });
     }
-    return { ok: problems.length === 0, empty: present === 0, problems };
+    return schemaReport(problems, present);
   }
 
   /** Inserts one zero vector of the dimension in a transaction that is always rolled back; the error, if any. */

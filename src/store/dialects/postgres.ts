@@ -15,7 +15,7 @@
 import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
-import { SqlDialect, checkIdentifier, type IdFilter, type TableNames } from '../sql/dialect.ts';
+import { SqlDialect, checkIdentifier, schemaReport, type IdFilter, type TableNames } from '../sql/dialect.ts';
 import { PgBinaryCopy, joinFloats } from '../sql/vectors.ts';
 import { odbcText } from '../errors.ts';
 
@@ -419,7 +419,7 @@ export class PostgresDialect extends SqlDialect {
           }
         }
       }
-      return { ok: problems.length === 0, empty: present === 0, problems };
+      return schemaReport(problems, present);
     });
   }
 

@@ -10,7 +10,14 @@ import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { Row, SqlClient, SqlValue } from '../sql/client.ts';
 import { DOCUMENT_FIELDS } from '../../core/columns.ts';
-import { SqlDialect, bareOrQuoted, checkIdentifier, type IdFilter, type TableNames } from '../sql/dialect.ts';
+import {
+  SqlDialect,
+  bareOrQuoted,
+  checkIdentifier,
+  schemaReport,
+  type IdFilter,
+  type TableNames,
+} from '../sql/dialect.ts';
 import { float32Bytes } from '../sql/vectors.ts';
 import { isTransientSqliteError, odbcText } from '../errors.ts';
 
@@ -200,7 +207,7 @@ export async function checkSqliteSchema(
         });
     }
   }
-  return { ok: problems.length === 0, empty: present === 0, problems };
+  return schemaReport(problems, present);
 }
 
 /** SQLite's SQL for the SQL store, over node:sqlite or over ODBC. */

@@ -12,7 +12,7 @@ import {
   type ColumnMap,
   type ColumnOptions,
 } from '../../core/columns.ts';
-import type { SchemaExpectation, SchemaReport } from '../../core/store-port.ts';
+import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { SqlDialectName } from '../url.ts';
 import type { SqlClient, SqlSession, SqlValue } from './client.ts';
@@ -49,6 +49,12 @@ export function tableNames(o: TableNameOptions): TableNames {
 export function checkIdentifier(id: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(id)) throw new Error(`invalid SQL identifier: ${JSON.stringify(id)}`);
   return id;
+}
+
+/** The report of a schema check that found `present` of the three tables (partial only when it is true). */
+export function schemaReport(problems: SchemaProblem[], present: number): SchemaReport {
+  const partial = present > 0 && present < 3;
+  return { ok: problems.length === 0, empty: present === 0, ...(partial ? { partial } : {}), problems };
 }
 
 /** A column name bare when it is all lower case, else quoted by `quote` (see SqlDialect.column). */
