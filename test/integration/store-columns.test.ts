@@ -9,6 +9,7 @@ import type { DocumentWrite, EmbeddingWrite } from '../../src/core/store-port.ts
 import { contentHash } from '../../src/store/content-hash.ts';
 import type { TableNameOptions } from '../../src/store/sql/dialect.ts';
 import { BACKENDS, closeShared, openTestDb, skipReason, type TestDb } from '../helpers/databases.ts';
+import { ALL_RENAMED as ALL, COLBERT_COLUMNS as COLBERT } from '../helpers/column-maps.ts';
 
 const DIM = 4;
 
@@ -39,23 +40,6 @@ const emb = (docId: string, n: number, hash: string): EmbeddingWrite => ({
     embeddedAt: 'now',
   },
 });
-
-const COLBERT = { tokenEmbeddings: { tokenIndex: 'tok_pos', tokenText: 'tok_text', embedding: 'tok_vec' } };
-const ALL = {
-  sourceDocuments: {
-    docId: 'pmcid',
-    title: 'doc_title',
-    abstract: 'summary',
-    authors: 'author_list',
-    keywords: 'kw',
-    pubDate: 'published',
-    origin: 'src',
-    contentHash: 'summary_sha',
-    loadedAt: 'loaded',
-    textContent: 'body',
-  },
-  tokenEmbeddings: { docId: 'DocRef', tokenIndex: 'pos', tokenText: 'piece', embedding: 'vec' },
-};
 
 after(closeShared);
 

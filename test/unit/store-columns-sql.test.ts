@@ -13,24 +13,7 @@ import { IrisDialect } from '../../src/store/dialects/iris.ts';
 import { PostgresDialect } from '../../src/store/dialects/postgres.ts';
 import { SqliteDialect, sqliteSchemaObjects } from '../../src/store/dialects/sqlite.ts';
 import { tableNames } from '../../src/store/sql/dialect.ts';
-
-const COLBERT = { tokenEmbeddings: { tokenIndex: 'tok_pos', tokenText: 'tok_text', embedding: 'tok_vec' } };
-/** Every column renamed, some in mixed case (quoted where the dialect is case-sensitive). */
-const ALL = {
-  sourceDocuments: {
-    docId: 'pmcid',
-    title: 'doc_title',
-    abstract: 'summary',
-    authors: 'author_list',
-    keywords: 'kw',
-    pubDate: 'published',
-    origin: 'src',
-    contentHash: 'summary_sha',
-    loadedAt: 'loaded',
-    textContent: 'body',
-  },
-  tokenEmbeddings: { docId: 'DocRef', tokenIndex: 'pos', tokenText: 'piece', embedding: 'vec' },
-};
+import { ALL_RENAMED as ALL, COLBERT_COLUMNS as COLBERT } from '../helpers/column-maps.ts';
 
 const e = {
   docId: 'PMC1',
