@@ -211,3 +211,30 @@ test('SQLite has no schemas: a table named "RAG.DocumentTokenEmbeddings" (the do
     await db.cleanup();
   }
 });
+
+for (const backend of ['postgres', 'pglite'] as const)
+  test(
+    `${backend}: a table made by unquoted DDL (rag.documenttokenembeddings) is named in the problem, with the spec that uses it`,
+    {
+      skip: skipReason(backend),
+    },
+    async () => {
+      const db = await openTestDb(backend, { columns: COLBERT });
+      try {
+        await db.raw('CREATE SCHEMA RAG');
+        await db.raw(
+          'CREATE TABLE RAG.DocumentTokenEmbeddings (doc_id VARCHAR(64) NOT NULL, tok_pos INTEGER NOT NULL, ' +
+            'tok_text VARCHAR(64), tok_vec real[] NOT NULL CHECK (cardinality(tok_vec) = 4), centroid_id INTEGER, PRIMARY KEY (doc_id, tok_pos))',
+        );
+        const r = await db.store.checkSchema({ dimension: DIM });
+        const p = r.problems.find((x) => x.object === 'RAG.DocumentTokenEmbeddings');
+        assert.equal(p?.kind, 'missing');
+        assert.match(
+          p!.problem,
+          /rag\.documenttokenembeddings does: PostgreSQL folds unquoted names to lower case.*database\.schema rag, database\.tables\.tokenEmbeddings documenttokenembeddings/,
+        );
+      } finally {
+        await db.cleanup();
+      }
+    },
+  );

@@ -321,6 +321,12 @@ export class PostgresDialect extends SqlDialect {
         [n.schema, `${n.docs}_content_changed`],
       );
       const tableName: Record<TableKey, string> = { docs: n.docs, tokens: n.tokens, ledger: n.ledger };
+      // Tables whose names differ from ours in case only: DDL run unquoted (CREATE TABLE RAG.X) makes rag.x.
+      const folded = await s.query(
+        `SELECT n.nspname AS schema_name, c.relname AS table_name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace ` +
+          `WHERE lower(n.nspname) = lower(?) AND c.relkind IN ('r', 'p') AND lower(c.relname) IN (lower(?), lower(?), lower(?))`,
+        [n.schema, n.docs, n.tokens, n.ledger],
+      );
       const columnsOf = (table: string) =>
         cols.filter((r: Row) => r.table_name === table && r.column_name !== null);
       const tablePresent = (table: string) => cols.some((r: Row) => r.table_name === table);
@@ -368,10 +374,15 @@ export class PostgresDialect extends SqlDialect {
             const key = obj.table!;
             const name = tableName[key];
             if (!tablePresent(name)) {
+              const other = folded.find((r) => String(r.table_name).toLowerCase() === name.toLowerCase());
               problems.push({
                 kind: 'missing',
                 object: obj.object,
-                problem: 'table does not exist',
+                problem: other
+                  ? `table does not exist (${String(other.schema_name)}.${String(other.table_name)} does: PostgreSQL folds ` +
+                    `unquoted names to lower case, and datastate quotes them; to use that table, name it so in the spec: ` +
+                    `database.schema ${String(other.schema_name)}, database.tables.${SPEC_TABLE[key]} ${String(other.table_name)})`
+                  : 'table does not exist',
                 fix: obj.sql,
               });
               break;
@@ -550,6 +561,13 @@ function compatibleType(live: string, expected: string): boolean {
   if (expected === 'integer') return live === 'bigint';
   return false;
 }
+
+/** The spec field (database.tables.*) of each table. */
+const SPEC_TABLE: Record<TableKey, string> = {
+  docs: 'sourceDocuments',
+  tokens: 'tokenEmbeddings',
+  ledger: 'ledger',
+};
 
 /** pg_advisory_xact_lock key of createSchema ("datastat" in ASCII). */
 const ADVISORY_KEY = 0x6461746173746174n.toString();
