@@ -65,6 +65,8 @@ export function bareOrQuoted(name: string, quote: (id: string) => string): strin
 /** Abstracts shorter than this (trimmed) come back whole with the candidates, so the core can spot placeholders. */
 export const SHORT_ABSTRACT = 64;
 
+/** The source table's default column names, in DOCUMENT_FIELDS order (the in-memory store models these). */
+export const DOCUMENT_COLUMNS: readonly string[] = DOCUMENT_FIELDS.map((f) => columnMap().docs[f]);
 export const LEDGER_COLUMNS = [
   'doc_id',
   'model_fingerprint',
