@@ -11,7 +11,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -339,3 +339,25 @@ for (const [store, open] of Object.entries(STORES)) {
     }
   });
 }
+
+it('a column name that is not a safe SQL identifier is exit 2 before any connection', async () => {
+  const file = join(dir, 'bad-columns.yaml');
+  writeFileSync(
+    file,
+    'apiVersion: datastate.dev/v1alpha1\nkind: DatasetState\nmetadata: {name: t}\nspec:\n  docCount: 3\n' +
+      '  database: {dialect: postgres, url: "postgres://nobody@127.0.0.1:1/none", columns: {tokenEmbeddings: {tokenIndex: "pos; DROP TABLE x"}}}\n',
+  );
+  const r = await runCli(['validate', '-f', file]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /spec\.database\.columns\.tokenEmbeddings\.tokenIndex: must match/);
+  const reserved = join(dir, 'reserved.yaml');
+  writeFileSync(
+    reserved,
+    'apiVersion: datastate.dev/v1alpha1\nkind: DatasetState\nmetadata: {name: t}\nspec:\n  docCount: 3\n' +
+      '  database: {columns: {tokenEmbeddings: {tokenText: value}}}\n',
+  );
+  const v = await runCli(['validate', '-f', reserved, '--db', join(dir, 'never-created.db')]);
+  assert.equal(v.code, 2, v.stderr);
+  assert.match(v.stderr, /"value" is an SQL reserved word/);
+  assert.equal(existsSync(join(dir, 'never-created.db')), false, 'no database file was made');
+});
