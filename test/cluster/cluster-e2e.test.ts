@@ -202,7 +202,15 @@ describe('a real single-node cluster', { skip, timeout: 40 * 60_000 }, () => {
     await ready('ragas-600');
     const v = make('k8s-validate', 'DOCS=600');
     assert.equal(v.status, 0, v.out);
+    // Garbage collection (kube-controller-manager): the DatasetState's worker objects go with it.
     cluster.kubectl('delete', 'dss', 'ragas-600', '--wait=true');
+    await until('the worker objects of ragas-600 collected', () =>
+      cluster
+        .kubectl('get', 'deployment,service,secret', '-l', 'datastate.dev/dataset=ragas-600', '-o', 'name')
+        .trim() === ''
+        ? true
+        : undefined,
+    );
   });
 
   test('the leader controller pod killed: the other replica takes over through the Lease and heals', async () => {
