@@ -83,7 +83,28 @@ function ready(name: string): void {
   sh(`kubectl wait --for=condition=Ready dss/${name} --timeout=60m`);
 }
 
-function heal(replicas: number, round: number): { seconds: number; load: string } {
+/** CPU seconds a pod's cgroup has used so far (cgroup v1 cpuacct, as kubelet sets it up here), 0 when not found. */
+function podCpuSeconds(uid: string): number {
+  for (const qos of ['', 'burstable/', 'besteffort/']) {
+    try {
+      return (
+        Number(readFileSync(`/sys/fs/cgroup/cpuacct/kubepods/${qos}pod${uid}/cpuacct.usage`, 'utf8')) / 1e9
+      );
+    } catch {
+      // not in this QoS class
+    }
+  }
+  return 0;
+}
+/** Worker pods of a DatasetState: uid -> CPU seconds used so far. */
+function workerCpu(name: string): Map<string, number> {
+  const uids = sh(`kubectl get pods -l datastate.dev/dataset=${name} -o jsonpath='{.items[*].metadata.uid}'`)
+    .split(/\s+/)
+    .filter(Boolean);
+  return new Map(uids.map((u) => [u, podCpuSeconds(u)]));
+}
+
+function heal(replicas: number, round: number): { seconds: number; load: string; cpu: string } {
   const name = `scale-${replicas}-${round}`;
   const schema = `SCALE${dim}_${replicas}_${round}`;
   sh(`kubectl delete dss ${name} --ignore-not-found --wait`);
@@ -92,13 +113,17 @@ function heal(replicas: number, round: number): { seconds: number; load: string 
   sh('kubectl apply -f -', manifest(name, schema, replicas, 'documents'));
   ready(name);
   const before = loadavg();
+  const cpuBefore = workerCpu(name);
   const t0 = process.hrtime.bigint();
   sh('kubectl apply -f -', manifest(name, schema, replicas, 'ragas-eval'));
   ready(name);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const load = `load average ${before} -> ${loadavg()}`;
+  // What the worker pods got of the CPU while the timed part ran: 1.0 = one full core per pod.
+  const used = [...workerCpu(name)].map(([uid, s]) => s - (cpuBefore.get(uid) ?? 0));
+  const cpu = used.map((s) => `${(s / seconds).toFixed(2)}`).join(' + ') + ' cores';
   sh(`kubectl delete dss ${name} --wait`);
-  return { seconds, load };
+  return { seconds, load, cpu };
 }
 
 // Room for two 1-CPU worker pods on the 2-core node: one controller replica, requesting no CPU.
@@ -111,10 +136,10 @@ try {
   for (let round = 1; round <= rounds; round++) {
     // Alternate the order between rounds so a warming machine favours neither side.
     for (const replicas of round % 2 ? [1, 2] : [2, 1]) {
-      const { seconds, load } = heal(replicas, round);
+      const { seconds, load, cpu } = heal(replicas, round);
       rows.push({ replicas, seconds });
       console.log(
-        `${replicas} worker pod(s): ${docs} docs embedded in ${seconds.toFixed(1)} s = ${(docs / seconds).toFixed(2)} docs/s (${load})`,
+        `${replicas} worker pod(s): ${docs} docs embedded in ${seconds.toFixed(1)} s = ${(docs / seconds).toFixed(2)} docs/s; worker CPU ${cpu}; ${load}`,
       );
     }
   }
