@@ -116,6 +116,8 @@ export async function loadDocuments(
   let needed = req.needed;
   let pending: Omit<DocumentWrite, 'contentHash'>[] = [];
   const seen = new Set<string>();
+  /** Documents read but not needed (yet), kept back in case documents of their chunk are rejected. */
+  const spare: Omit<DocumentWrite, 'contentHash'>[] = [];
 
   const skip = (origin: string, reason: string) => {
     result.skipped.push({ origin, reason });
@@ -136,7 +138,11 @@ export async function loadDocuments(
         } else result.notReloaded.push(doc.docId);
         continue;
       }
-      if (existing.has(doc.docId) || needed <= 0) continue;
+      if (existing.has(doc.docId)) continue;
+      if (needed <= 0) {
+        if (spare.length < chunkSize) spare.push(doc); // wanted if a document of this chunk is rejected
+        continue;
+      }
       writes.push(toWrite(doc));
       if (doc.abstract.trim().length > 0) needed--;
     }
@@ -157,6 +163,7 @@ export async function loadDocuments(
         if (hasAbstract) result.loadedWithAbstract++;
       }
     }
+    if (needed > 0) pending.push(...spare.splice(0)); // they take the rejected documents' places
     for (const { doc, error } of rejected) {
       const origin = doc.origin ?? doc.docId;
       const reason = messageOf(error);
@@ -185,7 +192,9 @@ export async function loadDocuments(
       if (pending.length >= chunkSize) await flush();
       if (needed <= 0 && reload.size === 0) break;
     }
-    await flush();
+    // What is left, and documents held back that take the place of rejected ones.
+    do await flush();
+    while (needed > 0 && pending.length > 0);
   }
   result.notReloaded.push(...reload);
   return result;
