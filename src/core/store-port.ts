@@ -20,6 +20,11 @@ export interface SchemaProblem {
   problem: string;
   /** DDL that fixes it, in the store's own dialect. */
   fix: string;
+  /**
+   * Set when the token table's vector column has another dimension than declared: the live one. An empty token
+   * table of another dimension is recreated by healing (rebuildTokenTable); a non-empty one stops it.
+   */
+  liveDimension?: number;
 }
 
 export interface SchemaReport {
