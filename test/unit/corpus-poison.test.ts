@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { SourceItem } from '../../src/core/types.ts';
-import { JsonlSource, openSource, parseJatsFile } from '../../src/corpus/index.ts';
+import { JsonlSource, openSource, parseJatsFile, PmcXmlSource } from '../../src/corpus/index.ts';
+import { c as createTar } from 'tar';
 import { splitLines } from '../../src/corpus/lines.ts';
 import { decodeStrict, EncodingError, firstInvalidUtf8 } from '../../src/corpus/text.ts';
 
@@ -86,6 +87,37 @@ describe('pmc-xml: one bad file is that file alone', () => {
     assert.equal(src.stats.failed, 3);
     assert.equal(src.stats.invalidEncoding, 1);
     assert.equal(src.stats.documents, 2);
+  });
+
+  it('a file over the size limit fails alone, in its place, never read (directory and archive)', async () => {
+    const dir = join(root, 'sizes');
+    await mkdir(dir);
+    const names: string[] = [];
+    for (let i = 1; i <= 9; i++) {
+      const name = `PMC${i}.xml`;
+      names.push(name);
+      const abstract = i === 4 || i === 8 ? 'x'.repeat(5000) : `Abstract ${i}.`;
+      await writeFile(join(dir, name), article(`PMC${i}`, abstract));
+    }
+    const archive = join(root, 'sizes.tar.gz');
+    await createTar({ gzip: true, file: archive, cwd: dir }, names.slice().reverse());
+    const expected = ['PMC1', 'PMC2', 'PMC3', 'PMC4.xml', 'PMC5', 'PMC6', 'PMC7', 'PMC8.xml', 'PMC9'];
+    // A small window makes the archive take several passes: the oversized members keep their places.
+    for (const [layout, path] of [
+      ['directory', dir],
+      ['archive', archive],
+    ] as const) {
+      const src = new PmcXmlSource({ path, layout, maxFileBytes: 1000, windowBytes: 600 });
+      const items = await all(src.items());
+      assert.deepEqual(
+        items.map((i) => (i.ok ? i.doc.docId : i.origin)),
+        expected,
+        layout,
+      );
+      for (const i of items)
+        if (!i.ok)
+          assert.match(i.reason, /^file of \d+ bytes is larger than the limit of 1000 bytes \(not read\)$/);
+    }
   });
 
   it('UTF-16 is decoded strictly as well', () => {
