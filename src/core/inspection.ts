@@ -40,6 +40,35 @@ export interface Expectation {
   fingerprint: string | null;
 }
 
+/** A stored vector that no model makes: all zeros, or holding NaN or an infinity. */
+export function isBadVector(v: ArrayLike<number>): boolean {
+  let zero = true;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (!Number.isFinite(x)) return true;
+    if (x !== 0) zero = false;
+  }
+  return zero;
+}
+
+/** True when token_index runs exactly 0..n-1: the key is unique, so the lowest is 0 and the highest n-1. */
+export function inSequence(tokenRows: number, firstIndex: number, lastIndex: number): boolean {
+  return tokenRows === 0 || (firstIndex === 0 && lastIndex === tokenRows - 1);
+}
+
+/**
+ * The documents whose vectors a pass reads: all of them when there are at most `maxDocs`, else a window of
+ * `maxDocs` that moves on by `maxDocs` with each `turn` (so repeated passes cover every document in turn).
+ */
+export function vectorSample(docIds: readonly string[], maxDocs: number, turn: number): string[] {
+  if (docIds.length <= maxDocs) return [...docIds];
+  const windows = Math.ceil(docIds.length / maxDocs);
+  const start = (((turn % windows) + windows) % windows) * maxDocs;
+  const out = docIds.slice(start, start + maxDocs);
+  if (out.length < maxDocs) out.push(...docIds.slice(0, maxDocs - out.length));
+  return out;
+}
+
 /** True when the damage found means the document must be embedded again. */
 export function isDamaged(damage: TokenDamage | undefined): boolean {
   return damage !== undefined && (damage.outOfSequence || damage.badVectors > 0);

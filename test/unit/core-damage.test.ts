@@ -4,7 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { embeddingStatus, type Inspection, type TokenDamage } from '../../src/core/inspection.ts';
+import {
+  embeddingStatus,
+  inSequence,
+  isBadVector,
+  vectorSample,
+  type Inspection,
+  type TokenDamage,
+} from '../../src/core/inspection.ts';
 import { allPassed, runChecks } from '../../src/core/checks.ts';
 import { buildPlan, describePlan, planIsEmpty } from '../../src/core/plan.ts';
 import type { EmbeddingState, SchemaProblem } from '../../src/core/store-port.ts';
@@ -148,4 +155,22 @@ test('an empty token table of another dimension is recreated without asking; a n
   );
   assert.deepEqual(both.rebuildTokenTable, { from: 768, to: 8 });
   assert.deepEqual(both.schemaProblems, [other]);
+});
+
+test('bad vectors, token sequences and the rotating vector sample', () => {
+  assert.ok(isBadVector(new Float32Array(4)));
+  assert.ok(isBadVector([0.1, Number.NaN, 0.2]));
+  assert.ok(isBadVector([0.1, Number.NEGATIVE_INFINITY]));
+  assert.ok(!isBadVector([0, 0, 1e-30]));
+  assert.ok(inSequence(3, 0, 2));
+  assert.ok(inSequence(0, 0, 0));
+  assert.ok(!inSequence(3, 0, 1001), 'a row moved past the end');
+  assert.ok(!inSequence(3, 1, 3), 'index 0 gone');
+  const ids = Array.from({ length: 10 }, (_, i) => `D${i}`);
+  assert.deepEqual(vectorSample(ids, 20, 5), ids);
+  const seen = new Set<string>();
+  for (let turn = 0; turn < 3; turn++) for (const id of vectorSample(ids, 4, turn)) seen.add(id);
+  assert.equal(seen.size, 10, 'three turns of 4 cover all 10');
+  assert.deepEqual(vectorSample(ids, 4, 2), ['D8', 'D9', 'D0', 'D1']);
+  assert.deepEqual(vectorSample(ids, 4, 3), vectorSample(ids, 4, 0));
 });
