@@ -48,6 +48,9 @@ export function progressRenderer(options: {
         case 'schema-created':
           say('created the schema');
           break;
+        case 'token-table-recreated':
+          say(`recreated the empty token table for vectors of dimension ${e.to} (it was made for ${e.from})`);
+          break;
         case 'load-progress':
           say(
             `loading documents: ${e.loaded}/${e.needed} with an abstract` +

@@ -141,7 +141,20 @@ export abstract class SqlDialect {
   }
 
   tokenCounts(f: IdFilter): string {
-    return `SELECT doc_id, COUNT(*) AS token_rows FROM ${this.t.tokens} WHERE ${f.sql} GROUP BY doc_id`;
+    return (
+      `SELECT doc_id, COUNT(*) AS token_rows, MIN(token_index) AS first_index, MAX(token_index) AS last_index ` +
+      `FROM ${this.t.tokens} WHERE ${f.sql} GROUP BY doc_id`
+    );
+  }
+
+  /** The vectors of these documents' token rows (read by Store.badVectors only). */
+  tokenVectors(f: IdFilter): string {
+    return `SELECT doc_id, token_embedding FROM ${this.t.tokens} WHERE ${f.sql}`;
+  }
+
+  /** Statements that keep other sessions off the token table until the transaction ends (rebuild). */
+  lockTokens(): string[] {
+    return [];
   }
 
   existingIds(f: IdFilter): string {
