@@ -51,6 +51,9 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
   return out;
 }
 
+/** Documents whose vectors one query of badVectors reads. */
+const VECTOR_READ_DOCS = 16;
+
 export class SqlStore implements Store {
   readonly dialect: string;
   readonly description: string;
@@ -178,14 +181,17 @@ export class SqlStore implements Store {
     const bad = new Map<string, number>();
     if (!docIds.length) return bad;
     await this.ready();
-    const rows = await this.client.withSession((s) =>
-      this.byChunks(s, docIds, (f) => this.sql.tokenVectors(f)),
-    );
-    for (const r of rows) {
-      if (!isBadVector(decodeVector(r.token_embedding))) continue;
-      const id = text(r.doc_id)!;
-      bad.set(id, (bad.get(id) ?? 0) + 1);
-    }
+    // A few documents per query: the vectors of one group are checked and let go before the next is read.
+    await this.client.withSession(async (s) => {
+      for (const group of chunks([...new Set(docIds)], VECTOR_READ_DOCS)) {
+        const f = this.sql.idFilter('doc_id', group);
+        for (const r of await s.query(this.sql.tokenVectors(f), f.params)) {
+          if (!isBadVector(decodeVector(r.token_embedding))) continue;
+          const id = text(r.doc_id)!;
+          bad.set(id, (bad.get(id) ?? 0) + 1);
+        }
+      }
+    });
     return bad;
   }
 
