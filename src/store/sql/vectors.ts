@@ -133,10 +133,12 @@ export class PgBinaryCopy {
 }
 
 /**
- * A stored vector as numbers, whatever the driver hands back: float32 little-endian bytes (SQLite's BLOB), an
+ * A stored vector as numbers, whatever the driver hands back: float32 little-endian bytes (SQLite's BLOB, as a
+ * Uint8Array or, over ODBC, an ArrayBuffer), an
  * array (PostgreSQL real[] through pg), or text ("[1,2]" from pgvector, "{1,2}", "1,2" from IRIS).
  */
 export function decodeVector(value: unknown): ArrayLike<number> {
+  if (value instanceof ArrayBuffer) return decodeVector(new Uint8Array(value)); // BLOBs over ODBC
   if (value instanceof Uint8Array) {
     const n = Math.floor(value.byteLength / 4);
     if (value.byteOffset % 4 === 0) return new Float32Array(value.buffer, value.byteOffset, n);
