@@ -203,6 +203,14 @@ export const WorkersSchema = Type.Object(
     minReplicas: Type.Integer({ default: 0, minimum: 0 }),
     maxReplicas: Type.Integer({ default: 4, minimum: 0 }),
     resources: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    threads: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 64,
+        description:
+          "onnxruntime intra-op threads of each worker Pod's model session (one session per Pod). Default: one session per core the Pod sees, split over them. Match it to the worker's CPU limit, e.g. 1 with resources.limits.cpu 1.",
+      }),
+    ),
   },
   { default: {}, additionalProperties: false },
 );
