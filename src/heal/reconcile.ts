@@ -102,7 +102,9 @@ export async function reconcile(
     dimension: spec.embedding.dimension,
     fingerprint: wantsEmbeddings ? await deps.modelFingerprint() : null,
   };
-  let inspection = await inspect(store, spec.docCount, spec.selection, expect);
+  // Vectors are read (a bounded sample) only when the target state is about embeddings.
+  const inspectOptions = wantsEmbeddings ? {} : { vectorSampleDocs: 0 };
+  let inspection = await inspect(store, spec.docCount, spec.selection, expect, inspectOptions);
   const initialChecks = runChecks(inspection, spec.targetState, expect);
   emit({ type: 'inspected', checks: initialChecks });
   const plan = buildPlan(inspection, planInput, expect);
@@ -167,6 +169,10 @@ export async function reconcile(
       expect.fingerprint = embedder.fingerprint;
     }
     let toLoad = plan;
+    if (plan.rebuildTokenTable) {
+      await store.rebuildEmptyTokenTable({ dimension: spec.embedding.dimension });
+      emit({ type: 'token-table-recreated', ...plan.rebuildTokenTable });
+    }
     if (plan.createSchema) {
       await store.createSchema({ dimension: spec.embedding.dimension });
       healed.schemaCreated = true;
@@ -197,7 +203,7 @@ export async function reconcile(
       return finish(initialChecks, { kind: 'incomplete', message: 'cancelled' }, inspection);
 
     // The target set may have changed with the load: diff again, then delete what belongs to no document.
-    inspection = await inspect(store, spec.docCount, spec.selection, expect);
+    inspection = await inspect(store, spec.docCount, spec.selection, expect, inspectOptions);
     const work = buildPlan(inspection, planInput, expect);
     if (work.orphanDocIds.length) {
       await store.deleteEmbeddings(work.orphanDocIds);
@@ -244,7 +250,7 @@ export async function reconcile(
     : undefined;
 
   // Verify: what does the database say now?
-  inspection = await inspect(store, spec.docCount, spec.selection, expect);
+  inspection = await inspect(store, spec.docCount, spec.selection, expect, inspectOptions);
   const checks = runChecks(inspection, spec.targetState, expect);
   emit({ type: 'verified', checks });
   if (allPassed(checks)) return finish(checks, { kind: 'ready' }, inspection, { model });

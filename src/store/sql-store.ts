@@ -20,7 +20,9 @@ import type {
 } from '../core/store-port.ts';
 import { checkWrite } from '../core/store-port.ts';
 import type { LedgerEntry } from '../core/types.ts';
+import { isBadVector } from '../core/inspection.ts';
 import { contentHash } from './content-hash.ts';
+import { decodeVector } from './sql/vectors.ts';
 import type { Row, SqlClient, SqlSession } from './sql/client.ts';
 import { documentParams, type SqlDialect } from './sql/dialect.ts';
 
@@ -48,6 +50,9 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
   return out;
 }
+
+/** Documents whose vectors one query of badVectors reads. */
+const VECTOR_READ_DOCS = 16;
 
 export class SqlStore implements Store {
   readonly dialect: string;
@@ -141,7 +146,7 @@ export class SqlStore implements Store {
     }));
     const hashOf = new Map(hashes.map((r) => [text(r.doc_id)!, text(r.content_hash)]));
     const ledgerOf = new Map(ledger.map((r) => [text(r.doc_id)!, r]));
-    const rowsOf = new Map(tokens.map((r) => [text(r.doc_id)!, num(r.token_rows)]));
+    const rowsOf = new Map(tokens.map((r) => [text(r.doc_id)!, r]));
     return docIds.map((docId) => {
       const l = ledgerOf.get(docId);
       const entry: Omit<LedgerEntry, 'docId'> | null = l
@@ -153,12 +158,18 @@ export class SqlStore implements Store {
             embeddedAt: text(l.embedded_at)!,
           }
         : null;
-      return {
+      const t = rowsOf.get(docId);
+      const state: EmbeddingState = {
         docId,
         contentHash: hashOf.get(docId) ?? null,
         ledger: entry,
-        tokenRows: rowsOf.get(docId) ?? 0,
+        tokenRows: t ? num(t.token_rows) : 0,
       };
+      if (t) {
+        state.firstIndex = num(t.first_index);
+        state.lastIndex = num(t.last_index);
+      }
+      return state;
     });
   }
 
@@ -171,7 +182,43 @@ export class SqlStore implements Store {
     return new Set(rows.map((r) => text(r.doc_id)!));
   }
 
+  async badVectors(docIds: readonly string[]): Promise<Map<string, number>> {
+    const bad = new Map<string, number>();
+    if (!docIds.length) return bad;
+    await this.ready();
+    // A few documents per query: the vectors of one group are checked and let go before the next is read.
+    await this.client.withSession(async (s) => {
+      for (const group of chunks([...new Set(docIds)], VECTOR_READ_DOCS)) {
+        const f = this.sql.idFilter(this.sql.c.tokens.docId, group);
+        for (const r of await s.query(this.sql.tokenVectors(f), f.params)) {
+          if (!isBadVector(decodeVector(r.token_embedding))) continue;
+          const id = text(r.doc_id)!;
+          bad.set(id, (bad.get(id) ?? 0) + 1);
+        }
+      }
+    });
+    return bad;
+  }
+
   // ---- writes -------------------------------------------------------------------------------------------
+
+  async rebuildEmptyTokenTable(expect: SchemaExpectation): Promise<void> {
+    await this.ready();
+    const problem = (await this.sql.checkSchema(this.client, expect)).problems.find(
+      (p) => p.liveDimension !== undefined,
+    );
+    if (!problem) return;
+    await this.client.transaction(async (s) => {
+      for (const lock of this.sql.lockTokens()) await s.query(lock);
+      const [c] = await s.query(this.sql.countTokens());
+      const rows = num(c?.token_rows);
+      if (rows > 0)
+        throw new Error(
+          `${problem.object}: ${problem.problem}; the table holds ${rows} token rows and is not dropped automatically; fix: ${problem.fix}`,
+        );
+      for (const stmt of problem.fix.split(/;\s+/)) if (stmt.trim()) await s.query(stmt);
+    });
+  }
 
   async upsertDocuments(docs: readonly DocumentWrite[]): Promise<void> {
     if (!docs.length) return;

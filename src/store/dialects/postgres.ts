@@ -466,6 +466,7 @@ export class PostgresDialect extends SqlDialect {
             `vector dimension is ${live}, expected ${expect.dimension}: the stored vectors are of another model ` +
             `(or declare embedding.dimension: ${live})`,
           fix: this.rebuildTokens(expect.dimension),
+          liveDimension: live,
         });
       return;
     }
@@ -502,8 +503,13 @@ export class PostgresDialect extends SqlDialect {
           `vector dimension is ${live}, expected ${expect.dimension}: the stored vectors are of another model ` +
           `(or declare embedding.dimension: ${live})`,
         fix: this.rebuildTokens(expect.dimension),
+        liveDimension: live,
       });
     }
+  }
+
+  override lockTokens(): string[] {
+    return [`LOCK TABLE ${this.t.tokens} IN ACCESS EXCLUSIVE MODE`];
   }
 
   async createSchema(client: SqlClient, expect: SchemaExpectation): Promise<void> {

@@ -204,6 +204,7 @@ export async function checkSqliteSchema(
             `vector dimension is ${Number(m[1]) / 4}, expected ${expect.dimension}: the stored vectors are of another model ` +
             `(or declare embedding.dimension: ${Number(m[1]) / 4})`,
           fix: `DROP TABLE ${t(n.tokens)}; DELETE FROM ${t(n.ledger)}; ${obj.sql}`,
+          liveDimension: Number(m[1]) / 4,
         });
     }
   }

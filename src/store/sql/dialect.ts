@@ -187,8 +187,22 @@ export abstract class SqlDialect {
   }
 
   tokenCounts(f: IdFilter): string {
-    const id = this.c.tokens.docId;
-    return `SELECT ${this.as(id, 'doc_id')}, COUNT(*) AS token_rows FROM ${this.t.tokens} WHERE ${f.sql} GROUP BY ${id}`;
+    const t = this.c.tokens;
+    return (
+      `SELECT ${this.as(t.docId, 'doc_id')}, COUNT(*) AS token_rows, MIN(${t.tokenIndex}) AS first_index, ` +
+      `MAX(${t.tokenIndex}) AS last_index FROM ${this.t.tokens} WHERE ${f.sql} GROUP BY ${t.docId}`
+    );
+  }
+
+  /** The vectors of these documents' token rows (read by Store.badVectors only). */
+  tokenVectors(f: IdFilter): string {
+    const t = this.c.tokens;
+    return `SELECT ${this.as(t.docId, 'doc_id')}, ${this.as(t.embedding, 'token_embedding')} FROM ${this.t.tokens} WHERE ${f.sql}`;
+  }
+
+  /** Statements that keep other sessions off the token table until the transaction ends (rebuild). */
+  lockTokens(): string[] {
+    return [];
   }
 
   existingIds(f: IdFilter): string {
