@@ -1,7 +1,8 @@
 /**
  * The objects the controller writes for the embedding workers of one DatasetState, as plain manifests (no
  * I/O): the Deployment, its Service, the NetworkPolicy that admits only the controller's Pods to the batch
- * API, the PodDisruptionBudget, and the token Secret. workers.ts applies them; tests score them.
+ * API, the PodDisruptionBudget, and the token Secret; and the replica count for a backlog.
+ * worker-dispatcher.ts applies them; tests score them.
  */
 import type {
   V1Container,
@@ -43,6 +44,17 @@ export interface WorkerSettings {
   networkPolicy?: { namespace: string; podLabels: Record<string, string> };
   /** Write a PodDisruptionBudget (maxUnavailable 1) per worker Deployment. */
   podDisruptionBudget?: boolean;
+}
+
+/** replicas = clamp(ceil(backlog batches / batches per worker), min, max). */
+export function desiredReplicas(
+  backlogBatches: number,
+  batchesPerWorker: number,
+  min: number,
+  max: number,
+): number {
+  const want = Math.ceil(backlogBatches / Math.max(1, batchesPerWorker));
+  return Math.max(min, Math.min(max, want));
 }
 
 /** The DatasetState the workers belong to: what the manifests need of it. */
