@@ -123,6 +123,7 @@ export class HealTask {
     try {
       await o.after?.catch(() => undefined);
       if (o.slots) release = await o.slots.acquire(this.signal);
+      this.signal.throwIfAborted();
       this.update({ state: 'running' });
       const result = await o.run(this);
       this.update({ state: 'done', result });
