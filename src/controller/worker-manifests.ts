@@ -1,7 +1,8 @@
 /**
  * The objects the controller writes for the embedding workers of one DatasetState, as plain manifests (no
  * I/O): the Deployment, its Service, the NetworkPolicy that admits only the controller's Pods to the batch
- * API, the PodDisruptionBudget, and the token Secret; and the replica count for a backlog.
+ * API, the PodDisruptionBudget, the token Secret and (for an inline database URL with a password) the
+ * database Secret; and the replica count for a backlog.
  * worker-dispatcher.ts applies them; tests score them.
  */
 import type {
@@ -17,6 +18,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type DatasetStateSpec } from '../api/schema.ts';
+import { redactSecrets } from '../store/url.ts';
 
 export interface WorkerSettings {
   /** Image for the workers when the spec names none (the controller's own image). */
@@ -113,12 +115,32 @@ function metadata(owner: WorkerOwner, name: string) {
   };
 }
 
+/**
+ * True when spec.database.url is inline and carries a credential (a URL password, a password=/PWD= value):
+ * it then goes to the workers through a Secret the controller owns (workerDatabaseSecret), never in clear.
+ */
+export function inlineUrlHasCredential(spec: DatasetStateSpec): boolean {
+  const url = spec.database.url;
+  return !spec.database.connectionSecretRef && !!url && redactSecrets(url) !== url;
+}
+
 /** The spec the workers run with: the dataset's embedding and database settings, never credentials. */
 export function workerSpecJson(spec: DatasetStateSpec): string {
   const database = { ...spec.database };
   delete database.connectionSecretRef;
-  if (spec.database.connectionSecretRef) delete database.url;
+  if (spec.database.connectionSecretRef || inlineUrlHasCredential(spec)) delete database.url;
   return JSON.stringify({ embedding: spec.embedding, database });
+}
+
+/** The Secret holding an inline database URL with a credential, for the workers' DATASTATE_DB_URL. */
+export function workerDatabaseSecret(owner: WorkerOwner, url: string): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: metadata(owner, `${workerName(owner.name)}-db`),
+    type: 'Opaque',
+    data: { url: Buffer.from(url, 'utf8').toString('base64') },
+  };
 }
 
 /**
@@ -168,16 +190,12 @@ export function workerDeployment(
     { name: 'DATASTATE_WORKER_SPEC', value: workerSpecJson(spec) },
     { name: 'DATASTATE_HOME', value: HOME },
   ];
-  if (spec.database.connectionSecretRef)
-    env.push({
-      name: 'DATASTATE_DB_URL',
-      valueFrom: {
-        secretKeyRef: {
-          name: spec.database.connectionSecretRef.name,
-          key: spec.database.connectionSecretRef.key,
-        },
-      },
-    });
+  const dbSecret = spec.database.connectionSecretRef
+    ? { name: spec.database.connectionSecretRef.name, key: spec.database.connectionSecretRef.key }
+    : inlineUrlHasCredential(spec)
+      ? { name: `${name}-db`, key: 'url' }
+      : null;
+  if (dbSecret) env.push({ name: 'DATASTATE_DB_URL', valueFrom: { secretKeyRef: dbSecret } });
   const volumes: V1Volume[] = [
     { name: 'token', secret: { secretName: `${name}-token` } },
     { name: 'home', emptyDir: {} },
@@ -331,6 +349,7 @@ export function workerManifests(
   const out: (V1Secret | V1NetworkPolicy | V1Service | V1PodDisruptionBudget | V1Deployment)[] = [
     workerTokenSecret(owner, token),
   ];
+  if (inlineUrlHasCredential(spec)) out.push(workerDatabaseSecret(owner, spec.database.url!));
   // The policy before the Deployment: no worker Pod ever runs unprotected.
   if (settings.networkPolicy)
     out.push(workerNetworkPolicy(owner, { ...settings, networkPolicy: settings.networkPolicy }));
