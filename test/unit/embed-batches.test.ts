@@ -94,7 +94,7 @@ test('withRetry: retries what is retryable up to maxRetries, then throws; other 
 
 test('a transient embedder error is retried with backoff and the batch then written', async () => {
   const t = await setup(4, { transientOnCalls: [1, 2] });
-  const r = await t.run([t.ids.slice(0, 2), t.ids.slice(2)]);
+  const r = await t.run([t.ids.slice(0, 2), t.ids.slice(2)], { prefetch: 0 });
   assert.equal(r.embedded, 4);
   assert.deepEqual(r.failures, []);
   const retries = t.events.filter((e) => e.type === 'batch-retry');
@@ -174,21 +174,45 @@ test('an empty abstract is that document failing, not the embedder', async () =>
 });
 
 test('cancellation: batches not started are left alone, nothing is half written, the result says cancelled', async () => {
-  const t = await setup(6, { delayMs: 5 });
+  const t = await setup(8, { delayMs: 5 });
   const abort = new AbortController();
-  const r = await t.run([t.ids.slice(0, 2), t.ids.slice(2, 4), t.ids.slice(4)], {
+  // Cancelled as soon as the first batch is written.
+  const write = t.store.writeEmbeddings.bind(t.store);
+  t.store.writeEmbeddings = async (w) => {
+    await write(w);
+    abort.abort(new Error('stop'));
+  };
+  const r = await t.run([t.ids.slice(0, 2), t.ids.slice(2, 4), t.ids.slice(4, 6), t.ids.slice(6)], {
     signal: abort.signal,
-    progressEveryMs: 0,
-    onEvent: (e) => {
-      t.events.push(e);
-      if (e.type === 'embed-progress' && e.progress.processed >= 2) abort.abort(new Error('stop'));
-    },
   });
   assert.equal(r.cancelled, true);
   const done = await embeddedIds(t.store, t.ids);
-  assert.ok(done.length >= 2 && done.length < 6, `embedded ${done.length}`);
-  assert.equal(r.embedded, done.length);
-  assert.ok(t.embedder.calls.length < 3, 'the third batch never ran');
+  assert.deepEqual(done, t.ids.slice(0, 2));
+  assert.equal(r.embedded, 2);
+  assert.ok(t.embedder.calls.length < 4, 'the last batch never ran');
+});
+
+test('overlap by default: with concurrency 1 the next batch is read and handed to the embedder while the previous one embeds; prefetch 0 runs them one after the other', async () => {
+  const overlap = async (prefetch?: number) => {
+    const t = await setup(6, { delayMs: 5 });
+    let now = 0;
+    let most = 0;
+    const embed = t.embedder.embed.bind(t.embedder);
+    t.embedder.embed = async (docs, signal) => {
+      most = Math.max(most, ++now);
+      try {
+        return await embed(docs, signal);
+      } finally {
+        now--;
+      }
+    };
+    const r = await t.run([t.ids.slice(0, 2), t.ids.slice(2, 4), t.ids.slice(4)], { prefetch });
+    assert.equal(r.embedded, 6);
+    assert.deepEqual(await embeddedIds(t.store, t.ids), t.ids);
+    return most;
+  };
+  assert.equal(await overlap(), 2);
+  assert.equal(await overlap(0), 1);
 });
 
 test('concurrency 2: two batches embed at once, writes stay one per batch', async () => {

@@ -88,11 +88,11 @@ test('cancellation mid-heal: the pass ends incomplete (cancelled), nothing half 
   const abort = new AbortController();
   const slow = fakeEmbedder({ delayMs: 5 });
   const { deps } = fakeDeps(spec, store, slow, docs);
-  // Cancelled while the second batch embeds.
-  const embed = slow.embed.bind(slow);
-  slow.embed = (batch, signal) => {
-    if (slow.calls.length === 1) abort.abort(new Error('spec changed'));
-    return embed(batch, signal);
+  // Cancelled as soon as the first batch is written (the next ones are already embedding: overlap).
+  const write = store.writeEmbeddings.bind(store);
+  store.writeEmbeddings = async (w) => {
+    await write(w);
+    abort.abort(new Error('spec changed'));
   };
   const r = await reconcile(spec, deps, { signal: abort.signal });
   assert.equal(r.ready, false);
@@ -102,6 +102,7 @@ test('cancellation mid-heal: the pass ends incomplete (cancelled), nothing half 
   for (const s of states) if (s.ledger) assert.equal(s.tokenRows, s.ledger.tokenCount);
   assert.equal(slow.closed, true);
 
+  store.writeEmbeddings = write;
   const rest = fakeEmbedder();
   const done = await reconcile(spec, fakeDeps(spec, store, rest, docs).deps);
   assert.equal(done.ready, true);
