@@ -1,7 +1,8 @@
 /**
  * One reconcile pass: inspect → checks → plan → (heal) → verify. Used as it is by the CLI and the
- * controller. Level-triggered: everything it does is derived from what the database says now, so a pass
- * killed at any moment is simply followed by another.
+ * controller (as the body of its background heal task). Level-triggered: everything it does is derived from
+ * what the database says now, so a pass killed at any moment is simply followed by another. Where the
+ * embedding batches run (this process, or the worker Deployment) is the BatchRunner's business, not this file's.
  */
 import type { CheckResult, DatasetStateSpec } from '../api/schema.ts';
 import { effectiveBatchSize } from '../api/validate.ts';
