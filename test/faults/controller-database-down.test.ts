@@ -12,13 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { startEnvtest, type Envtest } from '../helpers/envtest.ts';
-import { installCrd, waitFor as waitForRaw } from '../helpers/k8s.ts';
+import {
+  createDatasetState,
+  DATASET_STATES as G,
+  installCrd,
+  waitFor as waitForRaw,
+} from '../helpers/k8s.ts';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
 import { CLI, REPO, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
 import { pgBinDir, startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres.ts';
 
 const NS = 'ds-db-down';
-const G = { group: 'datastate.dev', version: 'v1alpha1', plural: 'datasetstates' };
 const skip = pgBinDir()
   ? false
   : 'PostgreSQL server binaries not installed (scripts/ci-databases.sh installs them)';
@@ -75,21 +79,12 @@ test(
     const get = async (): Promise<any> =>
       custom.getNamespacedCustomObject({ ...G, namespace: NS, name: 'pg-blip' });
     const cond = (o: any, type: string) => o?.status?.conditions?.find((c: any) => c.type === type);
-    await custom.createNamespacedCustomObject({
-      ...G,
-      namespace: NS,
-      body: {
-        apiVersion: 'datastate.dev/v1alpha1',
-        kind: 'DatasetState',
-        metadata: { name: 'pg-blip', namespace: NS },
-        spec: {
-          docCount: 20,
-          source: { type: 'pmc-xml', path: pmcCorpusPath() },
-          // Inline on purpose: the password must still appear nowhere.
-          database: { dialect: 'postgres', url: pg.url },
-          embedding: { modelPath: await smallModelDir(), dimension: SMALL_DIM },
-        },
-      },
+    await createDatasetState(custom, NS, 'pg-blip', {
+      docCount: 20,
+      source: { type: 'pmc-xml', path: pmcCorpusPath() },
+      // Inline on purpose: the password must still appear nowhere.
+      database: { dialect: 'postgres', url: pg.url },
+      embedding: { modelPath: await smallModelDir(), dimension: SMALL_DIM },
     });
     await waitFor('Ready', async () => cond(await get(), 'Ready')?.status === 'True');
 
