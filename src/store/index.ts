@@ -6,7 +6,7 @@
  * ODBC path with PostgreSQL's or SQLite's SQL. Without a URL, DATASTATE_DB_URL is used (for postgres/iris).
  */
 import type { Store } from '../core/store-port.ts';
-import { SqliteStore } from './sqlite.ts';
+import { openSqliteStore } from './embedded.ts';
 import { StoreConfigError } from './errors.ts';
 import { openPostgresStore } from './postgres.ts';
 import { openOdbcStore } from './odbc.ts';
@@ -68,7 +68,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   const names = { schema: config.schema, tables: config.tables };
   if (!parsed) {
     if (config.dialect === 'sqlite')
-      return new SqliteStore({ path: url, readOnly: config.readOnly, ...names });
+      return openSqliteStore({ path: url, readOnly: config.readOnly, ...names });
     throw new StoreConfigError(
       `database.url ${redactUrl(url)} is not a ${config.dialect} URL: use ` +
         (config.dialect === 'postgres'
@@ -78,7 +78,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   }
   switch (parsed.transport) {
     case 'sqlite':
-      return new SqliteStore({ path: parsed.path, readOnly: config.readOnly, ...names });
+      return openSqliteStore({ path: parsed.path, readOnly: config.readOnly, ...names });
     case 'postgres':
       return openPostgresStore({ url: parsed.url, readOnly: config.readOnly, ...names });
     case 'odbc':

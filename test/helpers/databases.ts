@@ -1,7 +1,7 @@
 /**
  * The databases the store conformance suite runs against, each created fresh for a test and dropped after:
  *
- *   sqlite         the embedded store (node:sqlite), a temp file
+ *   sqlite         the embedded store (SqlStore, SQLite dialect, node:sqlite), a temp file
  *   postgres       a real PostgreSQL server through `pg` (a new database per test); real[] vectors
  *                  (pgvector's vector if the server has the extension)
  *   pglite         PostgreSQL in WASM with pgvector: the vector(n) variant of the PostgreSQL SQL, for real
@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { Store } from '../../src/core/store-port.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import { openSqliteStore } from '../../src/store/embedded.ts';
 import { SqlStore } from '../../src/store/sql-store.ts';
 import { openPgliteStore, openPostgresStore } from '../../src/store/postgres.ts';
 import { openOdbcStore } from '../../src/store/odbc.ts';
@@ -204,7 +204,7 @@ export async function openTestDb(name: BackendName, names: TableNameOptions = {}
     case 'sqlite': {
       const dir = mkdtempSync(join(tmpdir(), 'ds-store-'));
       const path = join(dir, 'sub', 'x.db');
-      const open = () => new SqliteStore({ path, ...names });
+      const open = () => openSqliteStore({ path, ...names });
       const store = open();
       const others: Store[] = [];
       return {
@@ -215,13 +215,9 @@ export async function openTestDb(name: BackendName, names: TableNameOptions = {}
           others.push(s);
           return s;
         },
-        async raw(sql) {
-          let last: Record<string, unknown>[] = [];
-          for (const stmt of splitSql(sql)) last = store.query(stmt);
-          return last;
-        },
+        raw: (sql) => sqlStoreRaw(store, sql),
         async readVector(docId, i) {
-          const [r] = store.query<{ v: Uint8Array }>(vectorQuery(`${docId}\u0000${i}`));
+          const [r] = await sqlStoreRaw(store, vectorQuery(`${docId}\u0000${i}`));
           return fromBlob(r!.v);
         },
         dropTriggerSql: sqliteDropTrigger,

@@ -437,6 +437,36 @@ for (const backend of BACKENDS) {
       }
     });
 
+    it('the hash refill is NULL-safe: an abstract set to NULL out of band is hashed and stored; changed again, it is not', async (db, store) => {
+      await store.createSchema({ dimension: DIM });
+      await store.upsertDocuments([
+        doc('A', 'an abstract that will be nulled'),
+        doc('B', 'b abstract, kept'),
+      ]);
+      await db.raw(`UPDATE ${T('SourceDocuments')} SET abstract = NULL WHERE doc_id = 'A'`);
+      assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, null);
+      assert.deepEqual(await store.readTexts(['A']), [
+        { docId: 'A', text: '', contentHash: contentHash('') },
+      ]);
+      // the refill matched the NULL it read (abstract = NULL would match nothing and leave the hash unset)
+      assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, contentHash(''));
+      if (store instanceof SqlStore) {
+        // a NULL read, but a text there by the time the hash is stored: the hash stays unset
+        await db.raw(`UPDATE ${T('SourceDocuments')} SET abstract = 'text again' WHERE doc_id = 'A'`);
+        assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, null);
+        await store.client.withSession((s) =>
+          s.query(store.sql.fillContentHash({ nullAbstract: true }), [contentHash(''), 'A']),
+        );
+        assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, null);
+        // and a text read, but NULL by then: unset too
+        await db.raw(`UPDATE ${T('SourceDocuments')} SET abstract = NULL WHERE doc_id = 'B'`);
+        await store.client.withSession((s) =>
+          s.query(store.sql.fillContentHash(), [contentHash('b abstract, kept'), 'B', 'b abstract, kept']),
+        );
+        assert.equal((await store.embeddingStates(['B']))[0]!.contentHash, null);
+      }
+    });
+
     it(
       'custom schema and table names',
       async (db, store) => {

@@ -7,10 +7,9 @@
  * could not be built: it needs unixODBC's headers, and npm skips an optional package whose build fails
  * (apt-get install unixodbc unixodbc-dev, then npm ci again).
  */
-import { StoreConfigError } from '../errors.ts';
 import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
 import { lowerKeys } from '../sql/client.ts';
-import { odbcText } from '../dialects/sqlite.ts';
+import { StoreConfigError, odbcText } from '../errors.ts';
 import type { Connection as OdbcConnection, Statement as OdbcStatement } from 'odbc';
 
 type OdbcModule = typeof import('odbc');

@@ -23,7 +23,7 @@ import {
   type TableNames,
 } from '../sql/dialect.ts';
 import { PgBinaryCopy, joinFloats } from '../sql/vectors.ts';
-import { odbcText } from './sqlite.ts';
+import { odbcText } from '../errors.ts';
 
 export type PgVectorType = 'vector' | 'real[]';
 
