@@ -31,6 +31,8 @@ export interface InProcessOptions {
   backoff: BackoffPolicy;
   /** Batches embedding at once. */
   concurrency: number;
+  /** Batches read and handed to the model ahead (embedBatches' prefetch; default 1). */
+  prefetch?: number;
   now?: () => Date;
 }
 
@@ -46,6 +48,7 @@ export function inProcessBatchRunner(o: InProcessOptions): BatchRunner {
         batches,
         backoff: o.backoff,
         concurrency: o.concurrency,
+        prefetch: o.prefetch,
         signal: ctx.signal,
         onEvent: ctx.onEvent,
         now: o.now,
