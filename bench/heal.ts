@@ -93,7 +93,6 @@ if (values.prefetch !== undefined) {
       embedder: await deps.openEmbedder(),
       backoff: backoffPolicyOf(spec),
       concurrency: spec.healing.concurrency,
-  prefetch: values.prefetch === undefined ? 1 : Number(values.prefetch),
       prefetch,
     });
 }
@@ -142,6 +141,7 @@ emit({
     : null,
   batchSize: spec.healing.batchSize,
   concurrency: spec.healing.concurrency,
+  prefetch: values.prefetch === undefined ? 1 : Number(values.prefetch),
   writes,
   skipWrites,
 });
