@@ -91,6 +91,18 @@ export const DatabaseSchema = Type.Object(
     connectionSecretRef: Type.Optional(SecretKeyRefSchema),
     schema: Type.String({ default: DEFAULT_SCHEMA, pattern: IDENTIFIER }),
     tables: TablesSchema,
+    lockTimeoutMs: Type.Integer({
+      default: 10000,
+      minimum: 1,
+      description:
+        'Longest wait for a lock another session holds (PostgreSQL lock_timeout; SQLite busy wait, off the event loop); then the statement fails and is retried with healing.backoff.',
+    }),
+    statementTimeoutMs: Type.Integer({
+      default: 300000,
+      minimum: 1,
+      description:
+        'Longest run of one statement (PostgreSQL statement_timeout; ODBC query timeout, in whole seconds); then it fails and is retried with healing.backoff.',
+    }),
   },
   { default: {}, additionalProperties: false },
 );

@@ -20,6 +20,10 @@ export interface SqliteStoreOptions extends TableNameOptions {
    * an empty database, and any write to the file fails.
    */
   readOnly?: boolean;
+  /** Ends lock waits when it aborts (SIGINT, SIGTERM): see src/store/clients/sqlite.ts. */
+  signal?: AbortSignal;
+  /** Told when a statement starts waiting for another writer's lock. */
+  onLockWait?: (message: string) => void;
 }
 
 export function openSqliteStore(options: SqliteStoreOptions): SqlStore {
@@ -29,6 +33,8 @@ export function openSqliteStore(options: SqliteStoreOptions): SqlStore {
     schema: names.schema,
     busyTimeoutMs: options.busyTimeoutMs,
     readOnly: options.readOnly,
+    signal: options.signal,
+    onLockWait: options.onLockWait,
   });
   return new SqlStore(new SqliteDialect(names, { tokenRowsPerInsert: 1 }), client);
 }

@@ -56,6 +56,12 @@ export interface OdbcClientOptions {
   loginTimeout?: number;
   /** A hint added to connection errors (e.g. which driver package to install). */
   connectHint?: string;
+  /**
+   * ODBC's query timeout (SQL_ATTR_QUERY_TIMEOUT, whole seconds) of every query; the driver cancels a query
+   * that runs longer (SQLSTATE HYT00). Prepared statements (executeMany) get none: the odbc package has no
+   * option for them. Default: none.
+   */
+  queryTimeoutSeconds?: number;
 }
 
 function bindable(params: readonly SqlValue[] | undefined): unknown[] | undefined {
@@ -72,12 +78,17 @@ function connectionLost(e: unknown): boolean {
 
 class OdbcSession implements SqlSession {
   private readonly c: OdbcConnection;
-  constructor(c: OdbcConnection) {
+  private readonly options: { timeout: number } | null;
+  constructor(c: OdbcConnection, timeoutSeconds?: number) {
     this.c = c;
+    this.options = timeoutSeconds ? { timeout: timeoutSeconds } : null;
   }
 
   async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    const r = params?.length ? await this.c.query(sql, bindable(params)) : await this.c.query(sql);
+    const o = this.options;
+    const r = params?.length
+      ? await (o ? this.c.query(sql, bindable(params)!, o) : this.c.query(sql, bindable(params)))
+      : await (o ? this.c.query(sql, o) : this.c.query(sql));
     return r.map((row) => lowerKeys(row)) as T[];
   }
 
@@ -174,7 +185,7 @@ export class OdbcClient implements SqlClient {
     const c = await this.acquire();
     let broken = false;
     try {
-      return await fn(new OdbcSession(c));
+      return await fn(new OdbcSession(c, this.options.queryTimeoutSeconds));
     } catch (e) {
       broken = connectionLost(e);
       throw e;
@@ -191,7 +202,7 @@ export class OdbcClient implements SqlClient {
       if (tx) await c.query(tx.begin);
       else await c.beginTransaction();
       try {
-        const out = await fn(new OdbcSession(c));
+        const out = await fn(new OdbcSession(c, this.options.queryTimeoutSeconds));
         if (tx) await c.query(tx.commit);
         else await c.commit();
         return out;

@@ -15,7 +15,8 @@
  * the wait is ours: a statement refused with SQLITE_BUSY is tried again after an asynchronous pause (2 ms
  * doubling to 100 ms) until busyTimeoutMs has passed, then fails with an error that says so (transient: the
  * engine retries the batch with its backoff). In WAL mode readers never wait for the writer, so in practice
- * only BEGIN IMMEDIATE waits.
+ * only BEGIN IMMEDIATE waits. When the signal given aborts (SIGINT, SIGTERM), a wait ends at once with an error
+ * that is not transient, so the pass stops instead of waiting out the lock.
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -30,7 +31,18 @@ export function isSqliteBusy(error: unknown): boolean {
   return typeof code === 'number' && (code & 0xff) === 5;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Waits ms, or less if signal aborts first. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 export interface SqliteClientOptions {
   /** Path of the database file; created (with its directory) if missing, unless readOnly. */
@@ -44,6 +56,10 @@ export interface SqliteClientOptions {
    * file is not created but inspected as an empty (in-memory) database.
    */
   readOnly?: boolean;
+  /** Ends lock waits when it aborts (the process is asked to stop). */
+  signal?: AbortSignal;
+  /** Told when a statement starts waiting for another writer's lock (e.g. to show it to the user). */
+  onLockWait?: (message: string) => void;
 }
 
 class SqliteSession implements SqlSession {
@@ -64,11 +80,11 @@ class SqliteSession implements SqlSession {
 
   async executeMany(sql: string, rows: Iterable<readonly SqlValue[]>): Promise<void> {
     const st = this.client.statement(sql);
-    for (const r of rows) {
-      const run = () => st.run(...(r as SQLInputValue[]));
-      if (this.autocommit) await this.client.waitingForLock(run);
-      else run();
+    if (!this.autocommit) {
+      for (const r of rows) st.run(...(r as SQLInputValue[]));
+      return;
     }
+    for (const r of rows) await this.client.waitingForLock(() => st.run(...(r as SQLInputValue[])));
   }
 }
 
@@ -76,6 +92,8 @@ export class SqliteClient implements SqlClient {
   readonly description: string;
   readonly path: string;
   readonly busyTimeoutMs: number;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onLockWait: ((message: string) => void) | undefined;
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
   /** The tail of the queue of sessions on the one connection. */
@@ -88,6 +106,8 @@ export class SqliteClient implements SqlClient {
     if (!options.readOnly) mkdirSync(dirname(path), { recursive: true });
     const schema = `"${options.schema}"`;
     this.busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+    this.signal = options.signal;
+    this.onLockWait = options.onLockWait;
     this.db = new DatabaseSync(':memory:');
     // No waiting inside SQLite (it would block the event loop): waitingForLock waits instead.
     this.db.exec('PRAGMA busy_timeout = 0');
@@ -117,11 +137,23 @@ export class SqliteClient implements SqlClient {
    */
   async waitingForLock<T>(fn: () => T): Promise<T> {
     const deadline = performance.now() + this.busyTimeoutMs;
-    for (let pause = 2; ; pause = Math.min(100, pause * 2)) {
+    for (let wait = 2; ; wait = Math.min(100, wait * 2)) {
       try {
         return fn();
       } catch (e) {
         if (!isSqliteBusy(e)) throw e;
+        if (this.signal?.aborted)
+          throw Object.assign(
+            new Error(
+              `${this.description}: stopped waiting for another writer's lock (${String((this.signal.reason as Error)?.message ?? this.signal.reason)})`,
+              { cause: e },
+            ),
+            { name: 'AbortError' },
+          );
+        if (wait === 2)
+          this.onLockWait?.(
+            `waiting for another writer's lock on ${this.description} (up to ${this.busyTimeoutMs / 1000} s)`,
+          );
         const left = deadline - performance.now();
         if (left <= 0)
           throw Object.assign(
@@ -131,7 +163,7 @@ export class SqliteClient implements SqlClient {
             ),
             { code: (e as { code?: unknown }).code, errcode: (e as { errcode?: unknown }).errcode },
           );
-        await sleep(Math.min(pause, left));
+        await pause(Math.min(wait, left), this.signal);
       }
     }
   }
