@@ -3,14 +3,10 @@
  * demand (transient error, out-of-memory, a document's own failure, slowness), a document source over an
  * array, and a store in memory.
  *
- * The store is the real SQLite store on a fresh file in a temporary directory that is removed when the test
- * process exits (the SQLite store resolves ':memory:' as a file name; the in-memory Store of the store-core
- * work replaces this once it lands).
+ * The store is the in-memory Store (src/store/memory.ts), which passes the same conformance suite as the SQL
+ * stores: every test gets a fresh database of its own, and can inject a store fault (failNext).
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseSpec } from '../../src/api/validate.ts';
 import type { DatasetStateSpec } from '../../src/api/schema.ts';
 import type { DocumentSource, Embedder, EmbedInput } from '../../src/core/ports.ts';
@@ -20,7 +16,8 @@ import { inProcessBatchRunner } from '../../src/heal/batch-runner.ts';
 import type { EngineEvent } from '../../src/heal/events.ts';
 import type { EngineDeps } from '../../src/heal/reconcile.ts';
 import { backoffPolicyOf, sleep } from '../../src/heal/retry.ts';
-import { contentHash, openStore } from '../../src/store/index.ts';
+import { contentHash } from '../../src/store/index.ts';
+import { MemoryStore } from '../../src/store/memory.ts';
 
 export const FAKE_DIM = 4;
 
@@ -122,17 +119,9 @@ export function fakeSpec(docCount: number, extra: Record<string, unknown> = {}):
   );
 }
 
-let scratch: string | null = null;
-let scratchFiles = 0;
-
 /** A fresh, empty store of its own. */
-export async function scratchStore(spec: DatasetStateSpec): Promise<Store> {
-  if (!scratch) {
-    const dir = mkdtempSync(join(tmpdir(), 'ds-engine-'));
-    scratch = dir;
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  }
-  return openStore({ ...spec.database, url: join(scratch, `store-${++scratchFiles}.db`) });
+export function memoryStore(): MemoryStore {
+  return new MemoryStore();
 }
 
 /** Loads documents directly (as a previous pass would have). */

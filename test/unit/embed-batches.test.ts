@@ -1,6 +1,6 @@
 /**
- * The batch executor (src/heal/embed-batches.ts) against a fake embedder that fails on demand and a SQLite
- * store in memory: retry with backoff, the split of a batch, per-document failures, cancellation.
+ * The batch executor (src/heal/embed-batches.ts) against a fake embedder that fails on demand and the
+ * in-memory store: retry with backoff, the split of a batch, per-document failures, cancellation.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,11 +8,11 @@ import type { Store } from '../../src/core/store-port.ts';
 import { embedBatches, type EmbedBatchesOptions } from '../../src/heal/embed-batches.ts';
 import type { EngineEvent } from '../../src/heal/events.ts';
 import { backoffDelay, noJitter, withRetry } from '../../src/heal/retry.ts';
+import { MemoryTransientError } from '../../src/store/memory.ts';
 import {
   fakeDocs,
   fakeEmbedder,
-  fakeSpec,
-  scratchStore,
+  memoryStore,
   seedDocuments,
   type FakeEmbedderOptions,
 } from '../helpers/engine-fakes.ts';
@@ -20,8 +20,7 @@ import {
 const BACKOFF = { maxRetries: 3, initialMs: 1, maxMs: 4 };
 
 async function setup(n: number, embedderOptions: FakeEmbedderOptions = {}) {
-  const spec = fakeSpec(n);
-  const store = await scratchStore(spec);
+  const store = memoryStore();
   const docs = fakeDocs(n);
   await seedDocuments(store, docs);
   const embedder = fakeEmbedder(embedderOptions);
@@ -116,6 +115,16 @@ test('a transient error that outlasts maxRetries fails the pass, and nothing of 
   await assert.rejects(t.run([t.ids]), /connection reset/);
   assert.equal(t.embedder.calls.length, 1 + BACKOFF.maxRetries);
   assert.deepEqual(await embeddedIds(t.store, t.ids), []);
+});
+
+test("a store's transient error (a lost connection) on the write is retried; the batch is written once", async () => {
+  const t = await setup(2);
+  t.store.failNext('writeEmbeddings', new MemoryTransientError('connection lost'));
+  t.store.failNext('readTexts', new MemoryTransientError('connection lost'));
+  const r = await t.run([t.ids]);
+  assert.equal(r.embedded, 2);
+  assert.deepEqual(await embeddedIds(t.store, t.ids), t.ids);
+  assert.equal(t.embedder.calls.length, 1, 'embedded once: only the store call was repeated');
 });
 
 test('out of memory splits the batch in halves until it fits; every document is written once', async () => {

@@ -1,6 +1,6 @@
 /**
- * reconcile() (src/heal/reconcile.ts) with a fake embedder that fails on demand, an array source and a real
- * SQLite store of its own: the whole pass, per-document failures, cancellation, orphan clean-up, the modes.
+ * reconcile() (src/heal/reconcile.ts) with a fake embedder that fails on demand, an array source and an
+ * in-memory store of its own: the whole pass, per-document failures, cancellation, orphan clean-up, the modes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,14 +11,14 @@ import {
   fakeDocs,
   fakeEmbedder,
   fakeSpec,
-  scratchStore,
+  memoryStore,
 } from '../helpers/engine-fakes.ts';
 
 const fast = { healing: { batchSize: 2, backoff: { initialMs: 1, maxMs: 4 } } };
 
 test('AutoFix on an empty database: schema, documents, embeddings, Ready; the events in order', async () => {
   const spec = fakeSpec(5, fast);
-  const store = await scratchStore(spec);
+  const store = memoryStore();
   const embedder = fakeEmbedder();
   const { deps, events } = fakeDeps(spec, store, embedder, fakeDocs(8));
   const r = await reconcile(spec, deps);
@@ -52,7 +52,7 @@ test('AutoFix on an empty database: schema, documents, embeddings, Ready; the ev
 
 test('a document that fails for its own reason: the rest is embedded, the pass says which and why; the next pass heals it', async () => {
   const spec = fakeSpec(4, fast);
-  const store = await scratchStore(spec);
+  const store = memoryStore();
   const docs = fakeDocs(4);
   const bad = fakeEmbedder({ badDocs: ['D003'] });
   const r = await reconcile(spec, fakeDeps(spec, store, bad, docs).deps);
@@ -71,7 +71,7 @@ test('a document that fails for its own reason: the rest is embedded, the pass s
 
 test('transient errors and out-of-memory inside a pass are retried and split; the pass still ends Ready', async () => {
   const spec = fakeSpec(6, { healing: { batchSize: 3, backoff: { initialMs: 1, maxMs: 4 } } });
-  const store = await scratchStore(spec);
+  const store = memoryStore();
   const embedder = fakeEmbedder({ transientOnCalls: [1], oomAbove: 2 });
   const { deps, events } = fakeDeps(spec, store, embedder, fakeDocs(6));
   const r = await reconcile(spec, deps);
@@ -83,7 +83,7 @@ test('transient errors and out-of-memory inside a pass are retried and split; th
 
 test('cancellation mid-heal: the pass ends incomplete (cancelled), nothing half written; the next pass finishes', async () => {
   const spec = fakeSpec(8, fast);
-  const store = await scratchStore(spec);
+  const store = memoryStore();
   const docs = fakeDocs(8);
   const abort = new AbortController();
   const slow = fakeEmbedder({ delayMs: 5 });
@@ -116,7 +116,7 @@ test('cancellation mid-heal: the pass ends incomplete (cancelled), nothing half 
 
 test('orphan clean-up: token rows of a document that no longer exists are deleted, AutoFix only', async () => {
   const spec = fakeSpec(3, fast);
-  const store = await scratchStore(spec);
+  const store = memoryStore();
   const docs = fakeDocs(3);
   const embedder = fakeEmbedder();
   await reconcile(spec, fakeDeps(spec, store, embedder, docs).deps);
@@ -153,7 +153,7 @@ test('orphan clean-up: token rows of a document that no longer exists are delete
 test('ValidateOnly and DryRun: the gaps and the plan, no model loaded, nothing written', async () => {
   for (const mode of ['ValidateOnly', 'DryRun'] as const) {
     const spec = fakeSpec(4, { ...fast, mode });
-    const store = await scratchStore(spec);
+    const store = memoryStore();
     const embedder = fakeEmbedder();
     let opened = 0;
     const { deps } = fakeDeps(spec, store, embedder, fakeDocs(4));
@@ -174,7 +174,7 @@ test('ValidateOnly and DryRun: the gaps and the plan, no model loaded, nothing w
 
 test('a batch runner that cannot open (model does not fit) stops the pass before any write', async () => {
   const spec = fakeSpec(3, fast);
-  const store = await scratchStore(spec);
+  const store = memoryStore();
   const { deps } = fakeDeps(spec, store, fakeEmbedder(), fakeDocs(3));
   deps.openBatchRunner = async () => {
     throw new Error('the model has dimension 8, the spec declares 4');
