@@ -457,7 +457,6 @@ export class DatasetStateController {
       result,
       progress: task.snapshot.progress,
     });
-    await this.writeStatus(key, status);
     this.o.metrics.documentsEmbedded.inc(result.healed.embedded);
     this.o.metrics.tokensEmbedded.inc(result.healed.tokens);
     this.o.metrics.documentsFailed.inc(result.failures.length);
@@ -492,9 +491,12 @@ export class DatasetStateController {
         'Healed',
         `${healed.documentsLoaded} documents loaded, ${healed.embedded} embedded (${healed.tokens} token vectors); all checks pass`,
       );
-    if (!result.ready) {
-      const failing = result.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.message}`);
+    const failing = result.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.message}`);
+    if (!result.ready)
       await this.event(obj, 'Warning', 'ValidationFailed', failing.join('; ') || result.outcome.kind);
+    // The Events first, then the status that reports them: whoever sees the status finds its Events.
+    await this.writeStatus(key, status);
+    if (!result.ready) {
       this.o.log('info', 'not ready', { key, phase: status.phase, failing: failing.length });
       // AutoFix could not reach Ready (documents failed, source short): again after the key's backoff.
       if (spec.mode === 'AutoFix') return { requeue: { backoff: true }, result: outcome };
