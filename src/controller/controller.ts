@@ -366,7 +366,8 @@ export class DatasetStateController {
           spec,
           onEvent,
           (note) => this.o.log('info', note, { key }),
-          databaseUrl ? { databaseUrl } : {},
+          // A cancelled task also ends its store's lock waits at once.
+          databaseUrl ? { databaseUrl, signal: t.signal } : { signal: t.signal },
         );
         try {
           if (dispatcher)
