@@ -8,6 +8,8 @@ import { ValidationError } from '../api/validate.ts';
 import type { DatasetStateSpec } from '../api/schema.ts';
 import type { EngineDeps } from '../heal/reconcile.ts';
 import type { EngineListener } from '../heal/events.ts';
+import { inProcessBatchRunner } from '../heal/batch-runner.ts';
+import { backoffPolicyOf } from '../heal/retry.ts';
 import { openStore } from '../store/index.ts';
 import { openSource } from '../corpus/index.ts';
 import { ensureDemoModel, loadEmbedder, modelFingerprint } from '../embed/index.ts';
@@ -117,6 +119,14 @@ export async function wire(
       if (embedder.synthetic) onNote(syntheticModelNote(embedder.modelId));
       return embedder;
     },
+    // Late-bound: a caller that replaces deps.openEmbedder (the benchmarks do) is used here too.
+    openBatchRunner: async () =>
+      inProcessBatchRunner({
+        store,
+        embedder: await deps.openEmbedder(),
+        backoff: backoffPolicyOf(spec),
+        concurrency: spec.healing.concurrency,
+      }),
   };
   return { deps, close: () => store.close() };
 }

@@ -270,7 +270,7 @@ export function buildProgram(): Command {
     .option('--kubeconfig <path>', 'kubeconfig (default: in-cluster, else KUBECONFIG / ~/.kube/config)')
     .option('--namespaces <list>', 'comma-separated namespaces to watch (default: all)', '')
     .option('--resync <seconds>', 're-check every dataset this often', '300')
-    .option('--concurrency <n>', 'datasets reconciled at once', '2')
+    .option('--concurrency <n>', 'controller passes at once, and heals (AutoFix) at once', '2')
     .option('--metrics-port <port>', '/metrics, /healthz, /readyz port (0: any free port)', '8080')
     .option('--metrics-host <host>', 'address to listen on', '0.0.0.0')
     .option('--leader-elect', 'elect a leader through a Lease so only one replica heals')

@@ -60,7 +60,7 @@ test('IRIS, ColBERT table: tok_pos, tok_text, tok_vec in every token statement; 
   );
   assert.equal(
     d.tokenCounts(F),
-    `SELECT doc_id, COUNT(*) AS token_rows FROM RAG.DocumentTokenEmbeddings WHERE ${IN} GROUP BY doc_id`,
+    `SELECT doc_id, COUNT(*) AS token_rows, MIN(tok_pos) AS first_index, MAX(tok_pos) AS last_index FROM RAG.DocumentTokenEmbeddings WHERE ${IN} GROUP BY doc_id`,
   );
   assert.equal(d.deleteTokensOfDocument(), 'DELETE FROM RAG.DocumentTokenEmbeddings WHERE doc_id = ?');
   assert.equal(
@@ -104,7 +104,7 @@ test('IRIS: a map of every column, doc ids too, in inspection, writes, the trigg
   );
   assert.equal(
     d.tokenCounts(T),
-    `SELECT DocRef AS doc_id, COUNT(*) AS token_rows FROM RAG.DocumentTokenEmbeddings WHERE ${T.sql} GROUP BY DocRef`,
+    `SELECT DocRef AS doc_id, COUNT(*) AS token_rows, MIN(pos) AS first_index, MAX(pos) AS last_index FROM RAG.DocumentTokenEmbeddings WHERE ${T.sql} GROUP BY DocRef`,
   );
   assert.equal(d.existingIds(D), `SELECT pmcid AS doc_id FROM RAG.SourceDocuments WHERE ${D.sql}`);
   assert.equal(

@@ -165,3 +165,33 @@ test('--worker-env: NAME=VALUE (the value may hold = and ,); bad names and the c
   assert.throws(() => parseEnv(['1A=x']), /"1A=x"/);
   assert.throws(() => parseEnv(['DATASTATE_DB_URL=x']), /set by the controller/);
 });
+
+test('an inline database URL with a password reaches the workers through a Secret the controller owns, never in clear', () => {
+  const password = 'pl@nted-S3cret';
+  const url = `postgres://ds:${encodeURIComponent(password)}@db.example:5432/ragas`;
+  const withUrl = (u: string) => ({
+    ...spec(),
+    database: { ...spec().database, dialect: 'postgres' as const, url: u },
+  });
+  const all = workerManifests(owner, withUrl(url), settings, 1, 'tok');
+  assert.deepEqual(
+    all.map((m) => m.kind),
+    ['Secret', 'Secret', 'NetworkPolicy', 'Service', 'PodDisruptionBudget', 'Deployment'],
+  );
+  const db = all[1] as { metadata: { name: string; ownerReferences: unknown[] }; data: { url: string } };
+  assert.equal(db.metadata.name, 'ragas-1k-embedder-db');
+  assert.equal(db.metadata.ownerReferences.length, 1, 'owned by the DatasetState: deleted with it');
+  assert.equal(Buffer.from(db.data.url, 'base64').toString('utf8'), url);
+  const deployment = all.at(-1) as { spec: { template: { spec: { containers: { env: any[] }[] } } } };
+  const env = deployment.spec.template.spec.containers[0]!.env;
+  assert.deepEqual(env.find((e) => e.name === 'DATASTATE_DB_URL').valueFrom, {
+    secretKeyRef: { name: 'ragas-1k-embedder-db', key: 'url' },
+  });
+  const inClear = dumpYaml(deployment);
+  assert.ok(!inClear.includes(encodeURIComponent(password)) && !inClear.includes(password), inClear);
+
+  // Without a credential the URL stays in the spec: nothing to hide, no extra Secret.
+  const plain = workerManifests(owner, withUrl('postgres://db.example/ragas'), settings, 1, 'tok');
+  assert.equal(plain.filter((m) => m.kind === 'Secret').length, 1);
+  assert.match(dumpYaml(plain.at(-1)), /postgres:\/\/db\.example\/ragas/);
+});
