@@ -6,6 +6,7 @@
  *
  *   node bench/heal.ts --db FILE --model DIR --dimension D --doc-count N [--source PATH] [--target-state S]
  *                      [--concurrency N]   (an experiment: spec.healing.concurrency, default 1)
+ *                      [--prefetch N]      (an experiment: batches read and tokenized ahead, default 1; 0 = before)
  *                      [--skip-writes]     (a diagnostic: writeEmbeddings does nothing; not ready afterwards)
  *
  * Prints one JSON object (seconds, healed counts, tokens fed to the model, write time, ...).
@@ -15,6 +16,8 @@ import type { Embedder } from '../src/core/ports.ts';
 import type { EngineEvent } from '../src/heal/events.ts';
 import type { TokenEmbedder } from '../src/embed/index.ts';
 import { reconcile } from '../src/heal/reconcile.ts';
+import { inProcessBatchRunner } from '../src/heal/batch-runner.ts';
+import { backoffPolicyOf } from '../src/heal/retry.ts';
 import { specFromFlags } from '../src/cli/spec-from-flags.ts';
 import { wire } from '../src/app/wiring.ts';
 import { emit, log } from './lib.ts';
@@ -29,6 +32,8 @@ const { values } = parseArgs({
     'target-state': { type: 'string' },
     /** An experiment, not what a user runs: overrides spec.healing.concurrency (the CLI has no flag for it). */
     concurrency: { type: 'string' },
+    /** An experiment: batches read and handed to the model ahead of those embedding (embedBatches' prefetch). */
+    prefetch: { type: 'string' },
     /** A diagnostic: embed everything but write nothing (the dataset is then, of course, not ready). */
     'skip-writes': { type: 'boolean', default: false },
   },
@@ -80,6 +85,17 @@ deps.openEmbedder = async (): Promise<Embedder> => {
   embedder = (await openEmbedder()) as TokenEmbedder;
   return embedder;
 };
+if (values.prefetch !== undefined) {
+  const prefetch = Number(values.prefetch);
+  deps.openBatchRunner = async () =>
+    inProcessBatchRunner({
+      store: deps.store,
+      embedder: await deps.openEmbedder(),
+      backoff: backoffPolicyOf(spec),
+      concurrency: spec.healing.concurrency,
+      prefetch,
+    });
+}
 const writes = { calls: 0, documents: 0, rows: 0, bytes: 0, seconds: 0 };
 const store = deps.store;
 const writeEmbeddings = store.writeEmbeddings.bind(store);
@@ -125,6 +141,7 @@ emit({
     : null,
   batchSize: spec.healing.batchSize,
   concurrency: spec.healing.concurrency,
+  prefetch: values.prefetch === undefined ? 1 : Number(values.prefetch),
   writes,
   skipWrites,
 });

@@ -8,6 +8,8 @@ import { ValidationError } from '../api/validate.ts';
 import type { DatasetStateSpec } from '../api/schema.ts';
 import type { EngineDeps } from '../heal/reconcile.ts';
 import type { EngineListener } from '../heal/events.ts';
+import { inProcessBatchRunner } from '../heal/batch-runner.ts';
+import { backoffPolicyOf } from '../heal/retry.ts';
 import { openStore } from '../store/index.ts';
 import { openSource } from '../corpus/index.ts';
 import { ensureDemoModel, loadEmbedder, modelFingerprint } from '../embed/index.ts';
@@ -59,6 +61,11 @@ export interface Wired {
 export interface WireOptions {
   /** The database URL when it does not come from spec.database.url (e.g. read from a Secret). */
   databaseUrl?: string;
+  /**
+   * How the model runs: embedding worker threads and onnxruntime intra-op threads per session (default: the
+   * embedder's, from the cores this process sees). Not part of the fingerprint: it does not change the vectors.
+   */
+  parallelism?: { workers?: number; threads?: number };
   /** The process is asked to stop: the store ends lock waits at once (src/store/clients/sqlite.ts). */
   signal?: AbortSignal;
 }
@@ -108,10 +115,18 @@ export async function wire(
     modelFingerprint: async () => modelFingerprint(await model(), embedderOptions),
     openEmbedder: async () => {
       const dir = await model();
-      const embedder = await loadEmbedder(dir, embedderOptions);
+      const embedder = await loadEmbedder(dir, { ...embedderOptions, ...options.parallelism });
       if (embedder.synthetic) onNote(syntheticModelNote(embedder.modelId));
       return embedder;
     },
+    // Late-bound: a caller that replaces deps.openEmbedder (the benchmarks do) is used here too.
+    openBatchRunner: async () =>
+      inProcessBatchRunner({
+        store,
+        embedder: await deps.openEmbedder(),
+        backoff: backoffPolicyOf(spec),
+        concurrency: spec.healing.concurrency,
+      }),
   };
   return { deps, close: () => store.close() };
 }

@@ -48,6 +48,9 @@ export function progressRenderer(options: {
         case 'schema-created':
           say('created the schema');
           break;
+        case 'token-table-recreated':
+          say(`recreated the empty token table for vectors of dimension ${e.to} (it was made for ${e.from})`);
+          break;
         case 'load-progress':
           say(
             `loading documents: ${e.loaded}/${e.needed} with an abstract` +
@@ -165,8 +168,10 @@ export function textReport(r: ReconcileResult, ctx: ReportContext): string {
     if (r.failures.length > 20) out.push(`  … and ${r.failures.length - 20} more (see --output json)`);
   }
   if (r.skippedFiles.length) {
-    out.push('', `unreadable source files skipped (${r.skippedFiles.length}):`);
+    out.push('', `source items skipped, unreadable or rejected by the database (${r.skippedFiles.length}):`);
     out.push(...r.skippedFiles.slice(0, 20).map((f) => `  ${f.origin}: ${f.reason}`));
+    if (r.skippedFiles.length > 20)
+      out.push(`  … and ${r.skippedFiles.length - 20} more (see --output json)`);
   }
   out.push('', ctx.mode === 'AutoFix' && healedSomething ? 'checks after healing:' : 'checks:');
   out.push(...r.checks.map(checkLine));

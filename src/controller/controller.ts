@@ -1,7 +1,11 @@
 /**
  * The DatasetState controller: informers (list + watch, restarted on error) feed a rate-limited work queue;
- * each key is reconciled by the same engine the CLI uses (src/heal/reconcile.ts); status goes through the
- * status subresource, Events onto the resource, numbers into /metrics.
+ * a pass over a key is short (`sync`): parse the spec, make sure a heal task exists for the current
+ * generation (start, keep, or cancel and restart it), write status from the task's latest snapshot, set the
+ * worker replicas from the backlog, return when to look again. The heal itself (the same engine the CLI uses,
+ * src/heal/reconcile.ts) runs as a per-DatasetState background task (heal-task.ts) that outlives the pass and
+ * enqueues its key when it has news. Metrics, logs and the error-to-requeue mapping live in one wrapper
+ * around the pass (`handle`), as in controller-runtime's reconcileHandler.
  *
  * No finalizer: deleting a DatasetState stops its work but never deletes data. The documents and vectors
  * belong to the user's database, not to the resource, so there is nothing to clean up before the object goes.
@@ -13,11 +17,15 @@ import { wire } from '../app/wiring.ts';
 import type { EngineEvent } from '../heal/events.ts';
 import { reconcile, type ReconcileResult } from '../heal/reconcile.ts';
 import { datasetStatePath, keyOf, KubeClients, splitKey, type DatasetStateObject } from './kube.ts';
-import type { ControllerMetrics } from './metrics.ts';
-import { WorkQueue } from './queue.ts';
-import { WorkerPool, type WorkerSettings } from './workers.ts';
-import { errorStatus, healingStatus, statusFromResult } from './status.ts';
+import { DatabaseUnavailableError } from '../heal/retry-pass.ts';
 import { redactSecrets } from '../store/url.ts';
+import { InvalidSpecError, TerminalError } from './errors.ts';
+import { HealSlots, HealTask } from './heal-task.ts';
+import type { ControllerMetrics } from './metrics.ts';
+import { WorkQueue, type HandlerResult } from './queue.ts';
+import { WorkerDispatcher } from './worker-dispatcher.ts';
+import type { WorkerSettings } from './worker-manifests.ts';
+import { errorStatus, healingStatus, statusFromResult } from './status.ts';
 
 export interface ControllerOptions {
   clients: KubeClients;
@@ -26,8 +34,10 @@ export interface ControllerOptions {
   namespaces: string[];
   /** Re-check every dataset this often even without a change (catches drift done behind our back). */
   resyncMs: number;
-  /** Datasets reconciled at once. */
+  /** Passes run at once (the work queue's loops); passes are short. */
   concurrency: number;
+  /** Heals (AutoFix tasks) running at once; default: concurrency. Read-only passes take no slot. */
+  maxHeals?: number;
   /** Minimum interval between two status writes while healing. */
   statusEveryMs: number;
   /** Name of this replica in Events and the Lease. */
@@ -39,19 +49,16 @@ export interface ControllerOptions {
   workers?: WorkerSettings;
 }
 
-interface Running {
-  abort: AbortController;
-  generation: number | undefined;
-}
-
-/** A pass that could not reach Ready (documents failed, source short): status is written, then retried with backoff. */
-class NotReadyYet extends Error {}
-
 export class DatasetStateController {
   private readonly o: ControllerOptions;
   private readonly informers: (Informer<DatasetStateObject> & ObjectCache<DatasetStateObject>)[] = [];
   private readonly seenGeneration = new Map<string, number | undefined>();
-  private readonly running = new Map<string, Running>();
+  /** The heal task of each DatasetState (at most one live per key). */
+  private readonly tasks = new Map<string, HealTask>();
+  /** Snapshot version written to status last, per key. */
+  private readonly written = new Map<string, number>();
+  private readonly dispatchers = new WeakMap<HealTask, WorkerDispatcher>();
+  private readonly slots: HealSlots;
   private queue: WorkQueue | null = null;
   private synced = false;
   private stopped = false;
@@ -59,6 +66,7 @@ export class DatasetStateController {
 
   constructor(options: ControllerOptions) {
     this.o = options;
+    this.slots = new HealSlots(options.maxHeals ?? options.concurrency);
   }
 
   get hasSynced(): boolean {
@@ -112,21 +120,13 @@ export class DatasetStateController {
     // Our own status writes bump resourceVersion, not generation: only spec changes (and new objects) count.
     if (known && this.seenGeneration.get(key) === generation && !obj.metadata?.deletionTimestamp) return;
     this.seenGeneration.set(key, generation);
-    const run = this.running.get(key);
-    if (run && run.generation !== generation) {
-      this.o.log('info', 'spec changed while reconciling: cancelling the running pass to re-plan', {
-        key,
-        generation,
-      });
-      run.abort.abort(new Error('spec changed'));
-    }
     this.queue?.add(key);
   }
 
   private onDelete(obj: DatasetStateObject): void {
     const key = keyOf(obj);
     this.seenGeneration.delete(key);
-    this.running.get(key)?.abort.abort(new Error('DatasetState deleted'));
+    this.cancelTask(key, 'DatasetState deleted');
     for (const g of [
       this.o.metrics.datasetDocumentsReady,
       this.o.metrics.datasetDocumentsEmbedded,
@@ -137,46 +137,53 @@ export class DatasetStateController {
       g.remove(splitKey(key));
   }
 
+  private cancelTask(key: string, reason: string): void {
+    const task = this.tasks.get(key);
+    if (!task) return;
+    this.tasks.delete(key);
+    this.written.delete(key);
+    task.cancel(reason);
+    this.o.metrics.healTasks.set(this.tasks.size);
+    void task.finished.then(() =>
+      this.o.log('info', 'heal task cancelled', {
+        key,
+        reason,
+        seconds: (Date.now() - task.startedAt) / 1000,
+      }),
+    );
+  }
+
   /**
-   * Runs the workers until `signal` aborts (shutdown or lost leadership). Running passes are cancelled:
-   * the batch in flight finishes its transaction or is abandoned whole.
+   * Runs the queue's loops until `signal` aborts (shutdown or lost leadership), then cancels the heal tasks
+   * and waits for them: the batch in flight finishes its transaction or is abandoned whole.
    */
-  async runWorkers(signal: AbortSignal): Promise<void> {
+  async runQueue(signal: AbortSignal): Promise<void> {
     const queue = new WorkQueue(this.o.backoff);
     this.queue = queue;
     for (const inf of this.informers) for (const obj of inf.list()) queue.add(keyOf(obj));
     const depthTimer = setInterval(() => this.o.metrics.queueDepth.set(queue.depth), 1000);
-    const onAbort = () => {
-      queue.shutdown();
-      for (const r of this.running.values()) r.abort.abort(new Error('controller stopping'));
-    };
+    const onAbort = () => queue.shutdown();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await queue.run(
-        this.o.concurrency,
-        (key) => this.reconcileKey(key, signal),
-        signal,
-        (key, error) => {
-          if (!(error instanceof NotReadyYet)) {
-            this.o.metrics.reconcileErrors.inc();
-            this.o.log('error', 'reconcile failed; retrying with backoff', {
-              key,
-              error: redactSecrets((error as Error)?.message ?? String(error)),
-            });
-          }
-        },
-      );
+      await queue.run(this.o.concurrency, (key) => this.handle(key, signal), signal);
     } finally {
       clearInterval(depthTimer);
       signal.removeEventListener('abort', onAbort);
       if (this.queue === queue) this.queue = null;
+      await this.cancelAll('controller stopping');
     }
+  }
+
+  private async cancelAll(reason: string): Promise<void> {
+    const running = [...this.tasks.values()];
+    for (const key of [...this.tasks.keys()]) this.cancelTask(key, reason);
+    await Promise.all(running.map((t) => t.finished));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.restartTimers) clearTimeout(t);
-    for (const r of this.running.values()) r.abort.abort(new Error('controller stopping'));
+    await this.cancelAll('controller stopping');
     await Promise.all(this.informers.map((i) => i.stop().catch(() => undefined)));
   }
 
@@ -185,12 +192,12 @@ export class DatasetStateController {
     try {
       await this.o.clients.patchStatus(namespace, name, status);
     } catch (e) {
-      this.o.log('warn', 'status write failed', { key, error: (e as Error).message });
+      this.o.log('warn', 'status write failed', { key, error: redactSecrets((e as Error).message) });
     }
   }
 
   private async event(obj: DatasetStateObject, type: 'Normal' | 'Warning', reason: string, message: string) {
-    const err = await this.o.clients.event(obj, type, reason, message, this.o.identity);
+    const err = await this.o.clients.event(obj, type, reason, redactSecrets(message), this.o.identity);
     if (err) this.o.log('warn', 'event write failed', { key: keyOf(obj), reason, error: err.message });
   }
 
@@ -201,161 +208,256 @@ export class DatasetStateController {
     return this.o.clients.secretValue(namespace, ref.name, ref.key);
   }
 
-  private async reconcileKey(key: string, stop: AbortSignal): Promise<{ requeueAfterMs?: number } | void> {
-    const obj = this.cached(key);
-    if (!obj || obj.metadata?.deletionTimestamp || stop.aborted) return;
+  /**
+   * The wrapper around a pass: duration and result metrics, logs, status and Event for an error, and the
+   * error-to-requeue mapping (a TerminalError waits for the object to change; any other error backs off).
+   */
+  private async handle(key: string, stop: AbortSignal): Promise<HandlerResult> {
     const started = Date.now();
-    const generation = obj.metadata?.generation;
-    const previous = obj.status;
-    const now = () => new Date();
-    const labels = splitKey(key);
+    try {
+      const r = await this.sync(key, stop);
+      if (r.result) this.o.metrics.reconcileTotal.inc({ result: r.result });
+      return r.requeue;
+    } catch (error) {
+      const terminal = error instanceof TerminalError;
+      const unavailable = error instanceof DatabaseUnavailableError;
+      const message = redactSecrets((error as Error)?.message ?? String(error));
+      this.o.metrics.reconcileTotal.inc({ result: terminal ? 'failed' : 'error' });
+      if (!terminal) this.o.metrics.reconcileErrors.inc();
+      const obj = this.cached(key);
+      if (obj && !obj.metadata?.deletionTimestamp) {
+        const base = { previous: obj.status, generation: obj.metadata?.generation, now: new Date() };
+        await this.writeStatus(
+          key,
+          errorStatus({ ...base, message, checks: this.tasks.get(key)?.snapshot.checks, unavailable }),
+        );
+        await this.event(
+          obj,
+          'Warning',
+          terminal ? error.reason : unavailable ? 'DatabaseUnavailable' : 'ReconcileFailed',
+          message,
+        );
+      }
+      if (terminal) {
+        this.o.log('warn', 'reconcile failed; waiting for the object to change', { key, error: message });
+        return;
+      }
+      this.o.log('error', 'reconcile failed; retrying with backoff', { key, error: message });
+      return { backoff: true };
+    } finally {
+      this.o.metrics.reconcileDuration.observe((Date.now() - started) / 1000);
+    }
+  }
 
+  /** One short pass over a key. */
+  private async sync(
+    key: string,
+    stop: AbortSignal,
+  ): Promise<{ requeue: HandlerResult; result?: 'ready' | 'degraded' | 'failed' }> {
+    const obj = this.cached(key);
+    if (!obj || obj.metadata?.deletionTimestamp || stop.aborted) {
+      this.cancelTask(key, 'DatasetState deleted');
+      return { requeue: undefined };
+    }
+    const generation = obj.metadata?.generation;
     let spec: DatasetStateSpec;
     try {
       spec = parseSpec(obj.spec, 'spec');
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
-      await this.writeStatus(
-        key,
-        errorStatus({ previous, generation, now: now(), message: `invalid spec: ${e.message}` }),
-      );
-      await this.event(obj, 'Warning', 'InvalidSpec', e.message);
-      this.o.metrics.reconcileTotal.inc({ result: 'failed' });
-      return; // nothing to retry until the spec changes
+      this.cancelTask(key, 'spec changed');
+      throw new InvalidSpecError(e.message, { cause: e });
     }
 
-    const abort = new AbortController();
-    const onStop = () => abort.abort(stop.reason);
-    stop.addEventListener('abort', onStop, { once: true });
-    this.running.set(key, { abort, generation });
-
-    // Status while healing: the plan at once, then progress at most every statusEveryMs.
-    let checks = previous?.checks ?? [];
-    let planSummary = previous?.plan;
-    let lastWrite = 0;
-    let pendingWrite: Promise<void> = Promise.resolve();
-    let failedDocs: string[] = [];
-    let lastProgress: DatasetStateStatus['progress'];
-    // Announce the plan as soon as it is made, when there is work and this pass is going to do it.
-    const announcePlan = (s: NonNullable<DatasetStateStatus['plan']>) => {
-      if (spec.mode !== 'AutoFix') return;
-      if (!s.documentsToLoad && !s.embeddingsMissing && !s.embeddingsStale && !s.embeddingsToDelete) return;
-      lastWrite = Date.now();
-      const status = healingStatus({
-        previous,
+    let task = this.tasks.get(key);
+    if (task && task.generation !== generation) {
+      this.o.log('info', 'spec changed while reconciling: cancelling the running pass to re-plan', {
+        key,
         generation,
-        now: now(),
-        checks,
-        plan: s,
-        message: 'healing started',
       });
-      pendingWrite = pendingWrite.then(() => this.writeStatus(key, status));
-      void this.event(
-        obj,
-        'Normal',
-        'PlanMade',
-        `load ${s.documentsToLoad} documents, embed ${s.embeddingsMissing} missing and ${s.embeddingsStale} stale, ` +
-          `delete ${s.embeddingsToDelete}; ${s.batches} batches of ${s.batchSize}`,
-      );
-    };
-    const onEvent = (e: EngineEvent) => {
-      switch (e.type) {
-        case 'inspected':
-          checks = e.checks;
-          break;
-        case 'plan':
-          planSummary = e.plan.summary;
-          announcePlan(planSummary);
-          break;
-        case 'embed-progress': {
-          lastProgress = e.progress;
-          this.o.metrics.datasetProgress.set(
-            labels,
-            e.progress.total ? e.progress.processed / e.progress.total : 1,
-          );
-          const t = Date.now();
-          if (t - lastWrite >= this.o.statusEveryMs && planSummary) {
-            lastWrite = t;
-            const status = healingStatus({
-              previous,
-              generation,
-              now: now(),
-              checks,
-              plan: planSummary,
-              progress: e.progress,
-              message: `embedding ${e.progress.processed}/${e.progress.total} documents`,
-            });
-            pendingWrite = pendingWrite.then(() => this.writeStatus(key, status));
-          }
-          break;
-        }
-        case 'document-failed':
-          failedDocs.push(`${e.docId}: ${e.reason}`);
-          break;
-        case 'batch-split':
-        case 'batch-retry':
-          void this.event(
-            obj,
-            'Warning',
-            'BatchFailed',
-            `batch of ${e.docIds.length} documents: ${e.reason}`,
-          );
-          break;
-        default:
-          break;
+      this.cancelTask(key, 'spec changed');
+      task = undefined;
+    }
+    if (!task) task = this.startTask(key, obj, spec);
+
+    const snap = task.snapshot;
+    if (snap.state === 'failed') {
+      this.forgetTask(key, task);
+      throw snap.error;
+    }
+    if (snap.state === 'done') {
+      this.forgetTask(key, task);
+      return this.finish(key, obj, spec, task, snap.result!);
+    }
+    // Waiting for a heal slot, or healing: status from the snapshot, replicas from the backlog.
+    if (spec.mode === 'AutoFix' && (this.written.get(key) ?? -1) < snap.version) {
+      const plan = snap.plan ?? obj.status?.plan;
+      // A plan with work is announced; a new object waiting for a slot says so (a known one keeps its status).
+      const hasWork = snap.plan
+        ? snap.plan.documentsToLoad ||
+          snap.plan.embeddingsMissing ||
+          snap.plan.embeddingsStale ||
+          snap.plan.embeddingsToDelete
+        : snap.state === 'waiting' && this.slots.full && !obj.status?.conditions?.length;
+      if (hasWork) {
+        this.written.set(key, snap.version);
+        const message =
+          snap.state === 'waiting'
+            ? `waiting for a heal slot (${this.slots.running} heals running)`
+            : snap.progress
+              ? `embedding ${snap.progress.processed}/${snap.progress.total} documents`
+              : 'healing started';
+        await this.writeStatus(
+          key,
+          healingStatus({
+            previous: obj.status,
+            generation,
+            now: new Date(),
+            checks: snap.checks ?? obj.status?.checks ?? [],
+            plan,
+            progress: snap.progress,
+            message,
+          }),
+        );
       }
-    };
+    }
+    const dispatcher = this.dispatchers.get(task);
+    if (dispatcher)
+      await dispatcher
+        .scaleToBacklog()
+        .catch((e) =>
+          this.o.log('warn', 'cannot scale workers', { key, error: redactSecrets((e as Error).message) }),
+        );
+    // The task enqueues the key when it has news: nothing to schedule here.
+    return { requeue: undefined };
+  }
 
-    let result: ReconcileResult;
-    let closeStore = async () => {};
-    const pool =
+  private forgetTask(key: string, task: HealTask): void {
+    if (this.tasks.get(key) === task) this.tasks.delete(key);
+    this.written.delete(key);
+    this.o.metrics.healTasks.set(this.tasks.size);
+  }
+
+  /** Starts the background heal of one DatasetState at its current generation. */
+  private startTask(key: string, obj: DatasetStateObject, spec: DatasetStateSpec): HealTask {
+    const labels = splitKey(key);
+    const generation = obj.metadata?.generation;
+    const previous = obj.status;
+    const dispatcher =
       this.o.workers && spec.workers.maxReplicas > 0 && spec.mode === 'AutoFix'
-        ? new WorkerPool(this.o.clients, obj, spec, this.o.workers, this.o.log)
+        ? new WorkerDispatcher(this.o.clients, obj, spec, this.o.workers, this.o.log)
         : null;
-    try {
-      const databaseUrl = await this.databaseUrl(labels.namespace, spec);
-      const wired = await wire(
-        spec,
-        onEvent,
-        (note) => this.o.log('info', note, { key }),
-        databaseUrl ? { databaseUrl } : {},
-      );
-      closeStore = wired.close;
-      if (pool) wired.deps.runBatches = (batches, ctx) => pool.run(batches, ctx);
-      const forceRegenerate = spec.healing.forceRegenerate && previous?.observedGeneration !== generation;
-      const pass = reconcile(spec, wired.deps, { signal: abort.signal, forceRegenerate });
-      result = await pass;
-    } catch (error) {
-      await pendingWrite;
-      await pool?.ensure(spec.workers.minReplicas).catch(() => undefined);
-      const message = redactSecrets((error as Error)?.message ?? String(error));
-      await this.writeStatus(key, errorStatus({ previous, generation, now: now(), message, checks }));
-      await this.event(obj, 'Warning', 'ReconcileFailed', message);
-      this.o.metrics.reconcileTotal.inc({ result: 'error' });
-      throw error;
-    } finally {
-      stop.removeEventListener('abort', onStop);
-      this.running.delete(key);
-      await closeStore().catch(() => undefined);
-      this.o.metrics.reconcileDuration.observe((Date.now() - started) / 1000);
-    }
-    await pendingWrite;
-    // The workers go back to minReplicas (0 by default) until the next pass has work for them.
-    if (pool && !abort.signal.aborted)
-      await pool
-        .ensure(spec.workers.minReplicas)
-        .catch((e) => this.o.log('warn', 'cannot scale workers down', { key, error: (e as Error).message }));
-    if (abort.signal.aborted) {
-      // Spec changed, deleted, or shutting down: whatever was committed stays; the next pass re-plans.
-      this.o.log('info', 'pass cancelled', {
-        key,
-        reason: String(abort.signal.reason?.message ?? abort.signal.reason),
-      });
-      return;
-    }
+    const previousTask = this.unwinding.get(key);
+    const task: HealTask = new HealTask({
+      generation,
+      after: previousTask,
+      slots: spec.mode === 'AutoFix' ? this.slots : undefined,
+      progressEveryMs: this.o.statusEveryMs,
+      onChange: () => {
+        if (this.tasks.get(key) === task) this.queue?.add(key);
+      },
+      run: async (t) => {
+        const onEvent = (e: EngineEvent) => {
+          t.observe(e);
+          this.reportEvent(obj, spec, labels, e);
+        };
+        const databaseUrl = await this.databaseUrl(labels.namespace, spec);
+        const wired = await wire(
+          spec,
+          onEvent,
+          (note) => this.o.log('info', note, { key }),
+          // A cancelled task also ends its store's lock waits at once.
+          databaseUrl ? { databaseUrl, signal: t.signal } : { signal: t.signal },
+        );
+        try {
+          if (dispatcher)
+            wired.deps.openBatchRunner = async () => {
+              const fingerprint = await wired.deps.modelFingerprint();
+              if (!fingerprint)
+                throw new Error('the model fingerprint is unknown: it is needed to hand batches to workers');
+              return dispatcher.batchRunner(fingerprint, t.signal);
+            };
+          const forceRegenerate = spec.healing.forceRegenerate && previous?.observedGeneration !== generation;
+          return await reconcile(spec, wired.deps, { signal: t.signal, forceRegenerate });
+        } catch (error) {
+          if (wired.deps.store.isTransient(error) && !t.cancelled)
+            throw new DatabaseUnavailableError(
+              `the database is unavailable: ${(error as Error)?.message ?? String(error)}; retrying with backoff`,
+              { cause: error },
+            );
+          throw error;
+        } finally {
+          await wired.close().catch(() => undefined);
+        }
+      },
+    });
+    if (dispatcher) this.dispatchers.set(task, dispatcher);
+    this.tasks.set(key, task);
+    this.unwinding.set(key, task.finished);
+    void task.finished.then(() => {
+      if (this.unwinding.get(key) === task.finished) this.unwinding.delete(key);
+      this.o.metrics.healDuration.observe((Date.now() - task.startedAt) / 1000);
+    });
+    this.o.metrics.healTasks.set(this.tasks.size);
+    return task;
+  }
 
-    const status = statusFromResult({ previous, generation, now: now(), result, progress: lastProgress });
-    await this.writeStatus(key, status);
+  /** The latest task's end, per key: the next task of the same object waits for it. */
+  private readonly unwinding = new Map<string, Promise<void>>();
+
+  /** Kubernetes Events and metrics as the engine reports. */
+  private reportEvent(
+    obj: DatasetStateObject,
+    spec: DatasetStateSpec,
+    labels: { namespace: string; name: string },
+    e: EngineEvent,
+  ): void {
+    switch (e.type) {
+      case 'plan': {
+        const s = e.plan.summary;
+        if (spec.mode !== 'AutoFix') return;
+        if (!s.documentsToLoad && !s.embeddingsMissing && !s.embeddingsStale && !s.embeddingsToDelete) return;
+        void this.event(
+          obj,
+          'Normal',
+          'PlanMade',
+          `load ${s.documentsToLoad} documents, embed ${s.embeddingsMissing} missing and ${s.embeddingsStale} stale, ` +
+            `delete ${s.embeddingsToDelete}; ${s.batches} batches of ${s.batchSize}`,
+        );
+        return;
+      }
+      case 'embed-progress':
+        this.o.metrics.datasetProgress.set(
+          labels,
+          e.progress.total ? e.progress.processed / e.progress.total : 1,
+        );
+        return;
+      case 'batch-split':
+      case 'batch-retry':
+        void this.event(obj, 'Warning', 'BatchFailed', `batch of ${e.docIds.length} documents: ${e.reason}`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The end of a heal: status, metrics and Events from its result; when to look again. */
+  private async finish(
+    key: string,
+    obj: DatasetStateObject,
+    spec: DatasetStateSpec,
+    task: HealTask,
+    result: ReconcileResult,
+  ): Promise<{ requeue: HandlerResult; result: 'ready' | 'degraded' | 'failed' }> {
+    const labels = splitKey(key);
+    const generation = obj.metadata?.generation;
+    const status = statusFromResult({
+      previous: obj.status,
+      generation,
+      now: new Date(),
+      result,
+      progress: task.snapshot.progress,
+    });
     this.o.metrics.documentsEmbedded.inc(result.healed.embedded);
     this.o.metrics.tokensEmbedded.inc(result.healed.tokens);
     this.o.metrics.documentsFailed.inc(result.failures.length);
@@ -366,9 +468,7 @@ export class DatasetStateController {
       Math.max(0, Math.min(spec.docCount, result.documents) - result.embedded),
     );
     this.o.metrics.datasetReady.set(labels, result.ready ? 1 : 0);
-    this.o.metrics.reconcileTotal.inc({
-      result: status.phase === 'Ready' ? 'ready' : status.phase === 'Failed' ? 'failed' : 'degraded',
-    });
+    const outcome = status.phase === 'Ready' ? 'ready' : status.phase === 'Failed' ? 'failed' : 'degraded';
 
     const healed = result.healed;
     const didWork =
@@ -377,6 +477,7 @@ export class DatasetStateController {
       healed.embedded ||
       healed.orphansDeleted ||
       healed.documentsReloaded;
+    const failedDocs = task.snapshot.failedDocs;
     if (failedDocs.length)
       await this.event(
         obj,
@@ -384,7 +485,6 @@ export class DatasetStateController {
         'BatchFailed',
         `${failedDocs.length} documents failed: ${failedDocs.slice(0, 5).join('; ')}`,
       );
-    failedDocs = [];
     if (result.ready && didWork)
       await this.event(
         obj,
@@ -392,13 +492,21 @@ export class DatasetStateController {
         'Healed',
         `${healed.documentsLoaded} documents loaded, ${healed.embedded} embedded (${healed.tokens} token vectors); all checks pass`,
       );
-    if (!result.ready) {
-      const failing = result.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.message}`);
+    const failing = result.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.message}`);
+    if (!result.ready)
       await this.event(obj, 'Warning', 'ValidationFailed', failing.join('; ') || result.outcome.kind);
+    // The Events first, then the status that reports them: whoever sees the status finds its Events.
+    await this.writeStatus(key, status);
+    if (!result.ready) {
       this.o.log('info', 'not ready', { key, phase: status.phase, failing: failing.length });
-      if (spec.mode === 'AutoFix') throw new NotReadyYet(status.lastError ?? 'checks still failing');
+      // AutoFix could not reach Ready (documents failed, source short): again after the key's backoff.
+      if (spec.mode === 'AutoFix') return { requeue: { backoff: true }, result: outcome };
     } else
-      this.o.log('info', 'ready', { key, embedded: result.embedded, seconds: (Date.now() - started) / 1000 });
-    return { requeueAfterMs: this.o.resyncMs };
+      this.o.log('info', 'ready', {
+        key,
+        embedded: result.embedded,
+        seconds: (Date.now() - task.startedAt) / 1000,
+      });
+    return { requeue: { requeueAfterMs: this.o.resyncMs }, result: outcome };
   }
 }

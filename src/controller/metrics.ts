@@ -22,8 +22,19 @@ export function createControllerMetrics(registry = new Registry()) {
     }),
     reconcileDuration: new Histogram({
       name: 'datastate_reconcile_duration_seconds',
-      help: 'Duration of reconcile passes.',
+      help: 'Duration of controller passes (short: the heal runs as a background task).',
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+      registers: [registry],
+    }),
+    healDuration: new Histogram({
+      name: 'datastate_heal_duration_seconds',
+      help: 'Duration of heal tasks (the engine pass that runs in the background of the controller passes).',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+      registers: [registry],
+    }),
+    healTasks: new Gauge({
+      name: 'datastate_heal_tasks',
+      help: 'Heal tasks alive (waiting for a heal slot or running).',
       registers: [registry],
     }),
     queueDepth: new Gauge({

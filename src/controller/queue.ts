@@ -2,7 +2,11 @@
  * A rate-limited work queue with client-go's guarantees: a key is queued at most once however often it is
  * added; a key being processed is never handed to a second worker (an add during processing marks it dirty,
  * and it runs again when the first run ends); failures back off exponentially per key up to a ceiling.
+ *
+ * The queue's consumers are called loops (`run(loops, …)`), not workers: "worker" is the embedding worker
+ * Deployment.
  */
+import { backoffDelay, noJitter } from '../heal/retry.ts';
 
 export interface QueueOptions {
   /** Backoff of the first failure (ms); doubles per consecutive failure of the same key. */
@@ -11,7 +15,13 @@ export interface QueueOptions {
   maxDelayMs?: number;
 }
 
-export type Handler = (key: string, signal: AbortSignal) => Promise<{ requeueAfterMs?: number } | void>;
+/**
+ * What a handler asks for: nothing (done until the next event), a look again after requeueAfterMs, or
+ * `backoff` (not done yet: again after the key's next backoff, as after an error, but without one).
+ */
+export type HandlerResult = { requeueAfterMs?: number; backoff?: boolean } | void;
+
+export type Handler = (key: string, signal: AbortSignal) => Promise<HandlerResult>;
 
 export class WorkQueue {
   private readonly queue: string[] = [];
@@ -76,7 +86,7 @@ export class WorkQueue {
   nextBackoff(key: string): number {
     const n = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, n);
-    return Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (n - 1));
+    return backoffDelay(n, { initialMs: this.baseDelayMs, maxMs: this.maxDelayMs }, noJitter);
   }
 
   addRateLimited(key: string): void {
@@ -109,11 +119,12 @@ export class WorkQueue {
   }
 
   /**
-   * Runs `workers` loops that take keys and call the handler. A handler that throws is retried with backoff;
-   * one that returns requeueAfterMs is queued again after that delay. Resolves when shut down and drained.
+   * Runs `loops` loops that take keys and call the handler. A handler that throws (or returns backoff) is
+   * retried with backoff; one that returns requeueAfterMs is queued again after that delay. Resolves when shut
+   * down and drained.
    */
   async run(
-    workers: number,
+    loops: number,
     handler: Handler,
     signal: AbortSignal,
     onError?: (key: string, error: unknown) => void,
@@ -124,8 +135,11 @@ export class WorkQueue {
         if (key === null) return;
         try {
           const r = await handler(key, signal);
-          this.forget(key);
-          if (r?.requeueAfterMs !== undefined) this.addAfter(key, r.requeueAfterMs);
+          if (r?.backoff) this.addRateLimited(key);
+          else {
+            this.forget(key);
+            if (r?.requeueAfterMs !== undefined) this.addAfter(key, r.requeueAfterMs);
+          }
         } catch (error) {
           onError?.(key, error);
           this.addRateLimited(key);
@@ -134,7 +148,7 @@ export class WorkQueue {
         }
       }
     };
-    await Promise.all(Array.from({ length: workers }, loop));
+    await Promise.all(Array.from({ length: loops }, loop));
   }
 
   /** Stops handing out keys; running handlers finish; pending delays are dropped. */

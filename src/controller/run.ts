@@ -10,7 +10,7 @@ import { startHealthServer } from '../app/http-server.ts';
 import { KubeClients, loadKubeConfig } from './kube.ts';
 import { LeaderElector } from './leader.ts';
 import { createControllerMetrics } from './metrics.ts';
-import type { WorkerSettings } from './workers.ts';
+import type { WorkerSettings } from './worker-manifests.ts';
 
 export interface ControllerRunOptions {
   kubeconfig?: string;
@@ -27,7 +27,7 @@ export interface ControllerRunOptions {
   /** How long SIGTERM waits for running passes before exiting anyway. */
   gracePeriodSeconds: number;
   identity?: string;
-  /** Run embedding on a worker Deployment per DatasetState (see workers.ts); in process when unset. */
+  /** Run embedding on a worker Deployment per DatasetState (see worker-dispatcher.ts); in process when unset. */
   workers?: WorkerSettings;
 }
 
@@ -84,7 +84,7 @@ export async function runController(o: ControllerRunOptions): Promise<number> {
   try {
     if (!o.leaderElect) {
       metrics.isLeader.set(1);
-      await controller.runWorkers(shutdown.signal);
+      await controller.runQueue(shutdown.signal);
     } else {
       let term: Promise<void> = Promise.resolve();
       const leader = new LeaderElector(kc, {
@@ -98,7 +98,7 @@ export async function runController(o: ControllerRunOptions): Promise<number> {
         onNewLeader: (id) => logLine('info', 'leader observed', { leader: id }),
         onStartedLeading: (leadership) => {
           metrics.isLeader.set(1);
-          term = controller.runWorkers(leadership);
+          term = controller.runQueue(leadership);
         },
         // The work of this term winds down (batch in flight committed or abandoned) before the Lease goes.
         onStoppedLeading: async () => {

@@ -61,20 +61,29 @@ export function statusFromResult(
 
 /** The status while healing runs: the plan, the progress, Progressing=True. */
 export function healingStatus(
-  b: Base & { checks: CheckResult[]; plan: PlanSummary; progress?: Progress; message: string },
+  b: Base & { checks: CheckResult[]; plan?: PlanSummary; progress?: Progress; message: string },
 ): DatasetStateStatus {
-  const rest: Partial<DatasetStateStatus> = { plan: b.plan };
+  const rest: Partial<DatasetStateStatus> = {};
+  if (b.plan) rest.plan = b.plan;
   if (b.progress) rest.progress = b.progress;
   if (b.previous?.documents !== undefined) rest.documents = b.previous.documents;
   if (b.previous?.embedded !== undefined) rest.embedded = b.previous.embedded;
   return build(b, b.checks, { kind: 'healing', message: b.message }, rest);
 }
 
-/** The status when the pass could not run (invalid spec, unreachable database, missing Secret). */
-export function errorStatus(b: Base & { message: string; checks?: CheckResult[] }): DatasetStateStatus {
+/**
+ * The status when the pass could not run (invalid spec, missing Secret: Failed), or the database is unavailable
+ * (`unavailable`: Degraded, retried with backoff until it is back).
+ */
+export function errorStatus(
+  b: Base & { message: string; checks?: CheckResult[]; unavailable?: boolean },
+): DatasetStateStatus {
   const checks = b.checks ?? b.previous?.checks ?? [];
   const rest: Partial<DatasetStateStatus> = { lastError: b.message };
   for (const k of ['documents', 'embedded', 'plan', 'progress'] as const)
     if (b.previous?.[k] !== undefined) Object.assign(rest, { [k]: b.previous[k] });
-  return build(b, checks, { kind: 'failed', message: b.message }, rest);
+  const outcome: Outcome = b.unavailable
+    ? { kind: 'incomplete', message: b.message }
+    : { kind: 'failed', message: b.message };
+  return build(b, checks, outcome, rest);
 }

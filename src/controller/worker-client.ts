@@ -23,7 +23,7 @@ export function rfc6761Lookup(hostname: string, options: LookupOptions, callback
 
 export interface JsonResponse {
   status: number;
-  body: Record<string, unknown>;
+  body: unknown;
 }
 
 /** POSTs JSON and reads a JSON answer; rejects on network errors, timeouts and aborts. */
@@ -52,9 +52,9 @@ export function postJson(
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
         res.on('end', () => {
-          let body: Record<string, unknown>;
+          let body: unknown;
           try {
-            body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
           } catch {
             body = { error: Buffer.concat(chunks).toString('utf8').slice(0, 200) };
           }

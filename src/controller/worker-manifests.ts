@@ -1,7 +1,9 @@
 /**
  * The objects the controller writes for the embedding workers of one DatasetState, as plain manifests (no
  * I/O): the Deployment, its Service, the NetworkPolicy that admits only the controller's Pods to the batch
- * API, the PodDisruptionBudget, and the token Secret. workers.ts applies them; tests score them.
+ * API, the PodDisruptionBudget, the token Secret and (for an inline database URL with a password) the
+ * database Secret; and the replica count for a backlog.
+ * worker-dispatcher.ts applies them; tests score them.
  */
 import type {
   V1Container,
@@ -16,6 +18,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type DatasetStateSpec } from '../api/schema.ts';
+import { redactSecrets } from '../store/url.ts';
 
 export interface WorkerSettings {
   /** Image for the workers when the spec names none (the controller's own image). */
@@ -43,6 +46,22 @@ export interface WorkerSettings {
   networkPolicy?: { namespace: string; podLabels: Record<string, string> };
   /** Write a PodDisruptionBudget (maxUnavailable 1) per worker Deployment. */
   podDisruptionBudget?: boolean;
+  /** More environment variables of the worker container (--worker-env), after the controller's own. */
+  extraEnv?: V1EnvVar[];
+}
+
+/** The worker's onnxruntime intra-op threads (spec.workers.threads); src/worker/run.ts reads it. */
+export const THREADS_ENV = 'DATASTATE_EMBED_THREADS';
+
+/** replicas = clamp(ceil(backlog batches / batches per worker), min, max). */
+export function desiredReplicas(
+  backlogBatches: number,
+  batchesPerWorker: number,
+  min: number,
+  max: number,
+): number {
+  const want = Math.ceil(backlogBatches / Math.max(1, batchesPerWorker));
+  return Math.max(min, Math.min(max, want));
 }
 
 /** The DatasetState the workers belong to: what the manifests need of it. */
@@ -101,12 +120,32 @@ function metadata(owner: WorkerOwner, name: string) {
   };
 }
 
+/**
+ * True when spec.database.url is inline and carries a credential (a URL password, a password=/PWD= value):
+ * it then goes to the workers through a Secret the controller owns (workerDatabaseSecret), never in clear.
+ */
+export function inlineUrlHasCredential(spec: DatasetStateSpec): boolean {
+  const url = spec.database.url;
+  return !spec.database.connectionSecretRef && !!url && redactSecrets(url) !== url;
+}
+
 /** The spec the workers run with: the dataset's embedding and database settings, never credentials. */
 export function workerSpecJson(spec: DatasetStateSpec): string {
   const database = { ...spec.database };
   delete database.connectionSecretRef;
-  if (spec.database.connectionSecretRef) delete database.url;
+  if (spec.database.connectionSecretRef || inlineUrlHasCredential(spec)) delete database.url;
   return JSON.stringify({ embedding: spec.embedding, database });
+}
+
+/** The Secret holding an inline database URL with a credential, for the workers' DATASTATE_DB_URL. */
+export function workerDatabaseSecret(owner: WorkerOwner, url: string): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: metadata(owner, `${workerName(owner.name)}-db`),
+    type: 'Opaque',
+    data: { url: Buffer.from(url, 'utf8').toString('base64') },
+  };
 }
 
 /**
@@ -156,16 +195,16 @@ export function workerDeployment(
     { name: 'DATASTATE_WORKER_SPEC', value: workerSpecJson(spec) },
     { name: 'DATASTATE_HOME', value: HOME },
   ];
-  if (spec.database.connectionSecretRef)
-    env.push({
-      name: 'DATASTATE_DB_URL',
-      valueFrom: {
-        secretKeyRef: {
-          name: spec.database.connectionSecretRef.name,
-          key: spec.database.connectionSecretRef.key,
-        },
-      },
-    });
+  const dbSecret = spec.database.connectionSecretRef
+    ? { name: spec.database.connectionSecretRef.name, key: spec.database.connectionSecretRef.key }
+    : inlineUrlHasCredential(spec)
+      ? { name: `${name}-db`, key: 'url' }
+      : null;
+  if (dbSecret) env.push({ name: 'DATASTATE_DB_URL', valueFrom: { secretKeyRef: dbSecret } });
+  if (spec.workers.threads !== undefined)
+    env.push({ name: THREADS_ENV, value: String(spec.workers.threads) });
+  const own = new Set(env.map((e) => e.name));
+  for (const e of settings.extraEnv ?? []) if (!own.has(e.name)) env.push(e);
   const volumes: V1Volume[] = [
     { name: 'token', secret: { secretName: `${name}-token` } },
     { name: 'home', emptyDir: {} },
@@ -319,6 +358,7 @@ export function workerManifests(
   const out: (V1Secret | V1NetworkPolicy | V1Service | V1PodDisruptionBudget | V1Deployment)[] = [
     workerTokenSecret(owner, token),
   ];
+  if (inlineUrlHasCredential(spec)) out.push(workerDatabaseSecret(owner, spec.database.url!));
   // The policy before the Deployment: no worker Pod ever runs unprotected.
   if (settings.networkPolicy)
     out.push(workerNetworkPolicy(owner, { ...settings, networkPolicy: settings.networkPolicy }));

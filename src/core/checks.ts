@@ -60,7 +60,13 @@ export function checkSchema(inspection: Inspection): CheckResult {
   return {
     name: 'schema_integrity',
     passed: false,
-    message: schema.problems.map((p) => `${p.object}: ${p.problem}; fix: ${p.fix}`).join(' | '),
+    message: schema.problems
+      .map((p) =>
+        p.liveDimension !== undefined && inspection.counts.tokenRows === 0
+          ? `${p.object}: ${p.problem}; the table is empty: healing recreates it`
+          : `${p.object}: ${p.problem}; fix: ${p.fix}`,
+      )
+      .join(' | '),
     actual: schema.problems.length,
     target: 0,
     examples: examples(schema.problems.map((p) => p.object)),
@@ -108,16 +114,26 @@ export function checkAbstractsValid(inspection: Inspection): CheckResult {
 
 export function checkTokenEmbeddingsComplete(inspection: Inspection, expect: Expectation): CheckResult {
   const g = groupByStatus(inspection, expect);
-  const incomplete = [...g.missing, ...g.partial];
+  const incomplete = [...g.missing, ...g.partial, ...g.damaged];
   const total = inspection.target.length;
   const short =
     total < inspection.docCount ? ` (the target set has ${total} of ${inspection.docCount} documents)` : '';
+  const kinds = [`${g.missing.length} missing`, `${g.partial.length} partial`];
+  if (g.damaged.length) {
+    const damage = new Map(inspection.target.map((t) => [t.candidate.docId, t.damage]));
+    const seq = g.damaged.filter((id) => damage.get(id)?.outOfSequence);
+    const vec = g.damaged.filter((id) => (damage.get(id)?.badVectors ?? 0) > 0);
+    const parts: string[] = [];
+    if (seq.length) parts.push(`token rows out of sequence in ${seq.length}: ${listed(seq)}`);
+    if (vec.length) parts.push(`zero or non-finite vectors in ${vec.length}: ${listed(vec)}`);
+    kinds.push(`${g.damaged.length} damaged — ${parts.join('; ')}`);
+  }
   return {
     name: 'token_embeddings_complete',
     passed: incomplete.length === 0,
     message: incomplete.length
       ? `${incomplete.length} of ${total} documents lack a complete token-embedding set` +
-        ` (${g.missing.length} missing, ${g.partial.length} partial): ${listed(incomplete)}${short}`
+        ` (${kinds.join(', ')}): ${listed(incomplete)}${short}`
       : `all ${total} documents have a complete token-embedding set${short}`,
     actual: total - incomplete.length,
     target: total,

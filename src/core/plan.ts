@@ -28,6 +28,11 @@ export interface HealingPlan {
   createSchema: boolean;
   /** Existing objects differ from the expectation: healing stops here and names the DDL that fixes it. */
   schemaProblems: SchemaProblem[];
+  /**
+   * The token table has another vector dimension but holds no rows (e.g. made by a `documents` run with the
+   * default dimension): recreated at the declared dimension without asking. Null when not needed.
+   */
+  rebuildTokenTable: { from: number; to: number } | null;
   /** How many more documents with an abstract must come from the source. */
   documentsToLoad: number;
   /** Target documents with a placeholder abstract, to re-read from the source. */
@@ -51,7 +56,10 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
 export function buildPlan(inspection: Inspection, input: PlanInput, expect: Expectation): HealingPlan {
   const wantsDocuments = input.targetState !== 'token-embeddings';
   const wantsEmbeddings = input.targetState !== 'documents';
-  const schemaProblems = inspection.schema.problems.filter((p) => p.kind === 'mismatch');
+  const mismatches = inspection.schema.problems.filter((p) => p.kind === 'mismatch');
+  const emptyTokens = inspection.counts.tokenRows === 0;
+  const rebuild = emptyTokens ? mismatches.find((p) => p.liveDimension !== undefined) : undefined;
+  const schemaProblems = mismatches.filter((p) => !(emptyTokens && p.liveDimension !== undefined));
 
   const documentsToLoad = wantsDocuments ? Math.max(0, input.docCount - inspection.candidatesTotal) : 0;
   const reloadDocIds = wantsDocuments
@@ -61,7 +69,7 @@ export function buildPlan(inspection: Inspection, input: PlanInput, expect: Expe
   const embed: EmbedTask[] = [];
   if (wantsEmbeddings) {
     for (const t of inspection.target) {
-      const status = embeddingStatus(t.embedding, expect);
+      const status = embeddingStatus(t.embedding, expect, t.damage);
       if (status !== 'complete') embed.push({ docId: t.candidate.docId, reason: status });
       else if (input.forceRegenerate) embed.push({ docId: t.candidate.docId, reason: 'forced' });
     }
@@ -77,8 +85,10 @@ export function buildPlan(inspection: Inspection, input: PlanInput, expect: Expe
   const summary: PlanSummary = {
     documentsToLoad,
     // Documents in the target set now; documents still to load are counted in documentsToLoad (and batches).
-    embeddingsMissing: count((t) => t.reason === 'missing' || t.reason === 'partial'),
-    embeddingsStale: count((t) => t.reason !== 'missing' && t.reason !== 'partial'),
+    embeddingsMissing: count(
+      (t) => t.reason === 'missing' || t.reason === 'partial' || t.reason === 'damaged',
+    ),
+    embeddingsStale: count((t) => t.reason !== 'missing' && t.reason !== 'partial' && t.reason !== 'damaged'),
     embeddingsToDelete: inspection.counts.orphanDocIds.length,
     batches: Math.ceil(embedTotal / input.batchSize),
     batchSize: input.batchSize,
@@ -96,6 +106,7 @@ export function buildPlan(inspection: Inspection, input: PlanInput, expect: Expe
   return {
     createSchema: inspection.schema.empty || inspection.schema.problems.some((p) => p.kind === 'missing'),
     schemaProblems,
+    rebuildTokenTable: rebuild === undefined ? null : { from: rebuild.liveDimension!, to: expect.dimension },
     documentsToLoad,
     reloadDocIds,
     orphanDocIds: [...inspection.counts.orphanDocIds],
@@ -110,6 +121,7 @@ export function buildPlan(inspection: Inspection, input: PlanInput, expect: Expe
 export function planIsEmpty(plan: HealingPlan): boolean {
   return (
     !plan.createSchema &&
+    plan.rebuildTokenTable === null &&
     plan.documentsToLoad === 0 &&
     plan.reloadDocIds.length === 0 &&
     plan.orphanDocIds.length === 0 &&
@@ -131,6 +143,10 @@ export function formatDuration(seconds: number): string {
 export function describePlan(plan: HealingPlan): string[] {
   const lines: string[] = [];
   if (plan.createSchema) lines.push('create the schema (tables, trigger)');
+  if (plan.rebuildTokenTable)
+    lines.push(
+      `recreate the empty token table for vectors of dimension ${plan.rebuildTokenTable.to} (it was made for ${plan.rebuildTokenTable.from})`,
+    );
   for (const p of plan.schemaProblems)
     lines.push(`schema: ${p.object}: ${p.problem} — fix by hand: ${p.fix}`);
   if (plan.documentsToLoad)
@@ -150,7 +166,9 @@ export function describePlan(plan: HealingPlan): string[] {
     );
   const s = plan.summary;
   if (s.embeddingsMissing)
-    lines.push(`embed ${plural(s.embeddingsMissing, 'document')} with missing or partial token embeddings`);
+    lines.push(
+      `embed ${plural(s.embeddingsMissing, 'document')} with missing, partial or damaged token embeddings`,
+    );
   if (s.embeddingsStale)
     lines.push(`re-embed ${plural(s.embeddingsStale, 'document')} with stale embeddings`);
   if (s.batches)

@@ -21,6 +21,11 @@ export interface SchemaProblem {
   problem: string;
   /** DDL that fixes it, in the store's own dialect. */
   fix: string;
+  /**
+   * Set when the token table's vector column has another dimension than declared: the live one. An empty token
+   * table of another dimension is recreated by healing (rebuildTokenTable); a non-empty one stops it.
+   */
+  liveDimension?: number;
 }
 
 export interface SchemaReport {
@@ -28,6 +33,11 @@ export interface SchemaReport {
   ok: boolean;
   /** True when none of the tables exist yet (a fresh database: creating the schema is safe). */
   empty: boolean;
+  /**
+   * True when some of the tables exist and some do not (e.g. the consumer's own token table, made before
+   * datastate ran): nothing can be counted until createSchema() has made the rest.
+   */
+  partial?: boolean;
   problems: SchemaProblem[];
 }
 
@@ -50,6 +60,9 @@ export interface EmbeddingState {
   ledger: Omit<LedgerEntry, 'docId'> | null;
   /** How many token rows exist for the document right now. */
   tokenRows: number;
+  /** Lowest and highest token_index of those rows (with a unique key, 0 and tokenRows-1 when in sequence). */
+  firstIndex?: number;
+  lastIndex?: number;
 }
 
 export interface StoreCounts {
@@ -93,6 +106,12 @@ export interface Store {
   checkSchema(expect: SchemaExpectation): Promise<SchemaReport>;
   /** Creates whatever tables, indexes and triggers are missing. Never alters or drops existing ones. */
   createSchema(expect: SchemaExpectation): Promise<void>;
+  /**
+   * Recreates the token table at the expected dimension (and clears the ledger) when its vector column has
+   * another dimension and it holds no rows, checked under a lock in the same transaction. A table that holds
+   * rows is never dropped: that throws, naming the DDL. Nothing to do when the dimension is right.
+   */
+  rebuildEmptyTokenTable(expect: SchemaExpectation): Promise<void>;
 
   counts(): Promise<StoreCounts>;
   /** Every document with a non-empty abstract: ids and small facts, never texts or vectors. */
@@ -101,6 +120,11 @@ export interface Store {
   embeddingStates(docIds: readonly string[]): Promise<EmbeddingState[]>;
   /** Which of these doc ids already exist in SourceDocuments. */
   existingDocIds(docIds: readonly string[]): Promise<Set<string>>;
+  /**
+   * Reads the vectors of these documents (the caller bounds how many) and returns, per document with any, the
+   * number of token rows whose vector is all zeros or not finite. The only inspection that reads vectors.
+   */
+  badVectors(docIds: readonly string[]): Promise<Map<string, number>>;
 
   /** Inserts or replaces documents, in one transaction. */
   upsertDocuments(docs: readonly DocumentWrite[]): Promise<void>;

@@ -79,6 +79,7 @@ export interface TarFile {
 }
 
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
+const EMPTY = Buffer.alloc(0);
 
 function normalizeEntryName(p: string): string {
   let s = p.replace(/\\/g, '/');
@@ -146,6 +147,8 @@ async function scanTar(
 export interface SortedTarOptions {
   /** Most raw bytes kept per pass (a single larger file is still read, alone). */
   windowBytes: number;
+  /** A file larger than this is not read: it is handed out in its place with `tooLarge` set to its size. */
+  maxFileBytes?: number;
   /** Which (non-hidden) files to hand out; the others are only counted. */
   accept: (name: string) => boolean;
   /** Called once, after the first pass, with the number of non-hidden regular files and of accepted ones. */
@@ -174,13 +177,15 @@ function lowerBound(kept: { name: string }[], name: string): number {
 export async function* sortedTarFiles(
   path: string,
   opts: SortedTarOptions,
-): AsyncGenerator<{ name: string; body: Buffer }> {
+): AsyncGenerator<{ name: string; body: Buffer; tooLarge?: number }> {
   const { windowBytes, accept, signal } = opts;
+  const maxFileBytes = opts.maxFileBytes ?? Infinity;
   let after: string | undefined;
   let signature: string | undefined;
   for (;;) {
-    const kept: ({ name: string; body: Buffer } | undefined)[] = [];
-    const live = kept as { name: string; body: Buffer }[];
+    type Kept = { name: string; body: Buffer; tooLarge?: number };
+    const kept: (Kept | undefined)[] = [];
+    const live = kept as Kept[];
     let bytes = 0;
     // Every file named below `limit` that was seen in this pass is kept; files at or above it wait for a
     // later pass. It starts open and comes down to the first name that did not fit (or was pushed out).
@@ -188,6 +193,21 @@ export async function* sortedTarFiles(
     let files = 0;
     let accepted = 0;
     const hash = createHash('sha256');
+    const keep = (k: Kept) => {
+      const i = lowerBound(live, k.name);
+      if (i < live.length && live[i]!.name === k.name) {
+        bytes += k.body.length - live[i]!.body.length;
+        live[i] = k;
+      } else {
+        live.splice(i, 0, k);
+        bytes += k.body.length;
+      }
+      while (bytes > windowBytes && live.length > 1) {
+        const out = live.pop()!;
+        bytes -= out.body.length;
+        limit = out.name;
+      }
+    };
     await scanTar(
       path,
       (f) => {
@@ -199,6 +219,10 @@ export async function* sortedTarFiles(
         if (after !== undefined && f.name <= after) return false; // handed out by an earlier pass
         if (limit !== undefined && f.name >= limit) return false; // a later pass
         const i = lowerBound(live, f.name);
+        if (f.size > maxFileBytes) {
+          keep({ name: f.name, body: EMPTY, tooLarge: f.size }); // handed out in order, never read
+          return false;
+        }
         if (i < live.length && live[i]!.name === f.name) return true; // a later entry of a kept name
         if (live.length > 0 && i === live.length && bytes + f.size > windowBytes) {
           limit = f.name; // it would be the first to go
@@ -206,21 +230,7 @@ export async function* sortedTarFiles(
         }
         return true;
       },
-      (f, body) => {
-        const i = lowerBound(live, f.name);
-        if (i < live.length && live[i]!.name === f.name) {
-          bytes += body.length - live[i]!.body.length;
-          live[i] = { name: f.name, body };
-        } else {
-          live.splice(i, 0, { name: f.name, body });
-          bytes += body.length;
-        }
-        while (bytes > windowBytes && live.length > 1) {
-          const out = live.pop()!;
-          bytes -= out.body.length;
-          limit = out.name;
-        }
-      },
+      (f, body) => keep({ name: f.name, body }),
       signal,
     );
     const sig = hash.digest('hex');

@@ -13,7 +13,7 @@ import { MAX_SYNTHETIC_DOCS, SyntheticSource } from './synthetic.ts';
 export { CorpusError, isCorpusError, type CorpusErrorCode } from './errors.ts';
 export { JsonlSource, parseJsonlLine } from './jsonl.ts';
 export { parseJatsFile } from './jats.ts';
-export { DEFAULT_WINDOW_BYTES, PmcXmlSource, isArticleFile } from './pmc.ts';
+export { DEFAULT_MAX_FILE_BYTES, DEFAULT_WINDOW_BYTES, PmcXmlSource, isArticleFile } from './pmc.ts';
 export { SOURCE_TYPES, type CorpusSource, type SourceStats, type SourceType } from './source.ts';
 export {
   DEFAULT_SYNTHETIC_SEED,

@@ -9,7 +9,9 @@
  */
 import { basename, extname } from 'node:path';
 import type { DocumentRecord, SourceItem } from '../core/types.ts';
-import { decodeXml, isoDate, normalizeSpace } from './text.ts';
+import { describeError } from './errors.ts';
+import { encodingFailure } from './source.ts';
+import { decodeXml, EncodingError, isoDate, normalizeSpace } from './text.ts';
 import {
   childElements,
   firstChild,
@@ -497,15 +499,20 @@ function articleToDoc(article: XmlElement, origin: string, allowFileName: boolea
  * (not well-formed XML, not JATS, no PMC id). Never throws for bad content.
  */
 export function parseJatsFile(content: string | Uint8Array, origin: string): SourceItem[] {
-  let root: XmlElement;
+  // Whatever goes wrong with one file (bad bytes, bad XML, a parser or extraction error) is that file's failure.
   try {
-    const xml = typeof content === 'string' ? content : decodeXml(content);
-    root = parseXml(xml, { skip: skipWhileParsing }).root;
+    return parseJats(content, origin);
   } catch (e) {
+    if (e instanceof EncodingError) return [encodingFailure(origin, e.message)];
     if (e instanceof XmlSyntaxError)
       return [{ ok: false, origin, reason: `not well-formed XML: ${e.message}` }];
-    throw e;
+    return [{ ok: false, origin, reason: `cannot parse: ${describeError(e)}` }];
   }
+}
+
+function parseJats(content: string | Uint8Array, origin: string): SourceItem[] {
+  const xml = typeof content === 'string' ? content : decodeXml(content);
+  const root = parseXml(xml, { skip: skipWhileParsing }).root;
   if (root.name === 'article') return [articleToDoc(root, origin, true)];
   const articles = childElements(root, 'article');
   if (articles.length === 0) {

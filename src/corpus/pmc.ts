@@ -3,7 +3,7 @@
  * single .xml/.nxml file, in the order of their paths (see files.ts). Only *.xml and *.nxml files are
  * articles; everything else (README.md, progress.json, ...) is counted in stats.skipped and left alone.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { SourceItem } from '../core/types.ts';
 import { describeError } from './errors.ts';
@@ -17,6 +17,8 @@ import { emptyStats, ItemTally, type CorpusSource, type SourceStats } from './so
  * for archives that large, extract them and point the source at the directory.
  */
 export const DEFAULT_WINDOW_BYTES = 128 * 1024 * 1024;
+/** Largest XML file read (bytes); a larger one is that file's failure, and is never read into memory. */
+export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
 /** Files read ahead of the parser in a directory. */
 const READ_AHEAD = 8;
 
@@ -31,6 +33,15 @@ export interface PmcXmlOptions {
   path: string;
   layout: PmcLayout;
   windowBytes?: number;
+  /** Largest file read (default DEFAULT_MAX_FILE_BYTES). */
+  maxFileBytes?: number;
+}
+
+class TooLarge {
+  readonly size: number;
+  constructor(size: number) {
+    this.size = size;
+  }
 }
 
 export class PmcXmlSource implements CorpusSource {
@@ -40,18 +51,35 @@ export class PmcXmlSource implements CorpusSource {
   readonly path: string;
   readonly layout: PmcLayout;
   readonly windowBytes: number;
+  readonly maxFileBytes: number;
   #stats: SourceStats = emptyStats();
 
   constructor(opts: PmcXmlOptions) {
     this.path = opts.path;
     this.layout = opts.layout;
     this.windowBytes = opts.windowBytes ?? DEFAULT_WINDOW_BYTES;
+    this.maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     const what = { directory: 'directory', archive: 'archive', file: 'file' }[opts.layout];
     this.description = `PMC JATS XML ${what} ${opts.path}`;
   }
 
   get stats(): SourceStats {
     return this.#stats;
+  }
+
+  #tooLarge(origin: string, size: number): SourceItem {
+    return {
+      ok: false,
+      origin,
+      reason: `file of ${size} bytes is larger than the limit of ${this.maxFileBytes} bytes (not read)`,
+    };
+  }
+
+  /** A file's bytes, unless it is larger than the limit. */
+  async #read(path: string, signal?: AbortSignal): Promise<Buffer | TooLarge> {
+    const { size } = await stat(path);
+    if (size > this.maxFileBytes) return new TooLarge(size);
+    return readFile(path, signal === undefined ? {} : { signal });
   }
 
   async *items(signal?: AbortSignal): AsyncGenerator<SourceItem> {
@@ -72,15 +100,16 @@ export class PmcXmlSource implements CorpusSource {
   async *#fromFile(signal?: AbortSignal): AsyncGenerator<SourceItem> {
     const origin = basename(this.path);
     this.#stats.files = 1;
-    let bytes: Buffer;
+    let bytes: Buffer | TooLarge;
     try {
-      bytes = await readFile(this.path, signal === undefined ? {} : { signal });
+      bytes = await this.#read(this.path, signal);
     } catch (e) {
       signal?.throwIfAborted();
       yield { ok: false, origin, reason: `cannot read file: ${describeError(e)}` };
       return;
     }
-    yield* parseJatsFile(bytes, origin);
+    if (bytes instanceof TooLarge) yield this.#tooLarge(origin, bytes.size);
+    else yield* parseJatsFile(bytes, origin);
   }
 
   async *#fromDirectory(signal?: AbortSignal): AsyncGenerator<SourceItem> {
@@ -90,10 +119,10 @@ export class PmcXmlSource implements CorpusSource {
     this.#stats.files = files.length;
     this.#stats.skipped = all.length - articles.length;
     // Keep a few reads in flight so the disk works while we parse.
-    const pending: Promise<Buffer | Error>[] = [];
+    const pending: Promise<Buffer | TooLarge | Error>[] = [];
     let next = 0;
-    const read = (rel: string): Promise<Buffer | Error> =>
-      readFile(join(this.path, rel), signal === undefined ? {} : { signal }).catch((e: unknown) =>
+    const read = (rel: string): Promise<Buffer | TooLarge | Error> =>
+      this.#read(join(this.path, rel), signal).catch((e: unknown) =>
         e instanceof Error ? e : new Error(String(e)),
       );
     for (const entry of articles) {
@@ -111,13 +140,15 @@ export class PmcXmlSource implements CorpusSource {
         yield { ok: false, origin: entry.rel, reason: `cannot read file: ${describeError(bytes)}` };
         continue;
       }
-      yield* parseJatsFile(bytes, entry.rel);
+      if (bytes instanceof TooLarge) yield this.#tooLarge(entry.rel, bytes.size);
+      else yield* parseJatsFile(bytes, entry.rel);
     }
   }
 
   async *#fromArchive(signal?: AbortSignal): AsyncGenerator<SourceItem> {
     const files = sortedTarFiles(this.path, {
       windowBytes: this.windowBytes,
+      maxFileBytes: this.maxFileBytes,
       accept: isArticleFile,
       onListed: (all, articles) => {
         this.#stats.files = all;
@@ -125,6 +156,8 @@ export class PmcXmlSource implements CorpusSource {
       },
       ...(signal === undefined ? {} : { signal }),
     });
-    for await (const { name, body } of files) yield* parseJatsFile(body, name);
+    for await (const { name, body, tooLarge } of files)
+      if (tooLarge !== undefined) yield this.#tooLarge(name, tooLarge);
+      else yield* parseJatsFile(body, name);
   }
 }

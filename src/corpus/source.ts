@@ -19,10 +19,29 @@ export interface SourceStats {
   failed: number;
   /** Of those, documents whose doc_id was already yielded from an earlier file or line. */
   duplicates: number;
+  /** Of those, files or lines with bytes that are not valid in their encoding (not loaded, not replaced). */
+  invalidEncoding: number;
 }
 
 export function emptyStats(): SourceStats {
-  return { files: 0, skipped: 0, documents: 0, withAbstract: 0, failed: 0, duplicates: 0 };
+  return {
+    files: 0,
+    skipped: 0,
+    documents: 0,
+    withAbstract: 0,
+    failed: 0,
+    duplicates: 0,
+    invalidEncoding: 0,
+  };
+}
+
+const ENCODING_FAILURES = new WeakSet<SourceItem>();
+
+/** The failure of a file or line whose bytes are invalid in their encoding (counted in stats.invalidEncoding). */
+export function encodingFailure(origin: string, reason: string): SourceItem {
+  const item: SourceItem = { ok: false, origin, reason };
+  ENCODING_FAILURES.add(item);
+  return item;
 }
 
 /** A DocumentSource as this module makes them: with its type and counters. */
@@ -61,6 +80,7 @@ export class ItemTally {
       if (item.doc.abstract !== '') this.#stats.withAbstract++;
     } else {
       this.#stats.failed++;
+      if (ENCODING_FAILURES.has(item)) this.#stats.invalidEncoding++;
     }
     return item;
   }

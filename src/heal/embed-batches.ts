@@ -1,6 +1,8 @@
 /**
  * The executor of the embedding work: batches of document ids → read texts → embed → write, one
- * transaction per batch. Embedding of the next batch overlaps the write of the previous one. Transient
+ * transaction per batch. A pipeline: `concurrency` batches embed at once, and `prefetch` more (default 1) are
+ * read, tokenized and handed to the model ahead of them (the model's queue takes them when a session is free),
+ * so reading and tokenizing the next batch overlap inference by default; writes overlap both. Transient
  * errors are retried with backoff and jitter; a batch that runs out of memory or time is split in half and
  * retried; a document that fails for its own reason is recorded and never blocks the rest.
  */
@@ -18,6 +20,12 @@ export interface EmbedBatchesOptions {
   backoff: BackoffPolicy;
   /** Batches embedding at once (the writes overlap on top). */
   concurrency: number;
+  /**
+   * Batches read and handed to the embedder ahead of those `concurrency` (default 1): with the default
+   * concurrency 1 the next batch is read and tokenized while the previous one is in inference. 0: strictly
+   * one after the other.
+   */
+  prefetch?: number;
   /** A batch's embedding that takes longer than this is abandoned and split (default 60 s + 10 s per document). */
   batchTimeoutMs?: (docs: number) => number;
   signal?: AbortSignal;
@@ -205,8 +213,9 @@ export async function embedBatches(opts: EmbedBatchesOptions): Promise<EmbedBatc
     slot.wake = null;
     w?.();
   };
+  const inFlight = Math.max(1, opts.concurrency + (opts.prefetch ?? 1));
   for (const batch of opts.batches) {
-    while (embedding >= opts.concurrency && !firstError) await new Promise<void>((r) => (slot.wake = r));
+    while (embedding >= inFlight && !firstError) await new Promise<void>((r) => (slot.wake = r));
     if (firstError || signal?.aborted) break;
     embedding++;
     const task = (async () => {

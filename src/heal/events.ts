@@ -9,6 +9,7 @@ export type EngineEvent =
   | { type: 'inspected'; checks: CheckResult[] }
   | { type: 'plan'; plan: HealingPlan }
   | { type: 'schema-created' }
+  | { type: 'token-table-recreated'; from: number; to: number }
   | { type: 'load-progress'; loaded: number; needed: number; reloaded: number }
   | { type: 'source-skipped'; origin: string; reason: string }
   | { type: 'orphans-deleted'; docIds: string[] }

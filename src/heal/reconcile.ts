@@ -1,7 +1,8 @@
 /**
  * One reconcile pass: inspect → checks → plan → (heal) → verify. Used as it is by the CLI and the
- * controller. Level-triggered: everything it does is derived from what the database says now, so a pass
- * killed at any moment is simply followed by another.
+ * controller (as the body of its background heal task). Level-triggered: everything it does is derived from
+ * what the database says now, so a pass killed at any moment is simply followed by another. Where the
+ * embedding batches run (this process, or the worker Deployment) is the BatchRunner's business, not this file's.
  */
 import type { CheckResult, DatasetStateSpec } from '../api/schema.ts';
 import { effectiveBatchSize } from '../api/validate.ts';
@@ -13,7 +14,7 @@ import { buildPlan, planIsEmpty, type HealingPlan } from '../core/plan.ts';
 import type { DocumentSource, Embedder } from '../core/ports.ts';
 import type { Store } from '../core/store-port.ts';
 import { isPlaceholderAbstract } from '../core/selection.ts';
-import { embedBatches, type EmbedBatchesResult } from './embed-batches.ts';
+import type { BatchRunner } from './batch-runner.ts';
 import type { EngineListener } from './events.ts';
 import { inspect } from './inspect.ts';
 import { loadDocuments } from './load-documents.ts';
@@ -24,19 +25,18 @@ export interface EngineDeps {
   openSource: () => Promise<DocumentSource>;
   /** The declared model's fingerprint, without loading the model; null when it cannot be known. */
   modelFingerprint: () => Promise<string | null>;
-  /** Loads the embedder (slow); called only when there is embedding work. Must check the dimension. */
+  /**
+   * Loads the embedder in this process (slow). Must check the dimension. reconcile() does not call it: the
+   * in-process batch runner does (and the worker process).
+   */
   openEmbedder: () => Promise<Embedder>;
+  /**
+   * Opens what runs the embedding batches (in process, or on the worker Deployment); called only when there
+   * is embedding work, before any write, so a model that does not fit stops the pass first.
+   */
+  openBatchRunner: () => Promise<BatchRunner>;
   onEvent?: EngineListener;
   now?: () => Date;
-  /**
-   * Runs the embedding batches somewhere else (the worker Deployment) instead of in this process. Each batch
-   * must still be read, embedded and written in one transaction by whoever runs it. When set, no model is
-   * loaded here; modelFingerprint must then know the model.
-   */
-  runBatches?: (
-    batches: readonly string[][],
-    context: { signal?: AbortSignal; onEvent: EngineListener; fingerprint: string; dimension: number },
-  ) => Promise<EmbedBatchesResult>;
 }
 
 export interface ReconcileOptions {
@@ -103,7 +103,9 @@ export async function reconcile(
     dimension: spec.embedding.dimension,
     fingerprint: wantsEmbeddings ? await deps.modelFingerprint() : null,
   };
-  let inspection = await inspect(store, spec.docCount, spec.selection, expect);
+  // Vectors are read (a bounded sample) only when the target state is about embeddings.
+  const inspectOptions = wantsEmbeddings ? {} : { vectorSampleDocs: 0 };
+  let inspection = await inspect(store, spec.docCount, spec.selection, expect, inspectOptions);
   const initialChecks = runChecks(inspection, spec.targetState, expect);
   emit({ type: 'inspected', checks: initialChecks });
   const throughput = measuredThroughput(
@@ -153,35 +155,39 @@ export async function reconcile(
     return finish(initialChecks, { kind: 'failed', message }, inspection);
   }
 
-  // Load the model first when there will be embedding work: a dimension mismatch stops the run before any write.
-  let embedder: Embedder | null = null;
+  // Open the batch runner first when there will be embedding work: a model that does not fit (dimension)
+  // stops the run before any write.
+  let runner: BatchRunner | null = null;
   const embedWorkAhead = wantsEmbeddings && (plan.embed.length > 0 || plan.documentsToLoad > 0);
   try {
-    if (embedWorkAhead && deps.runBatches && !expect.fingerprint)
-      throw new Error('the model fingerprint is unknown: it is needed to hand batches to workers');
-    if (embedWorkAhead && !deps.runBatches) {
+    if (embedWorkAhead) {
       const t0 = Date.now();
-      embedder = await deps.openEmbedder();
-      emit({
-        type: 'embedder-ready',
-        modelId: embedder.modelId,
-        dimension: embedder.dimension,
-        synthetic: embedder.synthetic,
-        seconds: (Date.now() - t0) / 1000,
-      });
-      expect.fingerprint = embedder.fingerprint;
+      runner = await deps.openBatchRunner();
+      if (runner.model) emit({ type: 'embedder-ready', ...runner.model, seconds: (Date.now() - t0) / 1000 });
+      expect.fingerprint = runner.fingerprint;
+    }
+    let toLoad = plan;
+    if (plan.rebuildTokenTable) {
+      await store.rebuildEmptyTokenTable({ dimension: spec.embedding.dimension });
+      emit({ type: 'token-table-recreated', ...plan.rebuildTokenTable });
     }
     if (plan.createSchema) {
       await store.createSchema({ dimension: spec.embedding.dimension });
       healed.schemaCreated = true;
       emit({ type: 'schema-created' });
+      // Some tables were there (e.g. the consumer's own token table) and some not: nothing could be counted
+      // before; count now, so that only what is missing is loaded.
+      if (inspection.schema.partial) {
+        inspection = await inspect(store, spec.docCount, spec.selection, expect);
+        toLoad = buildPlan(inspection, planInput, expect);
+      }
     }
 
-    if (plan.documentsToLoad > 0 || plan.reloadDocIds.length > 0) {
+    if (toLoad.documentsToLoad > 0 || toLoad.reloadDocIds.length > 0) {
       const source = await deps.openSource();
       const loaded = await loadDocuments(store, source, {
-        needed: plan.documentsToLoad,
-        reloadDocIds: plan.reloadDocIds,
+        needed: toLoad.documentsToLoad,
+        reloadDocIds: toLoad.reloadDocIds,
         signal,
         onEvent: emit,
       });
@@ -195,7 +201,7 @@ export async function reconcile(
       return finish(initialChecks, { kind: 'incomplete', message: 'cancelled' }, inspection);
 
     // The target set may have changed with the load: diff again, then delete what belongs to no document.
-    inspection = await inspect(store, spec.docCount, spec.selection, expect);
+    inspection = await inspect(store, spec.docCount, spec.selection, expect, inspectOptions);
     const work = buildPlan(inspection, planInput, expect);
     if (work.orphanDocIds.length) {
       await store.deleteEmbeddings(work.orphanDocIds);
@@ -203,46 +209,19 @@ export async function reconcile(
       emit({ type: 'orphans-deleted', docIds: work.orphanDocIds });
     }
 
-    const backoff = {
-      maxRetries: spec.healing.maxRetries,
-      initialMs: spec.healing.backoff.initialMs,
-      maxMs: spec.healing.backoff.maxMs,
-    };
-    const r = !work.embed.length
-      ? null
-      : deps.runBatches
-        ? await deps.runBatches(work.batches, {
-            signal,
-            onEvent: emit,
-            fingerprint: expect.fingerprint!,
-            dimension: spec.embedding.dimension,
-          })
-        : embedder
-          ? await embedBatches({
-              store,
-              embedder,
-              batches: work.batches,
-              backoff,
-              concurrency: spec.healing.concurrency,
-              signal,
-              onEvent: emit,
-              now: deps.now,
-            })
-          : null;
-    if (r) {
+    if (runner && work.embed.length) {
+      const r = await runner.run(work.batches, { signal, onEvent: emit });
       healed.embedded = r.embedded;
       healed.tokens = r.tokens;
       base.failures.push(...r.failures);
     }
   } finally {
-    await embedder?.close();
+    await runner?.close();
   }
-  const model = embedder
-    ? { modelId: embedder.modelId, synthetic: embedder.synthetic, dimension: embedder.dimension }
-    : undefined;
+  const model = runner?.model;
 
   // Verify: what does the database say now?
-  inspection = await inspect(store, spec.docCount, spec.selection, expect);
+  inspection = await inspect(store, spec.docCount, spec.selection, expect, inspectOptions);
   const checks = runChecks(inspection, spec.targetState, expect);
   emit({ type: 'verified', checks });
   if (allPassed(checks)) return finish(checks, { kind: 'ready' }, inspection, { model });

@@ -1,6 +1,10 @@
 /**
- * Retries with exponential backoff and full jitter, cancellable.
+ * The one backoff of the project: exponential, capped, with full jitter (or none, for the work queue's
+ * per-key rate limiter, which client-go also keeps deterministic). The engine's batch retries, the whole-pass
+ * retry, the controller's work queue and the worker dispatcher's endpoint cool-down all use backoffDelay.
  */
+import type { DatasetStateSpec } from '../api/schema.ts';
+
 export interface BackoffPolicy {
   maxRetries: number;
   initialMs: number;
@@ -23,10 +27,25 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** The delay before retry number `attempt` (1-based): a random point in [0, min(max, initial * 2^(attempt-1))]. */
+/** The spec's retry policy for batches (healing.maxRetries, healing.backoff). */
+export function backoffPolicyOf(spec: DatasetStateSpec): BackoffPolicy {
+  return {
+    maxRetries: spec.healing.maxRetries,
+    initialMs: spec.healing.backoff.initialMs,
+    maxMs: spec.healing.backoff.maxMs,
+  };
+}
+
+/** No jitter: the delay is the ceiling itself. */
+export const noJitter = (): number => 1;
+
+/**
+ * The delay before retry number `attempt` (1-based): a random point in [0, min(max, initial * 2^(attempt-1))]
+ * (full jitter); with `noJitter`, the ceiling itself.
+ */
 export function backoffDelay(
   attempt: number,
-  policy: BackoffPolicy,
+  policy: Pick<BackoffPolicy, 'initialMs' | 'maxMs'>,
   random: () => number = Math.random,
 ): number {
   const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** (attempt - 1));

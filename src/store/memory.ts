@@ -28,6 +28,7 @@ import type {
   StoreCounts,
 } from '../core/store-port.ts';
 import { checkWrite } from '../core/store-port.ts';
+import { isBadVector } from '../core/inspection.ts';
 import type { LedgerEntry } from '../core/types.ts';
 import { contentHash } from './content-hash.ts';
 import {
@@ -261,6 +262,7 @@ export class MemoryStore implements Store {
             `vector dimension is ${db.dimension}, expected ${expect.dimension}: the stored vectors are of another model ` +
             `(or declare embedding.dimension: ${db.dimension})`,
           fix: `DROP TABLE ${object}; DELETE FROM ${db.object(db.names.ledger)}; ${db.createStatement('tokens', expect.dimension)}`,
+          liveDimension: db.dimension,
         });
     }
     if (!db.trigger)
@@ -279,6 +281,19 @@ export class MemoryStore implements Store {
     for (const t of ['docs', 'tokens', 'ledger'] as const)
       if (!db[t]) db.execute(db.createStatement(t, expect.dimension));
     if (!db.trigger) db.execute(db.createStatement('trigger', expect.dimension));
+  }
+
+  async rebuildEmptyTokenTable(expect: SchemaExpectation): Promise<void> {
+    this.enter('rebuildEmptyTokenTable');
+    const problem = (await this.checkSchema(expect)).problems.find((p) => p.liveDimension !== undefined);
+    if (!problem) return;
+    let rows = 0;
+    for (const r of this.db.table('tokens').values()) rows += r.length;
+    if (rows > 0)
+      throw new Error(
+        `${problem.object}: ${problem.problem}; the table holds ${rows} token rows and is not dropped automatically; fix: ${problem.fix}`,
+      );
+    this.db.execute(problem.fix);
   }
 
   // ---- inspection ---------------------------------------------------------------------------------------
@@ -328,9 +343,11 @@ export class MemoryStore implements Store {
     const docs = this.db.table('docs');
     const tokens = this.db.table('tokens');
     const ledger = this.db.table('ledger');
-    return docIds.map((docId) => {
+    return docIds.map((docId): EmbeddingState => {
       const l = ledger.get(docId);
+      const rows = tokens.get(docId)?.length ?? 0;
       return {
+        ...(rows > 0 ? { firstIndex: 0, lastIndex: rows - 1 } : {}),
         docId,
         contentHash: docs.get(docId)?.content_hash ?? null,
         ledger: l
@@ -345,6 +362,17 @@ export class MemoryStore implements Store {
         tokenRows: tokens.get(docId)?.length ?? 0,
       };
     });
+  }
+
+  async badVectors(docIds: readonly string[]): Promise<Map<string, number>> {
+    this.enter('badVectors');
+    const bad = new Map<string, number>();
+    const tokens = this.db.table('tokens');
+    for (const id of new Set(docIds)) {
+      const n = (tokens.get(id) ?? []).filter((r) => isBadVector(r.vector)).length;
+      if (n > 0) bad.set(id, n);
+    }
+    return bad;
   }
 
   async existingDocIds(docIds: readonly string[]): Promise<Set<string>> {

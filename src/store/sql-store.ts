@@ -20,7 +20,9 @@ import type {
 } from '../core/store-port.ts';
 import { checkWrite } from '../core/store-port.ts';
 import type { LedgerEntry } from '../core/types.ts';
+import { isBadVector } from '../core/inspection.ts';
 import { contentHash } from './content-hash.ts';
+import { decodeVector } from './sql/vectors.ts';
 import type { Row, SqlClient, SqlSession } from './sql/client.ts';
 import { documentParams, type SqlDialect } from './sql/dialect.ts';
 
@@ -49,6 +51,9 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
   return out;
 }
 
+/** Documents whose vectors one query of badVectors reads. */
+const VECTOR_READ_DOCS = 16;
+
 export class SqlStore implements Store {
   readonly dialect: string;
   readonly description: string;
@@ -71,15 +76,20 @@ export class SqlStore implements Store {
     return this.prepared;
   }
 
-  /** Runs fn for each chunk of ids (the dialect's idChunk) and concatenates the rows. */
+  /**
+   * Runs fn for each chunk of ids (the dialect's idChunk) and concatenates the rows. `table` says whose doc id
+   * column the ids are matched in (the source and token tables' are mapped; the ledger's is doc_id).
+   */
   private async byChunks(
     s: SqlSession,
     ids: readonly string[],
+    table: 'docs' | 'tokens' | 'ledger',
     build: (f: ReturnType<SqlDialect['idFilter']>) => string,
   ): Promise<Row[]> {
     const out: Row[] = [];
+    const column = table === 'ledger' ? 'doc_id' : this.sql.c[table].docId;
     for (const chunk of chunks([...new Set(ids)], this.sql.idChunk)) {
-      const f = this.sql.idFilter('doc_id', chunk);
+      const f = this.sql.idFilter(column, chunk);
       out.push(...(await s.query(build(f), f.params)));
     }
     return out;
@@ -130,13 +140,13 @@ export class SqlStore implements Store {
     if (!docIds.length) return [];
     await this.ready();
     const { hashes, ledger, tokens } = await this.client.withSession(async (s) => ({
-      hashes: await this.byChunks(s, docIds, (f) => this.sql.documentHashes(f)),
-      ledger: await this.byChunks(s, docIds, (f) => this.sql.ledgerRows(f)),
-      tokens: await this.byChunks(s, docIds, (f) => this.sql.tokenCounts(f)),
+      hashes: await this.byChunks(s, docIds, 'docs', (f) => this.sql.documentHashes(f)),
+      ledger: await this.byChunks(s, docIds, 'ledger', (f) => this.sql.ledgerRows(f)),
+      tokens: await this.byChunks(s, docIds, 'tokens', (f) => this.sql.tokenCounts(f)),
     }));
     const hashOf = new Map(hashes.map((r) => [text(r.doc_id)!, text(r.content_hash)]));
     const ledgerOf = new Map(ledger.map((r) => [text(r.doc_id)!, r]));
-    const rowsOf = new Map(tokens.map((r) => [text(r.doc_id)!, num(r.token_rows)]));
+    const rowsOf = new Map(tokens.map((r) => [text(r.doc_id)!, r]));
     return docIds.map((docId) => {
       const l = ledgerOf.get(docId);
       const entry: Omit<LedgerEntry, 'docId'> | null = l
@@ -148,12 +158,18 @@ export class SqlStore implements Store {
             embeddedAt: text(l.embedded_at)!,
           }
         : null;
-      return {
+      const t = rowsOf.get(docId);
+      const state: EmbeddingState = {
         docId,
         contentHash: hashOf.get(docId) ?? null,
         ledger: entry,
-        tokenRows: rowsOf.get(docId) ?? 0,
+        tokenRows: t ? num(t.token_rows) : 0,
       };
+      if (t) {
+        state.firstIndex = num(t.first_index);
+        state.lastIndex = num(t.last_index);
+      }
+      return state;
     });
   }
 
@@ -161,12 +177,48 @@ export class SqlStore implements Store {
     if (!docIds.length) return new Set();
     await this.ready();
     const rows = await this.client.withSession((s) =>
-      this.byChunks(s, docIds, (f) => this.sql.existingIds(f)),
+      this.byChunks(s, docIds, 'docs', (f) => this.sql.existingIds(f)),
     );
     return new Set(rows.map((r) => text(r.doc_id)!));
   }
 
+  async badVectors(docIds: readonly string[]): Promise<Map<string, number>> {
+    const bad = new Map<string, number>();
+    if (!docIds.length) return bad;
+    await this.ready();
+    // A few documents per query: the vectors of one group are checked and let go before the next is read.
+    await this.client.withSession(async (s) => {
+      for (const group of chunks([...new Set(docIds)], VECTOR_READ_DOCS)) {
+        const f = this.sql.idFilter(this.sql.c.tokens.docId, group);
+        for (const r of await s.query(this.sql.tokenVectors(f), f.params)) {
+          if (!isBadVector(decodeVector(r.token_embedding))) continue;
+          const id = text(r.doc_id)!;
+          bad.set(id, (bad.get(id) ?? 0) + 1);
+        }
+      }
+    });
+    return bad;
+  }
+
   // ---- writes -------------------------------------------------------------------------------------------
+
+  async rebuildEmptyTokenTable(expect: SchemaExpectation): Promise<void> {
+    await this.ready();
+    const problem = (await this.sql.checkSchema(this.client, expect)).problems.find(
+      (p) => p.liveDimension !== undefined,
+    );
+    if (!problem) return;
+    await this.client.transaction(async (s) => {
+      for (const lock of this.sql.lockTokens()) await s.query(lock);
+      const [c] = await s.query(this.sql.countTokens());
+      const rows = num(c?.token_rows);
+      if (rows > 0)
+        throw new Error(
+          `${problem.object}: ${problem.problem}; the table holds ${rows} token rows and is not dropped automatically; fix: ${problem.fix}`,
+        );
+      for (const stmt of problem.fix.split(/;\s+/)) if (stmt.trim()) await s.query(stmt);
+    });
+  }
 
   async upsertDocuments(docs: readonly DocumentWrite[]): Promise<void> {
     if (!docs.length) return;
@@ -179,7 +231,9 @@ export class SqlStore implements Store {
   async readTexts(docIds: readonly string[]): Promise<DocumentText[]> {
     if (!docIds.length) return [];
     await this.ready();
-    const rows = await this.client.withSession((s) => this.byChunks(s, docIds, (f) => this.sql.texts(f)));
+    const rows = await this.client.withSession((s) =>
+      this.byChunks(s, docIds, 'docs', (f) => this.sql.texts(f)),
+    );
     const byId = new Map(rows.map((r) => [text(r.doc_id)!, r]));
     const out: DocumentText[] = [];
     const fills: [string, string, string][] = [];
@@ -241,8 +295,8 @@ export class SqlStore implements Store {
     await this.ready();
     const ids = [...new Set(docIds)].sort(compareIds);
     await this.client.transaction(async (s) => {
-      await this.byChunks(s, ids, (f) => this.sql.deleteLedger(f));
-      await this.byChunks(s, ids, (f) => this.sql.deleteTokens(f));
+      await this.byChunks(s, ids, 'ledger', (f) => this.sql.deleteLedger(f));
+      await this.byChunks(s, ids, 'tokens', (f) => this.sql.deleteTokens(f));
     });
   }
 

@@ -16,6 +16,7 @@ import { embedBatches } from '../heal/embed-batches.ts';
 import type { BackoffPolicy } from '../heal/retry.ts';
 import { startHealthServer, type HealthServer } from '../app/http-server.ts';
 import type { TokenSet } from './tokens.ts';
+import { checkBatchRequest, type BatchRequest, type BatchResponse, type ModelInfo } from './wire.ts';
 
 export interface WorkerServerOptions {
   port: number;
@@ -31,22 +32,6 @@ export interface WorkerServerOptions {
   maxBatchDocs?: number;
   backoff?: BackoffPolicy;
   log?: (level: string, message: string, fields?: Record<string, unknown>) => void;
-}
-
-export interface BatchRequest {
-  dataset: string;
-  docIds: string[];
-  fingerprint: string;
-  dimension: number;
-}
-
-export interface BatchResponse {
-  embedded: number;
-  tokens: number;
-  failures: { docId: string; reason: string }[];
-  vanished: number;
-  seconds: number;
-  worker: string;
 }
 
 class HttpError extends Error {
@@ -76,7 +61,7 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Validates a batch request; every problem names the field. */
+/** Validates a batch request (the TypeBox schema in wire.ts); every problem names the field. */
 export function parseBatchRequest(text: string, maxDocs: number): BatchRequest {
   let raw: unknown;
   try {
@@ -86,24 +71,9 @@ export function parseBatchRequest(text: string, maxDocs: number): BatchRequest {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new HttpError(400, 'body must be a JSON object');
-  const o = raw as Record<string, unknown>;
-  const problems: string[] = [];
-  if (typeof o.dataset !== 'string' || !o.dataset) problems.push('dataset: must be a non-empty string');
-  if (
-    !Array.isArray(o.docIds) ||
-    !o.docIds.length ||
-    !o.docIds.every((d) => typeof d === 'string' && d.length > 0 && d.length <= 256)
-  )
-    problems.push('docIds: must be a non-empty array of document ids');
-  else if (o.docIds.length > maxDocs)
-    problems.push(`docIds: at most ${maxDocs} documents per batch (got ${o.docIds.length})`);
-  else if (new Set(o.docIds).size !== o.docIds.length) problems.push('docIds: must not repeat an id');
-  if (typeof o.fingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(o.fingerprint))
-    problems.push('fingerprint: must be a sha256 hex string');
-  if (!Number.isInteger(o.dimension) || (o.dimension as number) < 1)
-    problems.push('dimension: must be a positive integer');
-  if (problems.length) throw new HttpError(422, problems.join('; '));
-  return o as unknown as BatchRequest;
+  const checked = checkBatchRequest(raw, maxDocs);
+  if (!checked.ok) throw new HttpError(422, checked.problems.join('; '));
+  return checked.request;
 }
 
 export async function startWorkerServer(
@@ -179,12 +149,13 @@ export async function startWorkerServer(
             loadError ? `model failed to load: ${loadError.message}` : 'model not loaded yet',
           );
         const e: Embedder = embedder;
-        send(res, 200, {
+        const info: ModelInfo = {
           modelId: e.modelId,
           fingerprint: e.fingerprint,
           dimension: e.dimension,
           synthetic: e.synthetic,
-        });
+        };
+        send(res, 200, info);
         return true;
       }
       if (path !== '/v1/batches') throw new HttpError(404, `no such endpoint: ${req.method} ${path}`);

@@ -65,3 +65,19 @@ export async function installCrd(env: Envtest, file = CRD_PATH): Promise<void> {
     return true;
   });
 }
+
+export const DATASET_STATES = { group: 'datastate.dev', version: 'v1alpha1', plural: 'datasetstates' };
+
+/** Creates a DatasetState in `namespace` with this spec. */
+export async function createDatasetState(
+  custom: CustomObjectsApi,
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<void> {
+  await custom.createNamespacedCustomObject({
+    ...DATASET_STATES,
+    namespace,
+    body: { apiVersion: 'datastate.dev/v1alpha1', kind: 'DatasetState', metadata: { name, namespace }, spec },
+  });
+}

@@ -51,7 +51,8 @@ export interface PrivatePostgres {
   destroy(): void;
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/** Starts a private server; on `port` when given (a port of the caller's own), else on a free one. */
+export async function startPrivatePostgres(options: { port?: number } = {}): Promise<PrivatePostgres> {
   const bin = pgBinDir();
   if (!bin) throw new Error('PostgreSQL server binaries not found (run scripts/ci-databases.sh)');
   const root = mkdtempSync(join(tmpdir(), 'datastate-private-pg-'));
@@ -69,7 +70,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const pw = join(root, 'pw');
   writeFileSync(pw, PRIVATE_PG_PASSWORD + '\n');
   if (asRoot) execFileSync('chown', ['postgres', pw]);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   let running = false;
   const pg: PrivatePostgres = {
     url: `postgres://${USER}:${encodeURIComponent(PRIVATE_PG_PASSWORD)}@127.0.0.1:${port}/postgres`,

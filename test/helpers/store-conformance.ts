@@ -111,6 +111,32 @@ export function storeConformance(backend: BackendName): void {
       await assert.rejects(store.writeEmbeddings([emb('A', 3, 'h', 4)]));
     });
 
+    it('damage: token_index range, bad vectors found, an empty token table of another dimension rebuilt', async (db, store) => {
+      await store.createSchema({ dimension: DIM });
+      await store.upsertDocuments([
+        doc('A', 'an abstract that is long enough'),
+        doc('B', 'another abstract here'),
+      ]);
+      const zeroed = emb('B', 3, 'h');
+      zeroed.embedding.vectors.fill(0, DIM, 2 * DIM); // token row 1 all zeros
+      await store.writeEmbeddings([emb('A', 3, 'h'), zeroed]);
+      const [a] = await store.embeddingStates(['A']);
+      assert.equal(a!.firstIndex, 0);
+      assert.equal(a!.lastIndex, 2);
+      assert.deepEqual([...(await store.badVectors(['A', 'B']))], [['B', 1]]);
+      // Not empty: never dropped, the DDL is named.
+      await assert.rejects(
+        store.rebuildEmptyTokenTable({ dimension: 8 }),
+        /holds 6 token rows.*fix: DROP TABLE/,
+      );
+      await store.deleteEmbeddings(['A', 'B']);
+      await store.rebuildEmptyTokenTable({ dimension: 8 });
+      assert.deepEqual(await store.checkSchema({ dimension: 8 }), { ok: true, empty: false, problems: [] });
+      await store.writeEmbeddings([emb('A', 2, 'h', 8)]);
+      await store.rebuildEmptyTokenTable({ dimension: 8 }); // nothing to do
+      assert.equal((await store.embeddingStates(['A']))[0]!.tokenRows, 2);
+    });
+
     it('schema: a dropped trigger or column is reported with the DDL that restores it', async (db, store) => {
       await store.createSchema({ dimension: DIM });
       await db.dropTrigger();

@@ -272,6 +272,49 @@ test('a spec change while healing cancels the running pass and re-plans', async 
   await stopController(c);
 });
 
+test('--concurrency 1: a ValidateOnly DatasetState gets its status while another heals for minutes; deleting the healing one cancels its task', async () => {
+  const c = startController(['--concurrency', '1']);
+  const slowDb = join(dir, 'slow.db');
+  // The medium model, 1,200 documents in batches of 2: minutes of healing on this machine.
+  await createDss(
+    'slow-heal',
+    await baseSpec(slowDb, 1200, {
+      healing: { batchSize: 2 },
+      embedding: { modelPath: await mediumModelDir(), dimension: MEDIUM_DIM },
+    }),
+  );
+  await waitFor('slow-heal under way', async () => {
+    const o = await getDss('slow-heal');
+    return o.status?.phase === 'Healing' && o.status.progress?.processed > 0;
+  });
+
+  // The second one is created after the first one's heal started, and the only queue loop is free anyway:
+  // the pass is short, the heal runs in the background.
+  await createDss('quick-validate', await baseSpec(join(dir, 'quick.db'), 20, { mode: 'ValidateOnly' }));
+  const quick = await waitFor('quick-validate has status', async () => {
+    const o = await getDss('quick-validate');
+    return condition(o, 'Degraded')?.status === 'True' && o;
+  });
+  assert.equal(quick.status.phase, 'Degraded');
+  assert.ok(condition(quick, 'Ready') && condition(quick, 'Progressing'), 'conditions written');
+  const slow = await getDss('slow-heal');
+  assert.equal(slow.status.phase, 'Healing', 'the first one is still healing: it did not hold the queue');
+  assert.ok(slow.status.progress.processed < 1200, `processed ${slow.status.progress.processed}`);
+
+  // Deleting the healing one cancels its task; nothing more is written after it has unwound.
+  await custom.deleteNamespacedCustomObject({ ...G, namespace: NS, name: 'slow-heal' });
+  await waitFor('task cancelled', async () =>
+    c.log.some((l) => l.includes('heal task cancelled') && l.includes('DatasetState deleted')),
+  );
+  const count = () => rows(slowDb, 'SELECT COUNT(*) AS n FROM DocumentEmbeddingLedger')[0].n as number;
+  const atCancel = count();
+  assert.ok(atCancel < 1200, `embedded ${atCancel} of 1200 when cancelled`);
+  // One more resync period (4 s): a live task would have written several batches meanwhile.
+  await new Promise((r) => setTimeout(r, 5000));
+  assert.equal(count(), atCancel, 'no batch written after the task was cancelled');
+  await stopController(c);
+});
+
 test('two controllers with leader election: one leader heals; when it is killed the other takes over', async () => {
   const leaseArgs = ['--leader-elect', '--lease-namespace', NS, '--lease-duration', '4'];
   const a = startController(leaseArgs);

@@ -41,6 +41,7 @@ function check(items: SourceItem[], source: CorpusSource): void {
     withAbstract: PMC_CORPUS_FACTS.withAbstract,
     failed: 0,
     duplicates: 0,
+    invalidEncoding: 0,
   });
 }
 

@@ -74,6 +74,7 @@ describe('jsonl source', () => {
         withAbstract: 1,
         failed: 6,
         duplicates: 1,
+        invalidEncoding: 0,
       });
 
       const first = items[0]!;

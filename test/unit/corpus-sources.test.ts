@@ -93,6 +93,7 @@ describe('pmc-xml directory source', () => {
       withAbstract: 3,
       failed: 2,
       duplicates: 1,
+      invalidEncoding: 0,
     });
   });
 
@@ -135,6 +136,7 @@ describe('pmc-xml archive source', () => {
         withAbstract: 3,
         failed: 2,
         duplicates: 1,
+        invalidEncoding: 0,
       });
     }
   });

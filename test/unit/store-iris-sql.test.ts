@@ -85,7 +85,7 @@ test('IRIS: inspection set queries', () => {
   );
   assert.equal(
     d.tokenCounts(F),
-    `SELECT doc_id, COUNT(*) AS token_rows FROM RAG.DocumentTokenEmbeddings WHERE ${IN} GROUP BY doc_id`,
+    `SELECT doc_id, COUNT(*) AS token_rows, MIN(token_index) AS first_index, MAX(token_index) AS last_index FROM RAG.DocumentTokenEmbeddings WHERE ${IN} GROUP BY doc_id`,
   );
   assert.equal(d.existingIds(F), `SELECT doc_id FROM RAG.SourceDocuments WHERE ${IN}`);
   assert.equal(d.texts(F), `SELECT doc_id, abstract, content_hash FROM RAG.SourceDocuments WHERE ${IN}`);

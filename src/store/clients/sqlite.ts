@@ -21,9 +21,9 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
 import { lowerKeys } from '../sql/client.ts';
+import { readOnlyUri } from './sqlite-readonly.ts';
 
 /** SQLITE_BUSY (also its extended codes): the lock is held by another connection; waiting may help. */
 export function isSqliteBusy(error: unknown): boolean {
@@ -117,7 +117,7 @@ export class SqliteClient implements SqlClient {
     } else {
       this.db
         .prepare(`ATTACH DATABASE ? AS ${schema}`)
-        .run(existsSync(path) ? `${pathToFileURL(path).href}?mode=ro` : ':memory:');
+        .run(existsSync(path) ? readOnlyUri(path) : ':memory:');
     }
   }
 

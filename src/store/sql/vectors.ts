@@ -131,3 +131,23 @@ export class PgBinaryCopy {
     return this.enc.encode(id);
   }
 }
+
+/**
+ * A stored vector as numbers, whatever the driver hands back: float32 little-endian bytes (SQLite's BLOB, as a
+ * Uint8Array or, over ODBC, an ArrayBuffer), an
+ * array (PostgreSQL real[] through pg), or text ("[1,2]" from pgvector, "{1,2}", "1,2" from IRIS).
+ */
+export function decodeVector(value: unknown): ArrayLike<number> {
+  if (value instanceof ArrayBuffer) return decodeVector(new Uint8Array(value)); // BLOBs over ODBC
+  if (value instanceof Uint8Array) {
+    const n = Math.floor(value.byteLength / 4);
+    if (value.byteOffset % 4 === 0) return new Float32Array(value.buffer, value.byteOffset, n);
+    return new Float32Array(value.slice(0, n * 4).buffer);
+  }
+  if (Array.isArray(value)) return value.map(Number);
+  if (typeof value === 'string') {
+    const body = value.trim().replace(/^[[{(]|[\]})]$/g, '');
+    return body === '' ? [] : body.split(',').map((x) => Number(x.trim()));
+  }
+  throw new Error(`cannot read a stored vector of type ${typeof value}`);
+}

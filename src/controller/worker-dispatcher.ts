@@ -1,7 +1,9 @@
 /**
- * The embedding workers of one DatasetState: a Deployment + Service + token Secret (+ NetworkPolicy and
- * PodDisruptionBudget when configured; worker-manifests.ts builds them) that the controller creates and owns (ownerReferences: deleting the DatasetState deletes them), scales with the backlog, and
- * feeds batches of document ids through the ready endpoints of the Service's EndpointSlices.
+ * The worker dispatcher of one DatasetState: the BatchRunner that runs batches on the embedding worker
+ * Deployment. It applies the Deployment + Service + token Secret (+ NetworkPolicy and PodDisruptionBudget when
+ * configured; worker-manifests.ts builds them, pure) that the controller owns (ownerReferences: deleting the
+ * DatasetState deletes them), scales the Deployment with the backlog, and feeds batches of document ids through
+ * the ready endpoints of the Service's EndpointSlices.
  *
  * Workers read texts from and write vectors to the database themselves; vectors never pass through the
  * controller. A worker that dies or times out mid-batch has its batch retried on another endpoint; since a
@@ -18,36 +20,31 @@ import {
 } from '@kubernetes/client-node';
 import type { DatasetStateSpec } from '../api/schema.ts';
 import { ProgressTracker } from '../core/progress.ts';
+import type { BatchContext, BatchRunner } from '../heal/batch-runner.ts';
 import type { EmbedBatchesResult } from '../heal/embed-batches.ts';
-import type { EngineListener } from '../heal/events.ts';
-import { sleep } from '../heal/retry.ts';
+import { backoffDelay, noJitter, sleep } from '../heal/retry.ts';
+import { errorText, parseBatchResponse, type BatchRequest } from '../worker/wire.ts';
 import { statusOf, type DatasetStateObject, type KubeClients } from './kube.ts';
 import { postJson } from './worker-client.ts';
 import {
+  desiredReplicas,
   MANAGER,
   workerManifests,
   workerName,
-  workerSpecJson,
   workerTokenSecret,
   type WorkerOwner,
   type WorkerSettings,
 } from './worker-manifests.ts';
 
-export { desiredReplicas, workerName, workerSpecJson, type WorkerSettings };
-export const WORKER_PORT = 8080;
-
-/** replicas = clamp(ceil(backlog batches / batches per worker), min, max). */
-function desiredReplicas(backlogBatches: number, batchesPerWorker: number, min: number, max: number): number {
-  const want = Math.ceil(backlogBatches / Math.max(1, batchesPerWorker));
-  return Math.max(min, Math.min(max, want));
-}
+/** A dead endpoint is tried again after 1, 2, 4 … 30 s, not hammered. */
+const ENDPOINT_COOLDOWN = { initialMs: 1000, maxMs: 30_000 };
 
 export interface Endpoint {
   url: string;
   name: string;
 }
 
-export class WorkerPool {
+export class WorkerDispatcher {
   private readonly apps: AppsV1Api;
   private readonly discovery: DiscoveryV1Api;
   private readonly objects: KubernetesObjectApi;
@@ -170,9 +167,42 @@ export class WorkerPool {
    * Dispatches the batches to the ready endpoints, at most inFlightPerEndpoint each, and scales the
    * Deployment with the backlog as it shrinks.
    */
+  /** The BatchRunner port over this dispatcher; closing it scales the Deployment back to minReplicas. */
+  batchRunner(fingerprint: string, signal: AbortSignal): BatchRunner {
+    return {
+      fingerprint,
+      run: (batches, ctx) => this.run(batches, { ...ctx, fingerprint }),
+      // Cancelled (spec changed, deleted, stopping): the next task, if any, sets the replicas itself.
+      close: async () => {
+        if (signal.aborted) return;
+        await this.ensure(this.spec.workers.minReplicas).catch((e) =>
+          this.log('warn', 'cannot scale workers down', { error: (e as Error).message }),
+        );
+      },
+    };
+  }
+
+  /** Batches not answered yet (queued or in flight) of the run under way, and those in flight. */
+  private backlog = { open: 0, inFlight: 0 };
+
+  /**
+   * Sets the Deployment's replicas from the backlog of the run under way (never below what is in flight);
+   * the controller's pass calls it. Nothing while no run is under way.
+   */
+  async scaleToBacklog(): Promise<void> {
+    if (this.replicas === null || !this.backlog.open) return;
+    const { minReplicas: min, maxReplicas: max } = this.spec.workers;
+    await this.scale(
+      Math.max(
+        desiredReplicas(this.backlog.open, this.settings.batchesPerWorker, min, max),
+        Math.min(max, this.backlog.inFlight),
+      ),
+    );
+  }
+
   async run(
     batches: readonly string[][],
-    ctx: { signal?: AbortSignal; onEvent: EngineListener; fingerprint: string; dimension: number },
+    ctx: BatchContext & { fingerprint: string },
   ): Promise<EmbedBatchesResult> {
     const { min, max } = { min: this.spec.workers.minReplicas, max: this.spec.workers.maxReplicas };
     const dataset = `${this.namespace}/${this.obj.metadata!.name}`;
@@ -189,7 +219,7 @@ export class WorkerPool {
     const pending = batches.map((ids) => ({ ids, attempts: 0 }));
     const inFlight = new Map<string, number>();
     const coolingUntil = new Map<string, number>();
-    // Consecutive failures per endpoint: a dead worker is tried again after 1, 2, 4 … 30 s, not hammered.
+    // Consecutive failures per endpoint (ENDPOINT_COOLDOWN).
     const strikes = new Map<string, number>();
     const running = new Set<Promise<void>>();
     let fatal: Error | null = null;
@@ -208,29 +238,29 @@ export class WorkerPool {
       batch.attempts++;
       inFlight.set(ep.url, (inFlight.get(ep.url) ?? 0) + 1);
       try {
-        const res = await postJson(
-          `${ep.url}/v1/batches`,
-          { dataset, docIds: batch.ids, fingerprint: ctx.fingerprint, dimension: ctx.dimension },
-          { token: this.token, signal: ctx.signal, timeoutMs: 60_000 + 10_000 * batch.ids.length },
-        );
-        const body = res.body;
+        const request: BatchRequest = {
+          dataset,
+          docIds: batch.ids,
+          fingerprint: ctx.fingerprint,
+          dimension: this.spec.embedding.dimension,
+        };
+        const res = await postJson(`${ep.url}/v1/batches`, request, {
+          token: this.token,
+          signal: ctx.signal,
+          timeoutMs: 60_000 + 10_000 * batch.ids.length,
+        });
         if (res.status === 409 || res.status === 422 || res.status === 401) {
           // The worker runs another model or does not accept our token: retrying elsewhere will not help.
           fatal ??= new Error(
-            `worker ${ep.name} refused the batch (HTTP ${res.status}): ${String(body.error ?? '')}`,
+            `worker ${ep.name} refused the batch (HTTP ${res.status}): ${errorText(res.body)}`,
           );
           return;
         }
         if (res.status !== 200)
-          throw Object.assign(new Error(`HTTP ${res.status}: ${String(body.error ?? '')}`), {
+          throw Object.assign(new Error(`HTTP ${res.status}: ${errorText(res.body)}`), {
             status: res.status,
           });
-        const r = body as unknown as {
-          embedded: number;
-          tokens: number;
-          failures: { docId: string; reason: string }[];
-          vanished: number;
-        };
+        const r = parseBatchResponse(res.body);
         result.embedded += r.embedded;
         result.tokens += r.tokens;
         result.vanished += r.vanished;
@@ -248,7 +278,7 @@ export class WorkerPool {
         else {
           const n = (strikes.get(ep.url) ?? 0) + 1;
           strikes.set(ep.url, n);
-          coolingUntil.set(ep.url, Date.now() + Math.min(30_000, 1000 * 2 ** (n - 1)));
+          coolingUntil.set(ep.url, Date.now() + backoffDelay(n, ENDPOINT_COOLDOWN, noJitter));
         }
         if (batch.attempts >= this.settings.maxAttempts) {
           for (const docId of batch.ids) {
@@ -271,6 +301,7 @@ export class WorkerPool {
     };
 
     while ((pending.length || running.size) && !fatal && !ctx.signal?.aborted) {
+      this.backlog = { open: pending.length + running.size, inFlight: running.size };
       if (Date.now() - lastRefresh > 1000) {
         lastRefresh = Date.now();
         try {
@@ -278,14 +309,6 @@ export class WorkerPool {
         } catch (e) {
           this.log('warn', 'cannot list worker endpoints', { dataset, error: (e as Error).message });
         }
-        // The backlog shrinks: so do the workers (never below what is in flight).
-        const backlog = pending.length + running.size;
-        await this.scale(
-          Math.max(
-            desiredReplicas(backlog, this.settings.batchesPerWorker, min, max),
-            Math.min(max, running.size),
-          ),
-        ).catch((e) => this.log('warn', 'cannot scale workers', { dataset, error: (e as Error).message }));
       }
       if (endpoints.length) noEndpointSince = Date.now();
       else if (Date.now() - noEndpointSince > this.settings.readyTimeoutMs) {
@@ -309,6 +332,7 @@ export class WorkerPool {
       await Promise.race([sleep(250, ctx.signal).catch(() => undefined), ...running]);
     }
     await Promise.allSettled(running);
+    this.backlog = { open: 0, inFlight: 0 };
     result.cancelled = Boolean(ctx.signal?.aborted);
     report(true);
     if (fatal) throw fatal;
