@@ -30,7 +30,7 @@ export interface Throughput {
 export const MAX_INTERVALS = 200;
 /** An interval longer than this many times the median one (and than PAUSE_FLOOR_SECONDS) is a pause. */
 export const PAUSE_FACTOR = 5;
-export const PAUSE_FLOOR_SECONDS = 5;
+export const PAUSE_FLOOR_SECONDS = 1;
 
 /** Throughput of `fingerprint` from the ledger rows, or null when fewer than two batches of it are recorded. */
 export function measuredThroughput(

@@ -45,14 +45,14 @@ describe('measured throughput (ledger)', () => {
 
 describe('the plan estimate after a first heal', () => {
   it('is within ±25% of the next heals of the same size (median of three)', async (t) => {
-    const model = await smallModel('eta', { hidden: 64, heads: 4, intermediate: 256, layers: 4 });
+    const model = await smallModel('eta', { hidden: 128, heads: 4, intermediate: 512, layers: 4 });
     const N = 96;
     const heal = async (docCount: number, db = path.join(dir, 'eta.db')) => {
       const { spec } = specFromFlags({
         docCount: String(docCount),
         db,
         model,
-        dimension: '64',
+        dimension: '128',
         batchSize: '8',
       });
       let plan: Extract<EngineEvent, { type: 'plan' }>['plan'] | undefined;
