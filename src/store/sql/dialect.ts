@@ -110,14 +110,38 @@ export abstract class SqlDialect {
     );
   }
 
+  /**
+   * Whether the database can find the distinct doc_ids of the token table by a loose index scan: a recursive
+   * query that seeks from one doc_id to the next on the (doc_id, token_index) key, one seek per document
+   * instead of reading every token row. SQLite and PostgreSQL can; the default SQL (IRIS) reads them all.
+   */
+  readonly looseIndexScan: boolean = false;
+
+  /** `WITH RECURSIVE tdocs(doc_id) AS (...)`: the token table's distinct doc_ids (plus one NULL), by seeks. */
+  private tokenDocIdsCte(): string {
+    return (
+      `WITH RECURSIVE tdocs(doc_id) AS (SELECT MIN(doc_id) FROM ${this.t.tokens} UNION ALL ` +
+      `SELECT (SELECT MIN(t.doc_id) FROM ${this.t.tokens} t WHERE t.doc_id > tdocs.doc_id) FROM tdocs WHERE tdocs.doc_id IS NOT NULL) `
+    );
+  }
+
   countTokens(): string {
+    if (this.looseIndexScan)
+      return (
+        `${this.tokenDocIdsCte()}SELECT (SELECT COUNT(*) FROM ${this.t.tokens}) AS token_rows, ` +
+        `(SELECT COUNT(*) FROM tdocs WHERE doc_id IS NOT NULL) AS docs`
+      );
     return `SELECT COUNT(*) AS token_rows, COUNT(DISTINCT doc_id) AS docs FROM ${this.t.tokens}`;
   }
 
   /** Ids with token or ledger rows but no document (order is applied by the store, the same on every database). */
   orphans(): string {
+    const tokenIds = this.looseIndexScan
+      ? `SELECT doc_id FROM tdocs WHERE doc_id IS NOT NULL`
+      : `SELECT doc_id FROM ${this.t.tokens}`;
     return (
-      `SELECT o.doc_id FROM (SELECT doc_id FROM ${this.t.tokens} UNION SELECT doc_id FROM ${this.t.ledger}) o ` +
+      `${this.looseIndexScan ? this.tokenDocIdsCte() : ''}` +
+      `SELECT o.doc_id FROM (${tokenIds} UNION SELECT doc_id FROM ${this.t.ledger}) o ` +
       `WHERE NOT EXISTS (SELECT 1 FROM ${this.t.docs} d WHERE d.doc_id = o.doc_id)`
     );
   }
@@ -142,6 +166,17 @@ export abstract class SqlDialect {
 
   tokenCounts(f: IdFilter): string {
     return `SELECT doc_id, COUNT(*) AS token_rows FROM ${this.t.tokens} WHERE ${f.sql} GROUP BY doc_id`;
+  }
+
+  /**
+   * One statement for embeddingStates, where the dialect has one that beats three: per id, doc_id, doc_hash
+   * (the document's content_hash), the ledger's columns (model_fingerprint, ledger_hash, token_count,
+   * dimension, embedded_at; NULL without a ledger row) and token_rows. Used when joinsEmbeddingStates;
+   * otherwise the store runs documentHashes, ledgerRows and tokenCounts.
+   */
+  readonly joinsEmbeddingStates: boolean = false;
+  embeddingStatesJoined(_f: IdFilter): string {
+    throw new Error(`${this.name}: no joined embeddingStates statement`);
   }
 
   existingIds(f: IdFilter): string {
