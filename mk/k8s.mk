@@ -6,7 +6,7 @@
 #   make k8s-status                   the controller, its leader, every DatasetState and its failing checks
 #   make k8s-render DOCS=1000         print the DatasetState manifest k8s-ensure-ragas applies (k8s-validate: the same, ValidateOnly, NAME-validate)
 # Variables (defaults below): DOCS, K8S_NAMESPACE (of the DatasetStates; default: the context's), K8S_DB_SECRET,
-# K8S_DIALECT, K8S_SOURCE, K8S_MODEL (paths inside the controller Pod), K8S_DIM, K8S_TIMEOUT, K8S_RELEASE,
+# K8S_DIALECT, K8S_SOURCE, K8S_MODEL (paths inside the controller Pod), K8S_DIM, K8S_TIMEOUT, K8S_FAIL_AFTER, K8S_RELEASE,
 # K8S_RELEASE_NAMESPACE, K8S_HELM_FLAGS (e.g. "--set replicaCount=1"), KUBECTL, HELM (empty: no helm).
 
 SHELL := /bin/bash
@@ -31,6 +31,9 @@ K8S_SOURCE ?= /data/pmc-oa
 K8S_MODEL ?= /models/encoder
 K8S_DIM ?= 768
 K8S_TIMEOUT ?= 2h
+# k8s-ensure-ragas gives up sooner when the DatasetState stays Failed or Degraded (not healing) this many
+# seconds: the controller retries such a pass with backoff, but a wait of K8S_TIMEOUT would hide the error.
+K8S_FAIL_AFTER ?= 120
 # Seconds k8s-validate waits for the verdict.
 K8S_VALIDATE_TIMEOUT ?= 600
 # 1000 -> 1k, 5000 -> 5k, 10000 -> 10k, 250 -> 250
@@ -80,11 +83,30 @@ k8s-render:
 
 k8s-ensure-ragas:
 	@set -euo pipefail; \
+	[[ '$(K8S_TIMEOUT)' =~ ^([0-9]+)([smh]?)$$ && '$(K8S_FAIL_AFTER)' =~ ^[0-9]+$$ ]] || { \
+	  echo "K8S_TIMEOUT must be N, Ns, Nm or Nh and K8S_FAIL_AFTER seconds (got '$(K8S_TIMEOUT)', '$(K8S_FAIL_AFTER)')" >&2; exit 2; }; \
+	[[ '$(K8S_TIMEOUT)' =~ ^([0-9]+)([smh]?)$$ ]]; \
+	case "$${BASH_REMATCH[2]}" in h) limit=$$((BASH_REMATCH[1] * 3600));; m) limit=$$((BASH_REMATCH[1] * 60));; \
+	  *) limit=$${BASH_REMATCH[1]};; esac; \
 	$(call k8s_render,$(K8S_NAME),AutoFix) | $(K8S_KUBECTL_NS) apply -f -; \
-	echo "waiting up to $(K8S_TIMEOUT) for dss/$(K8S_NAME) to be Ready (progress: $(K8S_KUBECTL_NS) get dss -w)"; \
-	if ! $(K8S_KUBECTL_NS) wait --for=condition=Ready dss/$(K8S_NAME) --timeout=$(K8S_TIMEOUT); then \
-	  echo "dss/$(K8S_NAME) is not Ready after $(K8S_TIMEOUT):" >&2; \
-	  $(call k8s_report,$(K8S_NAME)) >&2; exit 1; fi; \
+	echo "waiting up to $(K8S_TIMEOUT) for dss/$(K8S_NAME) to be Ready, less if it stays Failed or Degraded for $(K8S_FAIL_AFTER) s (progress: $(K8S_KUBECTL_NS) get dss -w)"; \
+	deadline=$$((SECONDS + limit)); bad_since=; \
+	while :; do \
+	  IFS=/ read -r gen seen phase ready < <($(K8S_KUBECTL_NS) get dss $(K8S_NAME) \
+	    -o jsonpath='{.metadata.generation}/{.status.observedGeneration}/{.status.phase}/{.status.conditions[?(@.type=="Ready")].status}{"\n"}') || true; \
+	  if [ "$${seen:-}" = "$${gen:-}" ] && [ "$${ready:-}" = True ]; then break; fi; \
+	  if [ "$${seen:-}" = "$${gen:-}" ] && [[ "$${phase:-}" =~ ^(Failed|Degraded)$$ ]]; then \
+	    bad_since=$${bad_since:-$$SECONDS}; \
+	    if [ $$((SECONDS - bad_since)) -ge $(K8S_FAIL_AFTER) ]; then \
+	      echo "dss/$(K8S_NAME) has been $$phase for $(K8S_FAIL_AFTER) s (the controller keeps retrying; kubectl get dss -w):" >&2; \
+	      $(call k8s_report,$(K8S_NAME)) >&2; exit 1; fi; \
+	  else bad_since=; fi; \
+	  if [ $$SECONDS -ge $$deadline ]; then \
+	    echo "dss/$(K8S_NAME) is not Ready after $(K8S_TIMEOUT):" >&2; \
+	    $(call k8s_report,$(K8S_NAME)) >&2; exit 1; fi; \
+	  sleep 2; \
+	done; \
+	$(K8S_KUBECTL_NS) wait --for=condition=Ready dss/$(K8S_NAME) --timeout=60s; \
 	$(K8S_KUBECTL_NS) get dss $(K8S_NAME); \
 	$(call k8s_report,$(K8S_NAME)); \
 	echo READY

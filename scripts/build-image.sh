@@ -112,12 +112,17 @@ layer_sha="$(sha256sum "$work/layer.tar" | cut -d' ' -f1)"
 layer_size="$(stat -c %s "$work/layer.tar")"
 mv "$work/layer.tar" "$layout/blobs/sha256/$layer_sha"
 
-blob() { # write stdin as a blob; print "sha size"
-  local f="$work/blob" sha
+# Write stdin as a blob; print "sha size". Called in `< <(...)`, which runs it asynchronously: its own temp file,
+# and the blob in place before the line is printed (the caller's `read` returns on that line), so two calls never
+# race on one file.
+blob() {
+  local f sha size
+  f="$(mktemp "$work/blob.XXXXXX")"
   cat > "$f"
   sha="$(sha256sum "$f" | cut -d' ' -f1)"
-  echo "$sha $(stat -c %s "$f")"
+  size="$(stat -c %s "$f")"
   mv "$f" "$layout/blobs/sha256/$sha"
+  echo "$sha $size"
 }
 read -r config_sha config_size < <(jq -cn --arg diff "sha256:$layer_sha" '{
   architecture: "amd64", os: "linux", created: "1970-01-01T00:00:00Z",

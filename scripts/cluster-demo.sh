@@ -110,7 +110,16 @@ name="ragas-$docs"
 kubectl get dss -w &
 watch_pid=$!
 trap 'kill $watch_pid 2>/dev/null || true' EXIT
-make -s -C "$root" k8s-ensure-ragas DOCS="$docs" K8S_DIALECT=postgres K8S_SOURCE=/data/pmc-oa/pmc-oa.tar.gz \
-  K8S_MODEL=/models/encoder K8S_DIM="$dim" K8S_TIMEOUT="${K8S_TIMEOUT:-20m}"
+# A short wait (5 min + 1 s per document; K8S_TIMEOUT overrides), and sooner when the DatasetState stays
+# Failed or Degraded (K8S_FAIL_AFTER): a demo that cannot work says why at once, not after make's 2 h.
+if ! make -s -C "$root" k8s-ensure-ragas DOCS="$docs" K8S_DIALECT=postgres \
+  K8S_SOURCE=/data/pmc-oa/pmc-oa.tar.gz K8S_MODEL=/models/encoder K8S_DIM="$dim" \
+  K8S_TIMEOUT="${K8S_TIMEOUT:-$((300 + docs))s}" K8S_FAIL_AFTER="${K8S_FAIL_AFTER:-60}"; then
+  kill $watch_pid 2>/dev/null || true
+  log "dss/$name did not become Ready (its status is above); the pods and the controller's last words:"
+  kubectl get pods -A -o wide >&2 || true
+  kubectl -n datastate-system logs -l app.kubernetes.io/name=datastate --tail=15 --prefix >&2 || true
+  exit 1
+fi
 kill $watch_pid 2>/dev/null || true
 log "done: kubectl get dss $name; make k8s-status; clean up with scripts/cluster-demo.sh clean, then make cluster-down"

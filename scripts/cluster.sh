@@ -444,11 +444,16 @@ remove_kube_chains() {
 
 cmd_snapshot() { # everything `down` must leave as it was before `up`
   # Processes of this cluster: its binaries, or anything naming its state directory (shims, containers' pause).
+  # envtest's etcd and kube-apiserver count only when they name the state directory: other test suites on a
+  # shared machine start and stop their own meanwhile.
   echo "== processes"
   local p exe
   for p in /proc/[0-9]*; do
     exe="$(readlink "$p/exe" 2>/dev/null || true)"
-    case "$exe" in "$cbin"/* | "$ebin"/* | */containerd | */containerd-shim* | */runc) echo "${exe##*/}" ;; esac
+    case "$exe" in
+      "$cbin"/* | */containerd | */containerd-shim* | */runc) echo "${exe##*/}" ;;
+      "$ebin"/*) { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -qF -- "$dir/" && echo "${exe##*/}" ;;
+    esac
   done | sort
   our_pids | sed 's/^/pid naming the state dir: /' 
   echo "== mounts"; awk '{ print $5, $9 }' /proc/self/mountinfo | sort

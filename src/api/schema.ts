@@ -3,6 +3,7 @@
  * validation of manifests and flags, and the CRD's OpenAPI schema (crds/, via ./crd.ts) all come from here.
  */
 import { Type, type Static, type TLiteral, type TSchema, type TUnion } from '@sinclair/typebox';
+import { IDENTIFIER } from './identifiers.ts';
 
 export const GROUP = 'datastate.dev';
 export const VERSION = 'v1alpha1';
@@ -29,9 +30,6 @@ export const ORDER_BY = ['doc_id', 'newest', 'random'] as const;
 export const DIALECTS = ['sqlite', 'postgres', 'iris'] as const;
 export const SOURCE_TYPES = ['pmc-xml', 'jsonl', 'synthetic'] as const;
 export const CONVENTIONS = ['auto', 'colbert', 'none'] as const;
-
-/** SQL identifiers we accept for schema and table names (quoted everywhere, but kept simple). */
-const IDENTIFIER = '^[A-Za-z_][A-Za-z0-9_]{0,62}$';
 
 export const SelectionSchema = Type.Object(
   {
@@ -78,6 +76,74 @@ export const TablesSchema = Type.Object(
   { default: {}, additionalProperties: false },
 );
 
+/**
+ * Which column of the consumer's tables holds what (the defaults are the tables datastate creates). The keys are
+ * datastate's names for the values; the values are the columns' names in the database.
+ */
+export const DEFAULT_COLUMNS = {
+  sourceDocuments: {
+    docId: 'doc_id',
+    title: 'title',
+    abstract: 'abstract',
+    authors: 'authors',
+    keywords: 'keywords',
+    pubDate: 'pub_date',
+    origin: 'origin',
+    contentHash: 'content_hash',
+    loadedAt: 'loaded_at',
+    textContent: 'text_content',
+  },
+  tokenEmbeddings: {
+    docId: 'doc_id',
+    tokenIndex: 'token_index',
+    tokenText: 'token_text',
+    embedding: 'token_embedding',
+  },
+} as const;
+
+function columnFields<T extends Record<string, string>>(defaults: T, what: Record<keyof T, string>) {
+  const props: Record<string, TSchema> = {};
+  for (const [key, name] of Object.entries(defaults))
+    props[key] = Type.String({ default: name, pattern: IDENTIFIER, description: what[key as keyof T] });
+  return props as { [K in keyof T]: ReturnType<typeof Type.String> };
+}
+
+export const ColumnsSchema = Type.Object(
+  {
+    sourceDocuments: Type.Object(
+      columnFields(DEFAULT_COLUMNS.sourceDocuments, {
+        docId: 'Document id (the primary key).',
+        title: 'Title.',
+        abstract: 'Abstract: the text that is embedded.',
+        authors: 'Authors, a JSON array.',
+        keywords: 'Keywords, a JSON array.',
+        pubDate: 'Publication date (ISO 8601 text).',
+        origin: 'Where the document was loaded from.',
+        contentHash:
+          "sha256 of the abstract, kept by datastate (cleared by its trigger when the abstract changes behind datastate's back).",
+        loadedAt: 'When datastate loaded the document.',
+        textContent: 'Body text.',
+      }),
+      { default: {}, additionalProperties: false },
+    ),
+    tokenEmbeddings: Type.Object(
+      columnFields(DEFAULT_COLUMNS.tokenEmbeddings, {
+        docId: 'Document id.',
+        tokenIndex: 'Position of the token row in its document (0, 1, ...); with docId the primary key.',
+        tokenText: 'The token (a word piece).',
+        embedding: "The token's vector, of embedding.dimension floats.",
+      }),
+      { default: {}, additionalProperties: false },
+    ),
+  },
+  {
+    default: {},
+    additionalProperties: false,
+    description:
+      "Column names of the source and token tables, so datastate can keep the consumer's own tables in state. Other columns of those tables are left alone (NULL or their default on the rows datastate writes).",
+  },
+);
+
 export const DatabaseSchema = Type.Object(
   {
     dialect: StringEnum(DIALECTS, { default: 'sqlite' }),
@@ -91,6 +157,7 @@ export const DatabaseSchema = Type.Object(
     connectionSecretRef: Type.Optional(SecretKeyRefSchema),
     schema: Type.String({ default: DEFAULT_SCHEMA, pattern: IDENTIFIER }),
     tables: TablesSchema,
+    columns: ColumnsSchema,
     lockTimeoutMs: Type.Integer({
       default: 10000,
       minimum: 1,
@@ -203,6 +270,14 @@ export const WorkersSchema = Type.Object(
     minReplicas: Type.Integer({ default: 0, minimum: 0 }),
     maxReplicas: Type.Integer({ default: 4, minimum: 0 }),
     resources: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    threads: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 64,
+        description:
+          "onnxruntime intra-op threads of each worker Pod's model session (one session per Pod). Default: one session per core the Pod sees, split over them. Match it to the worker's CPU limit, e.g. 1 with resources.limits.cpu 1.",
+      }),
+    ),
   },
   { default: {}, additionalProperties: false },
 );

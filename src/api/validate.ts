@@ -8,11 +8,14 @@ import { parseDocument } from 'yaml';
 import {
   API_VERSION,
   KIND,
+  DEFAULT_COLUMNS,
   ManifestSchema,
   SpecSchema,
+  TablesSchema,
   type DatasetStateManifest,
   type DatasetStateSpec,
 } from './schema.ts';
+import { identifierProblem } from './identifiers.ts';
 
 /** Bad input: a manifest, spec or flag that breaks a rule. The CLI maps it to exit code 2. */
 export class ValidationError extends Error {
@@ -137,7 +140,67 @@ function crossFieldProblems(spec: DatasetStateSpec, prefix: string): string[] {
     problems.push(
       `${p}embedding.stride: must be < embedding.maxTokens (${spec.embedding.stride} >= ${spec.embedding.maxTokens})`,
     );
+  problems.push(...nameProblems(spec, p));
   return problems;
+}
+
+/**
+ * The database names beyond their pattern: no SQL reserved word, no column named twice in one table, and the
+ * source and token tables distinct (datastate keeps its ledger apart from the consumer's tables).
+ */
+function nameProblems(spec: DatasetStateSpec, p: string): string[] {
+  const problems: string[] = [];
+  const db = spec.database;
+  const check = (field: string, name: string) => {
+    const problem = identifierProblem(name);
+    if (problem) problems.push(`${p}database.${field}: ${problem}`);
+  };
+  check('schema', db.schema);
+  // In the schema's order, so the field reported is the later one (the one most likely set by hand).
+  const tables = Object.keys(TablesSchema.properties).map(
+    (k) => [k, db.tables[k as keyof typeof db.tables]] as const,
+  );
+  for (const [key, name] of tables) check(`tables.${key}`, name);
+  for (const [i, [key, name]] of tables.entries()) {
+    const other = tables.slice(0, i).find(([, n]) => n.toLowerCase() === name.toLowerCase());
+    if (other)
+      problems.push(
+        `${p}database.tables.${key}: names the same table as tables.${other[0]} (${JSON.stringify(name)})`,
+      );
+  }
+  for (const [table, defaults] of Object.entries(DEFAULT_COLUMNS)) {
+    const columns = db.columns[table as keyof typeof db.columns] as Record<string, string>;
+    const seen = new Map<string, string>();
+    for (const key of Object.keys(defaults)) {
+      const name = columns[key]!;
+      check(`columns.${table}.${key}`, name);
+      const first = seen.get(name.toLowerCase());
+      if (first)
+        problems.push(
+          `${p}database.columns.${table}.${key}: names the same column as columns.${table}.${first} (${JSON.stringify(name)})`,
+        );
+      else seen.set(name.toLowerCase(), key);
+    }
+  }
+  return problems;
+}
+
+/** A table name given as schema.table gets its own advice: the schema goes in database.schema. */
+function qualifiedNameHints(problems: string[], value: unknown, prefix: string): string[] {
+  const p = prefix ? `${prefix}.` : '';
+  const tables = (value as { database?: { tables?: Record<string, unknown> } }).database?.tables ?? {};
+  return problems.map((problem) => {
+    for (const [key, name] of Object.entries(tables))
+      if (
+        problem.startsWith(`${p}database.tables.${key}:`) &&
+        typeof name === 'string' &&
+        /^[A-Za-z_]\w*\.[A-Za-z_]\w*$/.test(name)
+      ) {
+        const [schema, table] = name.split('.');
+        return `${p}database.tables.${key}: give the table's name alone and its schema in database.schema (got ${JSON.stringify(name)}: write tables.${key}: ${table} and schema: ${schema})`;
+      }
+    return problem;
+  });
 }
 
 /** Fills in defaults (on a copy) and validates. Throws ValidationError naming every bad field. */
@@ -145,7 +208,7 @@ export function parseSpec(input: unknown, prefix = 'spec'): DatasetStateSpec {
   if (typeof input !== 'object' || input === null || Array.isArray(input))
     throw new ValidationError([`${prefix || '(root)'}: must be a mapping`]);
   const value = Value.Default(SpecSchema, structuredClone(input));
-  const problems = collectErrors(SpecSchema, value, prefix);
+  const problems = qualifiedNameHints(collectErrors(SpecSchema, value, prefix), value, prefix);
   if (problems.length) throw new ValidationError(problems);
   const spec = value as DatasetStateSpec;
   const cross = crossFieldProblems(spec, prefix);

@@ -59,6 +59,11 @@ export interface Wired {
 export interface WireOptions {
   /** The database URL when it does not come from spec.database.url (e.g. read from a Secret). */
   databaseUrl?: string;
+  /**
+   * How the model runs: embedding worker threads and onnxruntime intra-op threads per session (default: the
+   * embedder's, from the cores this process sees). Not part of the fingerprint: it does not change the vectors.
+   */
+  parallelism?: { workers?: number; threads?: number };
   /** The process is asked to stop: the store ends lock waits at once (src/store/clients/sqlite.ts). */
   signal?: AbortSignal;
 }
@@ -108,7 +113,7 @@ export async function wire(
     modelFingerprint: async () => modelFingerprint(await model(), embedderOptions),
     openEmbedder: async () => {
       const dir = await model();
-      const embedder = await loadEmbedder(dir, embedderOptions);
+      const embedder = await loadEmbedder(dir, { ...embedderOptions, ...options.parallelism });
       if (embedder.synthetic) onNote(syntheticModelNote(embedder.modelId));
       return embedder;
     },

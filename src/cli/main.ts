@@ -10,7 +10,7 @@ import { isConfigError } from './errors.ts';
 import { jsonErrorReport, jsonReport, progressRenderer, textReport } from './render.ts';
 import { redactSecrets } from '../store/url.ts';
 import { specFromFlags, type EnsureFlags } from './spec-from-flags.ts';
-import { parseLabels, parseResources } from './worker-flags.ts';
+import { parseEnv, parseLabels, parseResources } from './worker-flags.ts';
 import { DEFAULT_WORKER_RESOURCES } from '../controller/worker-manifests.ts';
 import { wire } from '../app/wiring.ts';
 import type { ConventionChoice } from '../embed/conventions.ts';
@@ -314,7 +314,13 @@ export function buildProgram(): Command {
       process.env.POD_NAMESPACE,
     )
     .option('--worker-pdb', 'write a PodDisruptionBudget (maxUnavailable 1) per worker Deployment')
-    .action(async (f: Record<string, string | boolean | undefined>) => {
+    .option(
+      '--worker-env <NAME=VALUE>',
+      'an environment variable of the worker container (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .action(async (f: Record<string, string | string[] | boolean | undefined>) => {
       const { runController } = await import('../controller/run.ts');
       const num = (name: string, v: unknown) => {
         const n = Number(v);
@@ -363,6 +369,7 @@ export function buildProgram(): Command {
                 : DEFAULT_WORKER_RESOURCES,
               networkPolicy: workerPolicy(),
               podDisruptionBudget: Boolean(f.workerPdb),
+              extraEnv: parseEnv(f.workerEnv as string[]),
             }
           : undefined,
       });

@@ -1,8 +1,9 @@
 /**
- * Parsing of the controller's worker flags: --worker-network-policy-pod-labels (k=v,k=v) and
- * --worker-resources (a JSON ResourceRequirements). Bad input is a ValidationError naming the flag.
+ * Parsing of the controller's worker flags: --worker-network-policy-pod-labels (k=v,k=v),
+ * --worker-resources (a JSON ResourceRequirements) and --worker-env (NAME=VALUE, repeated). Bad input is a
+ * ValidationError naming the flag.
  */
-import type { V1ResourceRequirements } from '@kubernetes/client-node';
+import type { V1EnvVar, V1ResourceRequirements } from '@kubernetes/client-node';
 import { ValidationError } from '../api/validate.ts';
 
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
@@ -61,4 +62,24 @@ export function parseResources(text: string, flag = '--worker-resources'): V1Res
   }
   if (problems.length) throw new ValidationError(problems);
   return out;
+}
+
+const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+/** Set by the controller itself (worker-manifests.ts): never from --worker-env. */
+const OWN_ENV = ['DATASTATE_WORKER_SPEC', 'DATASTATE_HOME', 'DATASTATE_DB_URL', 'DATASTATE_EMBED_THREADS'];
+
+export function parseEnv(items: readonly string[], flag = '--worker-env'): V1EnvVar[] {
+  const out = new Map<string, string>();
+  const problems: string[] = [];
+  for (const item of items) {
+    const i = item.indexOf('=');
+    const name = i < 0 ? item : item.slice(0, i);
+    if (i < 0 || !ENV_NAME.test(name))
+      problems.push(`${flag}: ${JSON.stringify(item)} is not NAME=VALUE with a valid variable name`);
+    else if (OWN_ENV.includes(name))
+      problems.push(`${flag}: ${name} is set by the controller (spec.workers / the database Secret)`);
+    else out.set(name, item.slice(i + 1));
+  }
+  if (problems.length) throw new ValidationError(problems);
+  return [...out].map(([name, value]) => ({ name, value }));
 }

@@ -43,7 +43,12 @@ export interface WorkerSettings {
   networkPolicy?: { namespace: string; podLabels: Record<string, string> };
   /** Write a PodDisruptionBudget (maxUnavailable 1) per worker Deployment. */
   podDisruptionBudget?: boolean;
+  /** More environment variables of the worker container (--worker-env), after the controller's own. */
+  extraEnv?: V1EnvVar[];
 }
+
+/** The worker's onnxruntime intra-op threads (spec.workers.threads); src/worker/run.ts reads it. */
+export const THREADS_ENV = 'DATASTATE_EMBED_THREADS';
 
 /** The DatasetState the workers belong to: what the manifests need of it. */
 export interface WorkerOwner {
@@ -166,6 +171,10 @@ export function workerDeployment(
         },
       },
     });
+  if (spec.workers.threads !== undefined)
+    env.push({ name: THREADS_ENV, value: String(spec.workers.threads) });
+  const own = new Set(env.map((e) => e.name));
+  for (const e of settings.extraEnv ?? []) if (!own.has(e.name)) env.push(e);
   const volumes: V1Volume[] = [
     { name: 'token', secret: { secretName: `${name}-token` } },
     { name: 'home', emptyDir: {} },

@@ -28,6 +28,11 @@ export interface SchemaReport {
   ok: boolean;
   /** True when none of the tables exist yet (a fresh database: creating the schema is safe). */
   empty: boolean;
+  /**
+   * True when some of the tables exist and some do not (e.g. the consumer's own token table, made before
+   * datastate ran): nothing can be counted until createSchema() has made the rest.
+   */
+  partial?: boolean;
   problems: SchemaProblem[];
 }
 

@@ -166,17 +166,24 @@ export async function reconcile(
       });
       expect.fingerprint = embedder.fingerprint;
     }
+    let toLoad = plan;
     if (plan.createSchema) {
       await store.createSchema({ dimension: spec.embedding.dimension });
       healed.schemaCreated = true;
       emit({ type: 'schema-created' });
+      // Some tables were there (e.g. the consumer's own token table) and some not: nothing could be counted
+      // before; count now, so that only what is missing is loaded.
+      if (inspection.schema.partial) {
+        inspection = await inspect(store, spec.docCount, spec.selection, expect);
+        toLoad = buildPlan(inspection, planInput, expect);
+      }
     }
 
-    if (plan.documentsToLoad > 0 || plan.reloadDocIds.length > 0) {
+    if (toLoad.documentsToLoad > 0 || toLoad.reloadDocIds.length > 0) {
       const source = await deps.openSource();
       const loaded = await loadDocuments(store, source, {
-        needed: plan.documentsToLoad,
-        reloadDocIds: plan.reloadDocIds,
+        needed: toLoad.documentsToLoad,
+        reloadDocIds: toLoad.reloadDocIds,
         signal,
         onEvent: emit,
       });

@@ -5,6 +5,7 @@
  * iris:<ODBC connection string> (odbc: means the same); odbc+postgres:<...> and odbc+sqlite:<...> run the
  * ODBC path with PostgreSQL's or SQLite's SQL. Without a URL, DATASTATE_DB_URL is used (for postgres/iris).
  */
+import type { ColumnOptions } from '../core/columns.ts';
 import type { Store } from '../core/store-port.ts';
 import { openSqliteStore } from './embedded.ts';
 import { StoreConfigError } from './errors.ts';
@@ -24,6 +25,8 @@ export interface StoreConfig {
   url?: string;
   schema: string;
   tables: { sourceDocuments: string; tokenEmbeddings: string; ledger: string };
+  /** Column names of the source and token tables (spec.database.columns); defaults for those not given. */
+  columns?: ColumnOptions;
   /**
    * The pass will not write (ValidateOnly, DryRun). The SQLite store then opens its file read-only and does not
    * create a missing one; PostgreSQL sessions are read-only; IRIS's schema check skips its (rolled-back) INSERT
@@ -77,7 +80,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     throw new StoreConfigError(
       `database.url looks like ${parsed.dialect} but database.dialect is ${config.dialect}`,
     );
-  const names = { schema: config.schema, tables: config.tables };
+  const names = { schema: config.schema, tables: config.tables, columns: config.columns };
   const lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   const statementTimeoutMs = config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   if (!parsed) {

@@ -71,15 +71,20 @@ export class SqlStore implements Store {
     return this.prepared;
   }
 
-  /** Runs fn for each chunk of ids (the dialect's idChunk) and concatenates the rows. */
+  /**
+   * Runs fn for each chunk of ids (the dialect's idChunk) and concatenates the rows. `table` says whose doc id
+   * column the ids are matched in (the source and token tables' are mapped; the ledger's is doc_id).
+   */
   private async byChunks(
     s: SqlSession,
     ids: readonly string[],
+    table: 'docs' | 'tokens' | 'ledger',
     build: (f: ReturnType<SqlDialect['idFilter']>) => string,
   ): Promise<Row[]> {
     const out: Row[] = [];
+    const column = table === 'ledger' ? 'doc_id' : this.sql.c[table].docId;
     for (const chunk of chunks([...new Set(ids)], this.sql.idChunk)) {
-      const f = this.sql.idFilter('doc_id', chunk);
+      const f = this.sql.idFilter(column, chunk);
       out.push(...(await s.query(build(f), f.params)));
     }
     return out;
@@ -133,12 +138,12 @@ export class SqlStore implements Store {
       async (s): Promise<{ hashes: Row[]; ledger: Row[]; tokens: Row[] }> => {
         if (!this.sql.joinsEmbeddingStates)
           return {
-            hashes: await this.byChunks(s, docIds, (f) => this.sql.documentHashes(f)),
-            ledger: await this.byChunks(s, docIds, (f) => this.sql.ledgerRows(f)),
-            tokens: await this.byChunks(s, docIds, (f) => this.sql.tokenCounts(f)),
+            hashes: await this.byChunks(s, docIds, 'docs', (f) => this.sql.documentHashes(f)),
+            ledger: await this.byChunks(s, docIds, 'ledger', (f) => this.sql.ledgerRows(f)),
+            tokens: await this.byChunks(s, docIds, 'tokens', (f) => this.sql.tokenCounts(f)),
           };
         // The dialect has it all in one statement: split its rows into the three kinds.
-        const rows = await this.byChunks(s, docIds, (f) => this.sql.embeddingStatesJoined(f));
+        const rows = await this.byChunks(s, docIds, 'docs', (f) => this.sql.embeddingStatesJoined(f));
         return {
           hashes: rows.map((r) => ({ doc_id: r.doc_id, content_hash: r.doc_hash })),
           ledger: rows
@@ -175,7 +180,7 @@ export class SqlStore implements Store {
     if (!docIds.length) return new Set();
     await this.ready();
     const rows = await this.client.withSession((s) =>
-      this.byChunks(s, docIds, (f) => this.sql.existingIds(f)),
+      this.byChunks(s, docIds, 'docs', (f) => this.sql.existingIds(f)),
     );
     return new Set(rows.map((r) => text(r.doc_id)!));
   }
@@ -193,7 +198,9 @@ export class SqlStore implements Store {
   async readTexts(docIds: readonly string[]): Promise<DocumentText[]> {
     if (!docIds.length) return [];
     await this.ready();
-    const rows = await this.client.withSession((s) => this.byChunks(s, docIds, (f) => this.sql.texts(f)));
+    const rows = await this.client.withSession((s) =>
+      this.byChunks(s, docIds, 'docs', (f) => this.sql.texts(f)),
+    );
     const byId = new Map(rows.map((r) => [text(r.doc_id)!, r]));
     const out: DocumentText[] = [];
     const fills: [string, string, string][] = [];
@@ -255,8 +262,8 @@ export class SqlStore implements Store {
     await this.ready();
     const ids = [...new Set(docIds)].sort(compareIds);
     await this.client.transaction(async (s) => {
-      await this.byChunks(s, ids, (f) => this.sql.deleteLedger(f));
-      await this.byChunks(s, ids, (f) => this.sql.deleteTokens(f));
+      await this.byChunks(s, ids, 'ledger', (f) => this.sql.deleteLedger(f));
+      await this.byChunks(s, ids, 'tokens', (f) => this.sql.deleteTokens(f));
     });
   }
 

@@ -11,6 +11,8 @@ import { parseSpec, ValidationError } from '../api/validate.ts';
 import { wire } from '../app/wiring.ts';
 import { TokenSet } from './tokens.ts';
 import { startWorkerServer } from './server.ts';
+import { FAULT_ENV, withFault } from './fault.ts';
+import { THREADS_ENV } from '../controller/worker-manifests.ts';
 
 export interface WorkerRunOptions {
   port: number;
@@ -37,18 +39,37 @@ export function workerSpecFromJson(json: string): DatasetStateSpec {
   return parseSpec({ docCount: 1, ...(raw as object) }, 'spec');
 }
 
+/**
+ * DATASTATE_EMBED_THREADS (the worker Deployment sets it from spec.workers.threads): one model session on one
+ * embedding thread with that many onnxruntime intra-op threads. Unset: the embedder's default layout.
+ */
+export function workerParallelism(
+  value: string | undefined,
+): { workers: number; threads: number } | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const threads = Number(value);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64)
+    throw new ValidationError([
+      `${THREADS_ENV}: ${JSON.stringify(value)} is not a whole number of threads from 1 to 64`,
+    ]);
+  return { workers: 1, threads };
+}
+
 export async function runWorker(o: WorkerRunOptions): Promise<number> {
   const envToken = process.env.DATASTATE_WORKER_TOKEN?.trim();
   const tokens = new TokenSet({ file: o.tokenFile, tokens: envToken ? [envToken] : [] });
+  const parallelism = workerParallelism(process.env[THREADS_ENV]);
   const wired = await wire(
     o.spec,
     () => undefined,
     (note) => log('info', note),
     {
       databaseUrl: process.env.DATASTATE_DB_URL?.trim() || undefined,
+      parallelism,
     },
   );
-  const embedder = wired.deps.openEmbedder();
+  if (parallelism) log('info', 'model parallelism', parallelism);
+  const embedder = withFault(process.env[FAULT_ENV], wired.deps.openEmbedder(), log);
   const server = await startWorkerServer({
     port: o.port,
     host: o.host,

@@ -5,7 +5,9 @@
 // brings, the make targets a user runs, and cluster-down leaving the host as it found it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clusterSkipReason, hostSnapshot, startCluster, type Cluster } from '../helpers/cluster.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { clusterSkipReason, hostSnapshot, repoRoot, startCluster, type Cluster } from '../helpers/cluster.ts';
 
 const skip = clusterSkipReason();
 const K8S_VARS = [
@@ -13,8 +15,11 @@ const K8S_VARS = [
   'K8S_SOURCE=/data/pmc-oa/pmc-oa.tar.gz',
   'K8S_MODEL=/models/encoder',
   'K8S_DIM=32',
-  'K8S_TIMEOUT=15m',
+  // Short waits that fail with the DatasetState's status (lastError, conditions), not make's default 2 h.
+  'K8S_TIMEOUT=8m',
+  'K8S_FAIL_AFTER=60',
 ];
+const DEMO_VALUES = join(repoRoot, '.datastate', 'cluster-demo', 'values.yaml');
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -53,6 +58,71 @@ describe('a real single-node cluster', { skip, timeout: 40 * 60_000 }, () => {
       await sleep(500);
     }
   }
+  interface Dss {
+    metadata: { generation: number };
+    status?: {
+      observedGeneration?: number;
+      phase?: string;
+      lastError?: string;
+      conditions?: { type: string; status: string; reason: string; message: string }[];
+    };
+  }
+  const dss = (name: string): Dss => JSON.parse(cluster.kubectl('get', 'dss', name, '-o', 'json')) as Dss;
+  /**
+   * Until the DatasetState is Ready for its current generation; fails at once with its lastError and
+   * conditions when it stays Failed or Degraded for a minute (as make k8s-ensure-ragas does).
+   */
+  async function ready(name: string, timeoutMs = 8 * 60_000): Promise<void> {
+    let badSince: number | undefined;
+    await until(
+      `dss/${name} Ready`,
+      () => {
+        const o = dss(name);
+        const current = o.status?.observedGeneration === o.metadata.generation;
+        if (current && o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+          return true;
+        if (current && /^(Failed|Degraded)$/.test(o.status?.phase ?? '')) {
+          badSince ??= Date.now();
+          if (Date.now() - badSince > 60_000)
+            throw new Error(
+              `dss/${name} stays ${o.status!.phase}: lastError ${o.status!.lastError ?? '-'}; conditions ` +
+                JSON.stringify(o.status!.conditions),
+            );
+        } else badSince = undefined;
+        return undefined;
+      },
+      timeoutMs,
+    );
+  }
+  /** The ragas DatasetState of `docs` documents (make k8s-render), with exactly `replicas` worker pods. */
+  function applyRagas(docs: number, replicas: number): void {
+    const r = cluster.run('bash', [
+      '-c',
+      `set -o pipefail; { make -s k8s-render DOCS=${docs} ${K8S_VARS.join(' ')}; ` +
+        `printf '  workers: {minReplicas: ${replicas}, maxReplicas: ${replicas}}\\n'; } | kubectl apply -f -`,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  interface Pod {
+    metadata: { name: string; uid: string };
+    status: {
+      phase: string;
+      conditions?: { type: string; status: string }[];
+      containerStatuses?: {
+        restartCount: number;
+        lastState?: { terminated?: { reason?: string; exitCode?: number } };
+      }[];
+    };
+  }
+  const workerPods = (dataset: string): Pod[] =>
+    (
+      JSON.parse(cluster.kubectl('get', 'pods', '-l', `datastate.dev/dataset=${dataset}`, '-o', 'json')) as {
+        items: Pod[];
+      }
+    ).items;
+  const isReady = (p: Pod): boolean =>
+    p.status.phase === 'Running' &&
+    Boolean(p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
   const leaseHolder = (): string =>
     cluster.kubectl(
       '-n',
@@ -96,26 +166,51 @@ describe('a real single-node cluster', { skip, timeout: 40 * 60_000 }, () => {
     assert.match(s.out, /ragas-200 +ragas-eval +200 +200 +100 +Ready/);
   });
 
-  test('a worker pod deleted mid-heal: the Deployment replaces it, no partial document', async () => {
-    cluster.run('bash', ['-c', `make -s k8s-render DOCS=600 ${K8S_VARS.join(' ')} | kubectl apply -f -`]);
-    const victim = await until('a running worker pod', () => {
-      const names = cluster.kubectl(
+  test('the NetworkPolicies and PodDisruptionBudgets of the chart and of the worker Deployments exist', () => {
+    const names = cluster
+      .kubectl(
         'get',
-        'pods',
-        '-l',
-        'datastate.dev/dataset=ragas-600',
-        '--field-selector',
-        'status.phase=Running',
+        'networkpolicy,pdb',
+        '-A',
         '-o',
-        'jsonpath={.items[*].metadata.name}',
-      );
-      return names.trim() ? names.trim().split(/\s+/)[0] : undefined;
-    });
-    cluster.kubectl('delete', 'pod', victim!, '--wait=false');
-    const w = cluster.run('kubectl', ['wait', '--for=condition=Ready', 'dss/ragas-600', '--timeout=15m']);
-    assert.equal(w.status, 0, w.stderr);
+        'jsonpath={range .items[*]}{.kind} {.metadata.namespace}/{.metadata.name}{"\\n"}{end}',
+      )
+      .trim()
+      .split('\n');
+    for (const want of [
+      'NetworkPolicy datastate-system/datastate-controller',
+      'PodDisruptionBudget datastate-system/datastate-controller',
+      'NetworkPolicy default/ragas-200-embedder',
+      'PodDisruptionBudget default/ragas-200-embedder',
+    ])
+      assert.ok(names.includes(want), `${want} missing from:\n${names.join('\n')}`);
+  });
+
+  test('a worker pod deleted mid-heal: the Deployment starts a replacement, the heal completes, no partial document', async () => {
+    // Exactly 2 worker pods for the pass, so the ReplicaSet must replace the deleted one (with the replicas
+    // following the backlog, it might be scaled away instead).
+    applyRagas(600, 2);
+    const victim = await until('a ready worker pod', () => workerPods('ragas-600').find(isReady));
+    const existing = new Set(workerPods('ragas-600').map((p) => p.metadata.uid));
+    assert.notEqual(dss('ragas-600').status?.phase, 'Ready', 'the heal is still running');
+    cluster.kubectl('delete', 'pod', victim.metadata.name, '--wait=false');
+    // A pod that did not exist when the victim was deleted: the ReplicaSet's replacement, started and ready.
+    const replacement = await until('a replacement worker pod, Running and Ready', () =>
+      workerPods('ragas-600').find((p) => !existing.has(p.metadata.uid) && isReady(p)),
+    );
+    assert.notEqual(replacement.metadata.uid, victim.metadata.uid);
+    await ready('ragas-600');
     const v = make('k8s-validate', 'DOCS=600');
     assert.equal(v.status, 0, v.out);
+    // Garbage collection (kube-controller-manager): the DatasetState's worker objects go with it.
+    cluster.kubectl('delete', 'dss', 'ragas-600', '--wait=true');
+    await until('the worker objects of ragas-600 collected', () =>
+      cluster
+        .kubectl('get', 'deployment,service,secret', '-l', 'datastate.dev/dataset=ragas-600', '-o', 'name')
+        .trim() === ''
+        ? true
+        : undefined,
+    );
   });
 
   test('the leader controller pod killed: the other replica takes over through the Lease and heals', async () => {
@@ -130,6 +225,49 @@ describe('a real single-node cluster', { skip, timeout: 40 * 60_000 }, () => {
     const r = make('k8s-ensure-ragas', 'DOCS=650');
     assert.equal(r.status, 0, r.out);
     assert.match(r.out, /READY/);
+  });
+
+  test('a worker container killed for memory (OOMKilled): its batch is retried, the heal reaches Ready, no partial document', async () => {
+    // Not kubelet's node-pressure eviction: that needs the whole node low on memory, which a shared machine
+    // must not be driven into. The nearest real thing: the kernel's OOM killer ending a worker container at
+    // its memory limit. The test-only fault DATASTATE_WORKER_FAULT=oom-once (src/worker/fault.ts) makes each
+    // worker pod allocate past its limit on its first batch; the limit is lowered to 768Mi for this.
+    const oomValues = join(repoRoot, '.datastate', 'cluster-demo', 'oom-values.yaml');
+    writeFileSync(
+      oomValues,
+      [
+        'controller:',
+        '  extraArgs: ["--worker-env", "DATASTATE_WORKER_FAULT=oom-once"]',
+        'workers:',
+        '  resources: { requests: { memory: 256Mi }, limits: { memory: 768Mi } }',
+        '',
+      ].join('\n'),
+    );
+    const up = make('k8s-install', `K8S_HELM_FLAGS=-f ${DEMO_VALUES} -f ${oomValues}`, 'K8S_INSTALL_WAIT=3m');
+    assert.equal(up.status, 0, up.out);
+    applyRagas(800, 2);
+    const killed = await until(
+      'a worker container terminated with reason OOMKilled',
+      () =>
+        workerPods('ragas-800').find((p) =>
+          p.status.containerStatuses?.some((c) => c.lastState?.terminated?.reason === 'OOMKilled'),
+        ),
+      4 * 60_000,
+    );
+    assert.ok(killed.status.containerStatuses![0]!.restartCount >= 1);
+    await ready('ragas-800');
+    // The controller retried the batch the killed worker had (a Warning event per failed attempt).
+    const events = cluster.kubectl(
+      'get',
+      'events',
+      '--field-selector',
+      'involvedObject.name=ragas-800,reason=BatchFailed',
+      '-o',
+      'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+    );
+    assert.match(events, /batch of \d+ documents: worker ragas-800-embedder-/);
+    const v = make('k8s-validate', 'DOCS=800');
+    assert.equal(v.status, 0, v.out);
   });
 
   test('cluster-down leaves no process, mount, interface, cgroup, iptables/nft rule or sysctl behind', () => {

@@ -765,8 +765,10 @@ function exampleFiles(): string[] {
 
 test("every example DatasetState parses with the project's manifest validation and uses the example Secret", () => {
   assert.deepEqual(exampleFiles(), [
+    'colbert-pipeline.yaml',
     'database-secret.yaml',
     'dry-run.yaml',
+    'orchestrator-minilm.yaml',
     'ragas-10k.yaml',
     'ragas-1k.yaml',
     'ragas-5k.yaml',
@@ -803,6 +805,20 @@ test("every example DatasetState parses with the project's manifest validation a
   assert.equal(s('token-embeddings.yaml').targetState, 'token-embeddings');
   assert.equal(s('validate-only.yaml').mode, 'ValidateOnly');
   assert.equal(s('dry-run.yaml').mode, 'DryRun');
+  // The two token tables of the original project (docs/databases.md, "The consumer's own tables").
+  assert.deepEqual(
+    ['orchestrator-minilm.yaml', 'colbert-pipeline.yaml'].map((f) => [
+      s(f).database.columns.tokenEmbeddings,
+      s(f).embedding.dimension,
+    ]),
+    [
+      [
+        { docId: 'doc_id', tokenIndex: 'token_index', tokenText: 'token_text', embedding: 'token_embedding' },
+        384,
+      ],
+      [{ docId: 'doc_id', tokenIndex: 'tok_pos', tokenText: 'tok_text', embedding: 'tok_vec' }, 128],
+    ],
+  );
 });
 
 test('examples/ragas-1k, -5k and -10k are exactly what `make k8s-render` makes of the template', () => {

@@ -259,6 +259,29 @@ test(
 );
 
 test(
+  'make k8s-ensure-ragas fails fast, long before K8S_TIMEOUT, when the DatasetState stays Failed or Degraded',
+  { skip },
+  async () => {
+    const r = make('k8s-ensure-ragas', [
+      'DOCS=26',
+      'K8S_TIMEOUT=2h',
+      'K8S_FAIL_AFTER=3',
+      ...dataVars,
+      'K8S_DB_SECRET=no-such-secret',
+    ]);
+    assert.notEqual(r.code, 0, r.all);
+    assert.match(r.stderr, /dss\/ragas-26 has been (Failed|Degraded) for 3 s/);
+    assert.match(r.stderr, /cannot read Secret ragas\/no-such-secret: not found/);
+    const bad = make('k8s-ensure-ragas', ['DOCS=26', 'K8S_TIMEOUT=1h30m', ...dataVars]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /K8S_TIMEOUT must be N, Ns, Nm or Nh/);
+    await env.kc
+      .makeApiClient(CustomObjectsApi)
+      .deleteNamespacedCustomObject({ ...G, namespace: NS, name: 'ragas-26' });
+  },
+);
+
+test(
   'make k8s-validate: exit 0 when every check passes; non-zero listing the failing checks, writing nothing',
   { skip },
   async () => {

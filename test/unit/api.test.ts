@@ -114,3 +114,59 @@ test('auto batch size follows docCount; an explicit one wins', () => {
   assert.equal(effectiveBatchSize(parseSpec({ docCount: 50000 })), 64);
   assert.equal(effectiveBatchSize(parseSpec({ docCount: 200, healing: { batchSize: 7 } })), 7);
 });
+
+test('column names default to the tables datastate creates, and map to the consumer’s own', () => {
+  const spec = parseSpec({ docCount: 1 });
+  assert.deepEqual(spec.database.columns.tokenEmbeddings, {
+    docId: 'doc_id',
+    tokenIndex: 'token_index',
+    tokenText: 'token_text',
+    embedding: 'token_embedding',
+  });
+  assert.equal(spec.database.columns.sourceDocuments.abstract, 'abstract');
+  const colbert = parseSpec({
+    docCount: 1,
+    database: {
+      columns: { tokenEmbeddings: { tokenIndex: 'tok_pos', tokenText: 'tok_text', embedding: 'tok_vec' } },
+    },
+  });
+  assert.deepEqual(colbert.database.columns.tokenEmbeddings, {
+    docId: 'doc_id',
+    tokenIndex: 'tok_pos',
+    tokenText: 'tok_text',
+    embedding: 'tok_vec',
+  });
+});
+
+test('schema, table and column names must be safe SQL identifiers (exit 2 from the CLI)', () => {
+  const db = (database: object) => problemsOf(() => parseSpec({ docCount: 1, database }));
+  assert.deepEqual(db({ columns: { tokenEmbeddings: { tokenIndex: 'tok_pos; DROP TABLE x' } } }), [
+    'spec.database.columns.tokenEmbeddings.tokenIndex: must match ^[A-Za-z_][A-Za-z0-9_]{0,62}$ (got "tok_pos; DROP TABLE x")',
+  ]);
+  assert.deepEqual(db({ columns: { tokenEmbeddings: { tokenIndex: '"quoted"' } } }).length, 1);
+  assert.deepEqual(db({ columns: { tokenEmbeddings: { tokenIndex: 'x'.repeat(64) } } }).length, 1);
+  assert.deepEqual(db({ columns: { sourceDocuments: { unknownThing: 'x' } } }), [
+    'spec.database.columns.sourceDocuments.unknownThing: unknown field',
+  ]);
+  assert.deepEqual(db({ columns: { tokenEmbeddings: { tokenIndex: 'position' } } }), [
+    'spec.database.columns.tokenEmbeddings.tokenIndex: "position" is an SQL reserved word (it cannot be a bare name in IRIS or PostgreSQL SQL); choose another name',
+  ]);
+  assert.equal(
+    db({ columns: { tokenEmbeddings: { tokenText: 'limit' } } }).length,
+    1,
+    'PostgreSQL reserves LIMIT',
+  );
+  assert.deepEqual(db({ schema: 'user' }), [
+    'spec.database.schema: "user" is an SQL reserved word (it cannot be a bare name in IRIS or PostgreSQL SQL); choose another name',
+  ]);
+  assert.deepEqual(db({ columns: { tokenEmbeddings: { tokenIndex: 'DOC_ID' } } }), [
+    'spec.database.columns.tokenEmbeddings.tokenIndex: names the same column as columns.tokenEmbeddings.docId ("DOC_ID")',
+  ]);
+  assert.deepEqual(db({ tables: { ledger: 'SourceDocuments' } }), [
+    'spec.database.tables.ledger: names the same table as tables.sourceDocuments ("SourceDocuments")',
+  ]);
+  assert.deepEqual(db({ tables: { tokenEmbeddings: 'RAG.DocumentTokenEmbeddings' } }), [
+    "spec.database.tables.tokenEmbeddings: give the table's name alone and its schema in database.schema " +
+      '(got "RAG.DocumentTokenEmbeddings": write tables.tokenEmbeddings: DocumentTokenEmbeddings and schema: RAG)',
+  ]);
+});

@@ -14,7 +14,8 @@ import {
   workerResources,
   type WorkerSettings,
 } from '../../src/controller/worker-manifests.ts';
-import { parseLabels, parseResources } from '../../src/cli/worker-flags.ts';
+import { parseEnv, parseLabels, parseResources } from '../../src/cli/worker-flags.ts';
+import { workerParallelism } from '../../src/worker/run.ts';
 import { ValidationError } from '../../src/api/validate.ts';
 
 const owner = { name: 'ragas-1k', namespace: 'ragas', uid: 'u-1' };
@@ -116,4 +117,51 @@ test('worker flags: labels and resources are parsed, bad ones rejected naming th
   assert.throws(() => parseResources('{"requests":{"cpu":"lots"}}'), /--worker-resources: requests.cpu/);
   assert.throws(() => parseResources('{"limit":{}}'), /unknown key "limit"/);
   assert.throws(() => parseResources('nope'), /not JSON/);
+});
+
+test('spec.workers.threads reaches the worker as DATASTATE_EMBED_THREADS; --worker-env adds variables, never over the own', () => {
+  type Env = { name: string; value?: string }[];
+  const envOf = (workers: string, extra: WorkerSettings['extraEnv'] = undefined): Env =>
+    (
+      workerManifests(owner, spec(workers), { ...settings, extraEnv: extra }, 1, 't').at(-1) as {
+        spec: { template: { spec: { containers: { env: Env }[] } } };
+      }
+    ).spec.template.spec.containers[0]!.env;
+  assert.equal(
+    envOf('').find((e) => e.name === 'DATASTATE_EMBED_THREADS'),
+    undefined,
+    'unset: the embedder sizes itself',
+  );
+  assert.deepEqual(
+    envOf('  workers: {threads: 1}').find((e) => e.name === 'DATASTATE_EMBED_THREADS'),
+    { name: 'DATASTATE_EMBED_THREADS', value: '1' },
+  );
+  const env = envOf('', [
+    { name: 'DATASTATE_HOME', value: '/elsewhere' },
+    { name: 'OMP_WAIT_POLICY', value: 'PASSIVE' },
+  ]);
+  assert.deepEqual(
+    env.filter((e) => e.name === 'DATASTATE_HOME').map((e) => e.value),
+    ['/var/lib/datastate'],
+  );
+  assert.deepEqual(env.at(-1), { name: 'OMP_WAIT_POLICY', value: 'PASSIVE' });
+  // The schema bounds the field.
+  assert.throws(() => spec('  workers: {threads: 0}'), /threads/);
+  // The worker side: one session with that many intra-op threads; bad values are errors naming the variable.
+  assert.deepEqual(workerParallelism('2'), { workers: 1, threads: 2 });
+  assert.equal(workerParallelism(undefined), undefined);
+  assert.equal(workerParallelism(''), undefined);
+  assert.throws(() => workerParallelism('1.5'), /DATASTATE_EMBED_THREADS: "1.5"/);
+  assert.throws(() => workerParallelism('0'), ValidationError);
+});
+
+test('--worker-env: NAME=VALUE (the value may hold = and ,); bad names and the controller-set ones rejected', () => {
+  assert.deepEqual(parseEnv(['A=1', 'B=x=y,z', 'A=2']), [
+    { name: 'A', value: '2' },
+    { name: 'B', value: 'x=y,z' },
+  ]);
+  assert.deepEqual(parseEnv([]), []);
+  assert.throws(() => parseEnv(['novalue']), /--worker-env: "novalue" is not NAME=VALUE/);
+  assert.throws(() => parseEnv(['1A=x']), /"1A=x"/);
+  assert.throws(() => parseEnv(['DATASTATE_DB_URL=x']), /set by the controller/);
 });

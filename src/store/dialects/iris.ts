@@ -24,11 +24,16 @@ import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { SqlClient, SqlValue } from '../sql/client.ts';
 import {
-  DOCUMENT_COLUMNS,
+  DOCUMENT_FIELDS,
+  TOKEN_FIELDS,
+  type DocumentColumns,
+  type TokenColumns,
+} from '../../core/columns.ts';
+import {
   LEDGER_COLUMNS,
   SqlDialect,
-  TOKEN_COLUMNS,
   checkIdentifier,
+  schemaReport,
   type IdFilter,
   type TableNames,
 } from '../sql/dialect.ts';
@@ -83,7 +88,7 @@ export class IrisDialect extends SqlDialect {
 
   upsertDocument(): string {
     return (
-      `INSERT OR UPDATE INTO ${this.t.docs} (doc_id, title, abstract, authors, keywords, pub_date, origin, content_hash, loaded_at, text_content) ` +
+      `INSERT OR UPDATE INTO ${this.t.docs} (${this.documentColumns().join(', ')}) ` +
       `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
     );
   }
@@ -98,7 +103,7 @@ export class IrisDialect extends SqlDialect {
   }
 
   insertTokens(_rows: number, dimension: number): string {
-    return `INSERT INTO ${this.t.tokens} (doc_id, token_index, token_text, token_embedding) VALUES (?, ?, ?, TO_VECTOR(?, FLOAT, ${dimension}))`;
+    return `INSERT INTO ${this.t.tokens} (${this.tokenColumns().join(', ')}) VALUES (?, ?, ?, TO_VECTOR(?, FLOAT, ${dimension}))`;
   }
 
   tokenParams(e: TokenEmbedding, i: number): SqlValue[] {
@@ -107,30 +112,51 @@ export class IrisDialect extends SqlDialect {
 
   // ---- schema -------------------------------------------------------------------------------------------
 
-  private static readonly COLUMNS: Record<TableKey, string[]> = {
-    docs: [...DOCUMENT_COLUMNS],
-    tokens: [...TOKEN_COLUMNS],
-    ledger: [...LEDGER_COLUMNS],
-  };
-
-  private static readonly COLUMN_TYPES: Record<string, string> = {
-    doc_id: 'VARCHAR(255) COLLATE %EXACT',
+  /** The type datastate creates for each field of the source and token tables (the ledger's are its own). */
+  private static readonly DOCUMENT_TYPES: Record<keyof DocumentColumns, string> = {
+    docId: 'VARCHAR(255) COLLATE %EXACT',
     title: 'VARCHAR(4000)',
     abstract: 'VARCHAR(65535)',
     authors: 'LONGVARCHAR',
     keywords: 'LONGVARCHAR',
-    pub_date: 'VARCHAR(32)',
+    pubDate: 'VARCHAR(32)',
     origin: 'VARCHAR(4000)',
-    content_hash: 'VARCHAR(64) COLLATE %EXACT',
-    loaded_at: 'VARCHAR(32)',
-    text_content: 'LONGVARCHAR',
-    token_index: 'INTEGER',
-    token_text: 'VARCHAR(1000)',
+    contentHash: 'VARCHAR(64) COLLATE %EXACT',
+    loadedAt: 'VARCHAR(32)',
+    textContent: 'LONGVARCHAR',
+  };
+
+  private static readonly TOKEN_TYPES: Record<Exclude<keyof TokenColumns, 'embedding'>, string> = {
+    docId: 'VARCHAR(255) COLLATE %EXACT',
+    tokenIndex: 'INTEGER',
+    tokenText: 'VARCHAR(1000)',
+  };
+
+  private static readonly LEDGER_TYPES: Record<(typeof LEDGER_COLUMNS)[number], string> = {
+    doc_id: 'VARCHAR(255) COLLATE %EXACT',
     model_fingerprint: 'VARCHAR(255)',
+    content_hash: 'VARCHAR(64) COLLATE %EXACT',
     token_count: 'INTEGER',
     dimension: 'INTEGER',
     embedded_at: 'VARCHAR(32)',
   };
+
+  /** Every column of a table: its name, datastate's type for it, and what it holds. */
+  private columnsOf(key: TableKey, dimension: number): { name: string; type: string; role?: string }[] {
+    if (key === 'docs')
+      return DOCUMENT_FIELDS.map((f) => ({
+        name: this.c.docs[f],
+        type: IrisDialect.DOCUMENT_TYPES[f],
+        role: f,
+      }));
+    if (key === 'tokens')
+      return TOKEN_FIELDS.map((f) => ({
+        name: this.c.tokens[f],
+        type: f === 'embedding' ? `VECTOR(FLOAT, ${dimension})` : IrisDialect.TOKEN_TYPES[f],
+        role: f,
+      }));
+    return LEDGER_COLUMNS.map((c) => ({ name: c, type: IrisDialect.LEDGER_TYPES[c] }));
+  }
 
   triggerName(): string {
     return `${this.names.docs}_content_changed`;
@@ -141,6 +167,7 @@ export class IrisDialect extends SqlDialect {
     expect: SchemaExpectation,
   ): { kind: 'table' | 'trigger'; table?: TableKey; object: string; sql: string }[] {
     const n = this.names;
+    const d = this.c.docs;
     const trig = `${this.ident(n.schema)}.${this.ident(this.triggerName())}`;
     return [
       {
@@ -148,9 +175,9 @@ export class IrisDialect extends SqlDialect {
         table: 'docs',
         object: this.object(n.docs),
         sql:
-          `CREATE TABLE ${this.t.docs} (doc_id VARCHAR(255) COLLATE %EXACT NOT NULL PRIMARY KEY, title VARCHAR(4000), ` +
-          `abstract VARCHAR(65535), authors LONGVARCHAR, keywords LONGVARCHAR, pub_date VARCHAR(32), origin VARCHAR(4000), ` +
-          `content_hash VARCHAR(64) COLLATE %EXACT, loaded_at VARCHAR(32), text_content LONGVARCHAR)`,
+          `CREATE TABLE ${this.t.docs} (${d.docId} VARCHAR(255) COLLATE %EXACT NOT NULL PRIMARY KEY, ${d.title} VARCHAR(4000), ` +
+          `${d.abstract} VARCHAR(65535), ${d.authors} LONGVARCHAR, ${d.keywords} LONGVARCHAR, ${d.pubDate} VARCHAR(32), ${d.origin} VARCHAR(4000), ` +
+          `${d.contentHash} VARCHAR(64) COLLATE %EXACT, ${d.loadedAt} VARCHAR(32), ${d.textContent} LONGVARCHAR)`,
       },
       {
         kind: 'table',
@@ -172,17 +199,18 @@ export class IrisDialect extends SqlDialect {
         object: this.object(this.triggerName()),
         // An abstract changed by anyone but us (who set content_hash with it) makes its embeddings stale.
         sql:
-          `CREATE TRIGGER ${trig} AFTER UPDATE OF abstract ON ${this.t.docs} REFERENCING OLD ROW AS o NEW ROW AS n ` +
-          `FOR EACH ROW WHEN (%EXACT(n.abstract) <> %EXACT(o.abstract) AND n.content_hash = o.content_hash) LANGUAGE SQL ` +
-          `BEGIN UPDATE ${this.t.docs} SET content_hash = NULL WHERE doc_id = n.doc_id; END`,
+          `CREATE TRIGGER ${trig} AFTER UPDATE OF ${d.abstract} ON ${this.t.docs} REFERENCING OLD ROW AS o NEW ROW AS n ` +
+          `FOR EACH ROW WHEN (%EXACT(n.${d.abstract}) <> %EXACT(o.${d.abstract}) AND n.${d.contentHash} = o.${d.contentHash}) LANGUAGE SQL ` +
+          `BEGIN UPDATE ${this.t.docs} SET ${d.contentHash} = NULL WHERE ${d.docId} = n.${d.docId}; END`,
       },
     ];
   }
 
   createTokens(dimension: number): string {
+    const k = this.c.tokens;
     return (
-      `CREATE TABLE ${this.t.tokens} (doc_id VARCHAR(255) COLLATE %EXACT NOT NULL, token_index INTEGER NOT NULL, ` +
-      `token_text VARCHAR(1000) NOT NULL, token_embedding VECTOR(FLOAT, ${dimension}) NOT NULL, PRIMARY KEY (doc_id, token_index))`
+      `CREATE TABLE ${this.t.tokens} (${k.docId} VARCHAR(255) COLLATE %EXACT NOT NULL, ${k.tokenIndex} INTEGER NOT NULL, ` +
+      `${k.tokenText} VARCHAR(1000) NOT NULL, ${k.embedding} VECTOR(FLOAT, ${dimension}) NOT NULL, PRIMARY KEY (${k.docId}, ${k.tokenIndex}))`
     );
   }
 
@@ -203,9 +231,18 @@ export class IrisDialect extends SqlDialect {
     return this.insertTokens(1, dimension);
   }
 
+  /**
+   * ... after its document, in the same transaction: a token table made by hand may have a foreign key to the
+   * source table (the original project's has), which a token row of an unknown document would break.
+   */
+  probeDocument(): string {
+    return `INSERT INTO ${this.t.docs} (${this.c.docs.docId}) VALUES (?)`;
+  }
+
   /** ... and a probe that could not be rolled back is found by this (it must never be there). */
   probeLeftover(): string {
-    return `SELECT TOP 1 doc_id FROM ${this.t.tokens} WHERE doc_id = ?`;
+    const id = this.c.tokens.docId;
+    return `SELECT TOP 1 ${id} FROM ${this.t.tokens} WHERE ${id} = ?`;
   }
 
   rebuildTokens(dimension: number): string {
@@ -248,25 +285,24 @@ export class IrisDialect extends SqlDialect {
           .filter((c) => String(c.table_name).toLowerCase() === name)
           .map((c) => [String(c.column_name).toLowerCase(), String(c.data_type ?? '')]),
       );
-      for (const col of IrisDialect.COLUMNS[key]) {
-        const type = live.get(col);
+      for (const col of this.columnsOf(key, expect.dimension)) {
+        const type = live.get(col.name.toLowerCase());
+        const abstract = key === 'docs' && col.role === 'abstract';
         if (type === undefined) {
-          const colType =
-            col === 'token_embedding' ? `VECTOR(FLOAT, ${expect.dimension})` : IrisDialect.COLUMN_TYPES[col]!;
           problems.push({
             kind: 'mismatch',
-            object: `${obj.object}.${col}`,
+            object: `${obj.object}.${col.name}`,
             problem: 'column does not exist',
-            fix: `ALTER TABLE ${this.t[key]} ADD COLUMN ${col} ${colType}`,
+            fix: `ALTER TABLE ${this.t[key]} ADD COLUMN ${col.name} ${col.type}`,
           });
-        } else if (col === 'abstract' && /longvarchar|clob|stream/i.test(type)) {
+        } else if (abstract && /longvarchar|clob|stream/i.test(type)) {
           problems.push({
             kind: 'mismatch',
-            object: `${obj.object}.abstract`,
+            object: `${obj.object}.${col.name}`,
             problem: `column type is ${type} (a stream: TRIM and LENGTH do not apply), expected VARCHAR(65535)`,
             fix: `recreate ${obj.object} with: ${obj.sql}`,
           });
-        } else if (col === 'token_embedding') probeTokens = true;
+        } else if (key === 'tokens' && col.role === 'embedding') probeTokens = true;
       }
     }
     // Without the probe (a read-only pass) the column's dimension is not checked here; the ledger's
@@ -276,12 +312,12 @@ export class IrisDialect extends SqlDialect {
       if (error)
         problems.push({
           kind: 'mismatch',
-          object: `${this.object(n.tokens)}.token_embedding`,
+          object: `${this.object(n.tokens)}.${n.columns.tokens.embedding}`,
           problem: `the column does not take vectors of dimension ${expect.dimension} (the stored vectors are of another model?): ${error}`,
           fix: this.rebuildTokens(expect.dimension),
         });
     }
-    return { ok: problems.length === 0, empty: present === 0, problems };
+    return schemaReport(problems, present);
   }
 
   /** Inserts one zero vector of the dimension in a transaction that is always rolled back; the error, if any. */
@@ -290,6 +326,11 @@ export class IrisDialect extends SqlDialect {
     let failure: string | null = null;
     try {
       await client.transaction(async (s) => {
+        try {
+          await s.query(this.probeDocument(), [IRIS_PROBE_ID]);
+        } catch {
+          // No source table yet, or the id is taken: the token row alone is the probe.
+        }
         try {
           await s.query(this.probeInsert(dimension), [
             IRIS_PROBE_ID,

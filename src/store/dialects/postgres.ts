@@ -15,13 +15,7 @@
 import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
-import {
-  DOCUMENT_COLUMNS,
-  SqlDialect,
-  checkIdentifier,
-  type IdFilter,
-  type TableNames,
-} from '../sql/dialect.ts';
+import { SqlDialect, checkIdentifier, schemaReport, type IdFilter, type TableNames } from '../sql/dialect.ts';
 import { PgBinaryCopy, joinFloats } from '../sql/vectors.ts';
 import { odbcText } from '../errors.ts';
 
@@ -113,11 +107,11 @@ export class PostgresDialect extends SqlDialect {
   }
 
   upsertDocument(): string {
+    const [id, ...rest] = this.documentColumns();
     return (
-      `INSERT INTO ${this.t.docs} (doc_id, title, abstract, authors, keywords, pub_date, origin, content_hash, loaded_at, text_content) ` +
-      `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id) DO UPDATE SET title = EXCLUDED.title, ` +
-      `abstract = EXCLUDED.abstract, authors = EXCLUDED.authors, keywords = EXCLUDED.keywords, pub_date = EXCLUDED.pub_date, ` +
-      `origin = EXCLUDED.origin, content_hash = EXCLUDED.content_hash, loaded_at = EXCLUDED.loaded_at, text_content = EXCLUDED.text_content`
+      `INSERT INTO ${this.t.docs} (${[id, ...rest].join(', ')}) ` +
+      `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (${id}) DO UPDATE SET ` +
+      rest.map((c) => `${c} = EXCLUDED.${c}`).join(', ')
     );
   }
 
@@ -132,7 +126,7 @@ export class PostgresDialect extends SqlDialect {
 
   insertTokens(rows: number): string {
     const cast = this.vectorType === 'vector' ? 'CAST(? AS vector)' : 'CAST(? AS real[])';
-    return `INSERT INTO ${this.t.tokens} (doc_id, token_index, token_text, token_embedding) VALUES ${Array(rows).fill(`(?, ?, ?, ${cast})`).join(', ')}`;
+    return `INSERT INTO ${this.t.tokens} (${this.tokenColumns().join(', ')}) VALUES ${Array(rows).fill(`(?, ?, ?, ${cast})`).join(', ')}`;
   }
 
   tokenParams(e: TokenEmbedding, i: number): SqlValue[] {
@@ -141,7 +135,7 @@ export class PostgresDialect extends SqlDialect {
   }
 
   copyTokens(): string {
-    return `COPY ${this.t.tokens} (doc_id, token_index, token_text, token_embedding) FROM STDIN (FORMAT binary)`;
+    return `COPY ${this.t.tokens} (${this.tokenColumns().join(', ')}) FROM STDIN (FORMAT binary)`;
   }
 
   override async writeTokens(s: SqlSession, embeddings: readonly TokenEmbedding[]): Promise<void> {
@@ -162,6 +156,7 @@ export class PostgresDialect extends SqlDialect {
   /** Every object of the schema, in creation order, for the given vector type. */
   schemaObjects(expect: SchemaExpectation, vectorType: PgVectorType = this.vectorType): PgObject[] {
     const n = this.names;
+    const d = this.c.docs;
     const fn = `${this.ident(n.schema)}.${this.ident(`${n.docs}_content_changed`)}`;
     const objects: PgObject[] = [
       pgObject({
@@ -184,8 +179,8 @@ export class PostgresDialect extends SqlDialect {
         table: 'docs',
         object: this.object(n.docs),
         statements: [
-          `CREATE TABLE ${this.t.docs} (doc_id text PRIMARY KEY, title text, abstract text, authors text, keywords text, ` +
-            `pub_date text, origin text, content_hash text, loaded_at text, text_content text)`,
+          `CREATE TABLE ${this.t.docs} (${d.docId} text PRIMARY KEY, ${d.title} text, ${d.abstract} text, ${d.authors} text, ` +
+            `${d.keywords} text, ${d.pubDate} text, ${d.origin} text, ${d.contentHash} text, ${d.loadedAt} text, ${d.textContent} text)`,
         ],
       }),
       pgObject({
@@ -209,15 +204,15 @@ export class PostgresDialect extends SqlDialect {
         // An abstract changed by anyone but us (who set content_hash with it) makes its embeddings stale.
         statements: [
           `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ` +
-            `IF NEW.abstract IS DISTINCT FROM OLD.abstract AND NEW.content_hash IS NOT DISTINCT FROM OLD.content_hash THEN ` +
-            `NEW.content_hash := NULL; END IF; RETURN NEW; END $$`,
+            `IF NEW.${d.abstract} IS DISTINCT FROM OLD.${d.abstract} AND NEW.${d.contentHash} IS NOT DISTINCT FROM OLD.${d.contentHash} THEN ` +
+            `NEW.${d.contentHash} := NULL; END IF; RETURN NEW; END $$`,
         ],
       }),
       pgObject({
         kind: 'trigger',
         object: this.object(`${n.docs}_content_changed`),
         statements: [
-          `CREATE TRIGGER ${this.ident(`${n.docs}_content_changed`)} BEFORE UPDATE OF abstract ON ${this.t.docs} ` +
+          `CREATE TRIGGER ${this.ident(`${n.docs}_content_changed`)} BEFORE UPDATE OF ${d.abstract} ON ${this.t.docs} ` +
             `FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
         ],
       }),
@@ -226,7 +221,8 @@ export class PostgresDialect extends SqlDialect {
   }
 
   private dimensionConstraint(dimension: number): string {
-    return `CONSTRAINT ${this.ident(`${this.names.tokens}_dimension`)} CHECK (array_ndims(token_embedding) = 1 AND cardinality(token_embedding) = ${dimension})`;
+    const v = this.c.tokens.embedding;
+    return `CONSTRAINT ${this.ident(`${this.names.tokens}_dimension`)} CHECK (array_ndims(${v}) = 1 AND cardinality(${v}) = ${dimension})`;
   }
 
   /**
@@ -235,24 +231,27 @@ export class PostgresDialect extends SqlDialect {
    * are EXTERNAL already.)
    */
   private createTokens(dimension: number, vectorType: PgVectorType): string[] {
+    const k = this.c.tokens;
     const column =
       vectorType === 'vector'
-        ? `token_embedding vector(${dimension}) NOT NULL`
-        : `token_embedding real[] NOT NULL ${this.dimensionConstraint(dimension)}`;
-    const create = `CREATE TABLE ${this.t.tokens} (doc_id text NOT NULL, token_index integer NOT NULL, token_text text NOT NULL, ${column}, PRIMARY KEY (doc_id, token_index))`;
+        ? `${k.embedding} vector(${dimension}) NOT NULL`
+        : `${k.embedding} real[] NOT NULL ${this.dimensionConstraint(dimension)}`;
+    const create = `CREATE TABLE ${this.t.tokens} (${k.docId} text NOT NULL, ${k.tokenIndex} integer NOT NULL, ${k.tokenText} text NOT NULL, ${column}, PRIMARY KEY (${k.docId}, ${k.tokenIndex}))`;
     return vectorType === 'vector'
       ? [create]
-      : [create, `ALTER TABLE ${this.t.tokens} ALTER COLUMN token_embedding SET STORAGE EXTERNAL`];
+      : [create, `ALTER TABLE ${this.t.tokens} ALTER COLUMN ${k.embedding} SET STORAGE EXTERNAL`];
   }
 
+  /** [name as stored in the catalog, type datastate creates] of every column, by table. */
   private expectedColumns(dimension: number): Record<TableKey, [string, string][]> {
+    const k = this.names.columns.tokens;
     return {
-      docs: DOCUMENT_COLUMNS.map((c) => [c, 'text']),
+      docs: Object.values(this.names.columns.docs).map((c) => [c, 'text']),
       tokens: [
-        ['doc_id', 'text'],
-        ['token_index', 'integer'],
-        ['token_text', 'text'],
-        ['token_embedding', this.vectorType === 'vector' ? `vector(${dimension})` : 'real[]'],
+        [k.docId, 'text'],
+        [k.tokenIndex, 'integer'],
+        [k.tokenText, 'text'],
+        [k.embedding, this.vectorType === 'vector' ? `vector(${dimension})` : 'real[]'],
       ],
       ledger: [
         ['doc_id', 'text'],
@@ -265,18 +264,19 @@ export class PostgresDialect extends SqlDialect {
     };
   }
 
-  private static readonly PRIMARY_KEYS: Record<TableKey, string> = {
-    docs: 'doc_id',
-    tokens: 'doc_id, token_index',
-    ledger: 'doc_id',
-  };
+  /** The primary key of each table, as pg_get_constraintdef writes it (it quotes names the way column() does). */
+  private primaryKey(key: TableKey): string {
+    if (key === 'docs') return this.c.docs.docId;
+    if (key === 'tokens') return `${this.c.tokens.docId}, ${this.c.tokens.tokenIndex}`;
+    return 'doc_id';
+  }
 
   /** The live type of the token_embedding column, or null when the table does not exist. */
   private async liveVectorColumn(s: SqlSession): Promise<string | null> {
     const [row] = await s.query(
       `SELECT format_type(a.atttypid, a.atttypmod) AS data_type FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid ` +
-        `JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ? AND a.attname = 'token_embedding' AND NOT a.attisdropped`,
-      [this.names.schema, this.names.tokens],
+        `JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ? AND a.attname = ? AND NOT a.attisdropped`,
+      [this.names.schema, this.names.tokens, this.names.columns.tokens.embedding],
     );
     return row ? String(row.data_type) : null;
   }
@@ -327,6 +327,12 @@ export class PostgresDialect extends SqlDialect {
         [n.schema, `${n.docs}_content_changed`],
       );
       const tableName: Record<TableKey, string> = { docs: n.docs, tokens: n.tokens, ledger: n.ledger };
+      // Tables whose names differ from ours in case only: DDL run unquoted (CREATE TABLE RAG.X) makes rag.x.
+      const folded = await s.query(
+        `SELECT n.nspname AS schema_name, c.relname AS table_name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace ` +
+          `WHERE lower(n.nspname) = lower(?) AND c.relkind IN ('r', 'p') AND lower(c.relname) IN (lower(?), lower(?), lower(?))`,
+        [n.schema, n.docs, n.tokens, n.ledger],
+      );
       const columnsOf = (table: string) =>
         cols.filter((r: Row) => r.table_name === table && r.column_name !== null);
       const tablePresent = (table: string) => cols.some((r: Row) => r.table_name === table);
@@ -374,10 +380,15 @@ export class PostgresDialect extends SqlDialect {
             const key = obj.table!;
             const name = tableName[key];
             if (!tablePresent(name)) {
+              const other = folded.find((r) => String(r.table_name).toLowerCase() === name.toLowerCase());
               problems.push({
                 kind: 'missing',
                 object: obj.object,
-                problem: 'table does not exist',
+                problem: other
+                  ? `table does not exist (${String(other.schema_name)}.${String(other.table_name)} does: PostgreSQL folds ` +
+                    `unquoted names to lower case, and datastate quotes them; to use that table, name it so in the spec: ` +
+                    `database.schema ${String(other.schema_name)}, database.tables.${SPEC_TABLE[key]} ${String(other.table_name)})`
+                  : 'table does not exist',
                 fix: obj.sql,
               });
               break;
@@ -387,26 +398,27 @@ export class PostgresDialect extends SqlDialect {
             const qualified = this.t[key];
             for (const [col, type] of expected[key]) {
               const liveType = live.get(col);
+              const sqlCol = this.column(col);
               if (liveType === undefined) {
                 problems.push({
                   kind: 'mismatch',
                   object: `${obj.object}.${col}`,
                   problem: 'column does not exist',
-                  fix: `ALTER TABLE ${qualified} ADD COLUMN ${col} ${type}`,
+                  fix: `ALTER TABLE ${qualified} ADD COLUMN ${sqlCol} ${type}`,
                 });
-              } else if (col === 'token_embedding') {
+              } else if (key === 'tokens' && col === n.columns.tokens.embedding) {
                 this.checkVectorColumn(liveType, expect, obj, constraints, problems);
-              } else if (liveType !== type) {
+              } else if (!compatibleType(liveType, type)) {
                 problems.push({
                   kind: 'mismatch',
                   object: `${obj.object}.${col}`,
                   problem: `column type is ${liveType}, expected ${type}`,
-                  fix: `ALTER TABLE ${qualified} ALTER COLUMN ${col} TYPE ${type} USING ${col}::${type}`,
+                  fix: `ALTER TABLE ${qualified} ALTER COLUMN ${sqlCol} TYPE ${type} USING ${sqlCol}::${type}`,
                 });
               }
             }
             const pk = constraints.find((c) => c.table_name === name && c.type === 'p');
-            const wantPk = PostgresDialect.PRIMARY_KEYS[key];
+            const wantPk = this.primaryKey(key);
             if (!pk)
               problems.push({
                 kind: 'mismatch',
@@ -424,7 +436,7 @@ export class PostgresDialect extends SqlDialect {
           }
         }
       }
-      return { ok: problems.length === 0, empty: present === 0, problems };
+      return schemaReport(problems, present);
     });
   }
 
@@ -443,7 +455,7 @@ export class PostgresDialect extends SqlDialect {
     constraints: Row[],
     problems: SchemaProblem[],
   ): void {
-    const object = `${obj.object}.token_embedding`;
+    const object = `${obj.object}.${this.names.columns.tokens.embedding}`;
     const vec = /^(?:\S+\.)?"?vector"?\((\d+)\)$/.exec(liveType);
     if (vec) {
       const live = Number(vec[1]);
@@ -470,8 +482,10 @@ export class PostgresDialect extends SqlDialect {
     const checks = constraints
       .filter((c) => c.table_name === this.names.tokens && c.type === 'c')
       .map((c) => String(c.def));
+    // pg_get_constraintdef writes the column as column() does (quoted unless all lower case).
+    const v = this.c.tokens.embedding.replace(/"/g, '"?');
     const dims = checks
-      .map((d) => /cardinality\(token_embedding\)\s*=\s*(\d+)/i.exec(d))
+      .map((d) => new RegExp(`cardinality\\(${v}\\)\\s*=\\s*(\\d+)`, 'i').exec(d))
       .filter((m) => m !== null);
     if (!dims.length)
       problems.push({
@@ -542,6 +556,24 @@ export class PostgresDialect extends SqlDialect {
     return isTransientPgError(error);
   }
 }
+
+/**
+ * A live column type datastate can use in place of the one it creates: any text type for text (a table made by
+ * hand often has varchar(n)), any integer wider than 16 bits for integer.
+ */
+function compatibleType(live: string, expected: string): boolean {
+  if (live === expected) return true;
+  if (expected === 'text') return /^(text|character varying(\(\d+\))?)$/.test(live);
+  if (expected === 'integer') return live === 'bigint';
+  return false;
+}
+
+/** The spec field (database.tables.*) of each table. */
+const SPEC_TABLE: Record<TableKey, string> = {
+  docs: 'sourceDocuments',
+  tokens: 'tokenEmbeddings',
+  ledger: 'ledger',
+};
 
 /** pg_advisory_xact_lock key of createSchema ("datastat" in ASCII). */
 const ADVISORY_KEY = 0x6461746173746174n.toString();

@@ -9,7 +9,15 @@
 import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { Row, SqlClient, SqlValue } from '../sql/client.ts';
-import { SqlDialect, checkIdentifier, type IdFilter, type TableNames } from '../sql/dialect.ts';
+import { DOCUMENT_FIELDS } from '../../core/columns.ts';
+import {
+  SqlDialect,
+  bareOrQuoted,
+  checkIdentifier,
+  schemaReport,
+  type IdFilter,
+  type TableNames,
+} from '../sql/dialect.ts';
 import { float32Bytes } from '../sql/vectors.ts';
 import { isTransientSqliteError, odbcText } from '../errors.ts';
 
@@ -27,40 +35,50 @@ export interface SchemaObject {
   sql: string;
 }
 
-export const SQLITE_COLUMNS: Record<TableKey, { name: string; type: string }[]> = {
-  docs: [
-    { name: 'doc_id', type: 'TEXT' },
-    { name: 'title', type: 'TEXT' },
-    { name: 'abstract', type: 'TEXT' },
-    { name: 'authors', type: 'TEXT' },
-    { name: 'keywords', type: 'TEXT' },
-    { name: 'pub_date', type: 'TEXT' },
-    { name: 'origin', type: 'TEXT' },
-    { name: 'content_hash', type: 'TEXT' },
-    { name: 'loaded_at', type: 'TEXT' },
-    { name: 'text_content', type: 'TEXT' },
-  ],
-  tokens: [
-    { name: 'doc_id', type: 'TEXT' },
-    { name: 'token_index', type: 'INTEGER' },
-    { name: 'token_text', type: 'TEXT' },
-    { name: 'token_embedding', type: 'BLOB' },
-  ],
-  ledger: [
-    { name: 'doc_id', type: 'TEXT' },
-    { name: 'model_fingerprint', type: 'TEXT' },
-    { name: 'content_hash', type: 'TEXT' },
-    { name: 'token_count', type: 'INTEGER' },
-    { name: 'dimension', type: 'INTEGER' },
-    { name: 'embedded_at', type: 'TEXT' },
-  ],
-};
+/** The columns of each table (mapped names for the source and token tables) with the type datastate creates. */
+export function sqliteColumns(n: TableNames): Record<TableKey, { name: string; type: string }[]> {
+  const d = n.columns.docs;
+  const k = n.columns.tokens;
+  return {
+    docs: DOCUMENT_FIELDS.map((f) => ({ name: d[f], type: 'TEXT' })),
+    tokens: [
+      { name: k.docId, type: 'TEXT' },
+      { name: k.tokenIndex, type: 'INTEGER' },
+      { name: k.tokenText, type: 'TEXT' },
+      { name: k.embedding, type: 'BLOB' },
+    ],
+    ledger: [
+      { name: 'doc_id', type: 'TEXT' },
+      { name: 'model_fingerprint', type: 'TEXT' },
+      { name: 'content_hash', type: 'TEXT' },
+      { name: 'token_count', type: 'INTEGER' },
+      { name: 'dimension', type: 'INTEGER' },
+      { name: 'embedded_at', type: 'TEXT' },
+    ],
+  };
+}
+
+/**
+ * SQLite's type affinity of a declared type (https://www.sqlite.org/datatype3.html, 3.1): what a column made by
+ * hand must match, so VARCHAR(64) is as good as TEXT and BIGINT as INTEGER.
+ */
+export function sqliteAffinity(declared: string): 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL' | 'NUMERIC' {
+  const t = declared.toUpperCase();
+  if (t.includes('INT')) return 'INTEGER';
+  if (/CHAR|CLOB|TEXT/.test(t)) return 'TEXT';
+  if (t.includes('BLOB') || t === '') return 'BLOB';
+  if (/REAL|FLOA|DOUB/.test(t)) return 'REAL';
+  return 'NUMERIC';
+}
 
 /** The statements that create each object, in dependency order. */
 export function sqliteSchemaObjects(n: TableNames, expect: SchemaExpectation): SchemaObject[] {
   const s = sqliteIdent(n.schema);
   const t = (name: string) => `${s}.${sqliteIdent(name)}`;
   const bytes = expect.dimension * 4;
+  const col = (name: string) => bareOrQuoted(name, sqliteIdent);
+  const d = mapValues(n.columns.docs, col);
+  const k = mapValues(n.columns.tokens, col);
   return [
     {
       object: `${n.schema}.${n.docs}`,
@@ -69,8 +87,8 @@ export function sqliteSchemaObjects(n: TableNames, expect: SchemaExpectation): S
       name: n.docs,
       // text_content last: inspection reads the columns before it without paging through the body text.
       sql:
-        `CREATE TABLE ${t(n.docs)} (doc_id TEXT PRIMARY KEY NOT NULL, title TEXT, abstract TEXT, authors TEXT, ` +
-        `keywords TEXT, pub_date TEXT, origin TEXT, content_hash TEXT, loaded_at TEXT, text_content TEXT)`,
+        `CREATE TABLE ${t(n.docs)} (${d.docId} TEXT PRIMARY KEY NOT NULL, ${d.title} TEXT, ${d.abstract} TEXT, ${d.authors} TEXT, ` +
+        `${d.keywords} TEXT, ${d.pubDate} TEXT, ${d.origin} TEXT, ${d.contentHash} TEXT, ${d.loadedAt} TEXT, ${d.textContent} TEXT)`,
     },
     {
       object: `${n.schema}.${n.tokens}`,
@@ -78,8 +96,8 @@ export function sqliteSchemaObjects(n: TableNames, expect: SchemaExpectation): S
       kind: 'table',
       name: n.tokens,
       sql:
-        `CREATE TABLE ${t(n.tokens)} (doc_id TEXT NOT NULL, token_index INTEGER NOT NULL, token_text TEXT NOT NULL, ` +
-        `token_embedding BLOB NOT NULL CHECK (length(token_embedding) = ${bytes}), PRIMARY KEY (doc_id, token_index))`,
+        `CREATE TABLE ${t(n.tokens)} (${k.docId} TEXT NOT NULL, ${k.tokenIndex} INTEGER NOT NULL, ${k.tokenText} TEXT NOT NULL, ` +
+        `${k.embedding} BLOB NOT NULL CHECK (length(${k.embedding}) = ${bytes}), PRIMARY KEY (${k.docId}, ${k.tokenIndex}))`,
     },
     {
       object: `${n.schema}.${n.ledger}`,
@@ -96,11 +114,15 @@ export function sqliteSchemaObjects(n: TableNames, expect: SchemaExpectation): S
       name: `${n.docs}_content_changed`,
       // An abstract changed by anyone but us (who set content_hash with it) makes its embeddings stale.
       sql:
-        `CREATE TRIGGER ${s}.${sqliteIdent(`${n.docs}_content_changed`)} AFTER UPDATE OF abstract ON ${sqliteIdent(n.docs)} ` +
-        `WHEN NEW.abstract IS NOT OLD.abstract AND NEW.content_hash IS OLD.content_hash ` +
-        `BEGIN UPDATE ${sqliteIdent(n.docs)} SET content_hash = NULL WHERE doc_id = NEW.doc_id; END`,
+        `CREATE TRIGGER ${s}.${sqliteIdent(`${n.docs}_content_changed`)} AFTER UPDATE OF ${d.abstract} ON ${sqliteIdent(n.docs)} ` +
+        `WHEN NEW.${d.abstract} IS NOT OLD.${d.abstract} AND NEW.${d.contentHash} IS OLD.${d.contentHash} ` +
+        `BEGIN UPDATE ${sqliteIdent(n.docs)} SET ${d.contentHash} = NULL WHERE ${d.docId} = NEW.${d.docId}; END`,
     },
   ];
+}
+
+function mapValues<T extends Record<string, string>>(m: T, f: (v: string) => string): T {
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, f(v)])) as T;
 }
 
 export type SqliteQuery = (sql: string, params: readonly SqlValue[]) => Promise<Row[]>;
@@ -114,6 +136,8 @@ export async function checkSqliteSchema(
   const s = sqliteIdent(n.schema);
   const t = (name: string) => `${s}.${sqliteIdent(name)}`;
   const problems: SchemaProblem[] = [];
+  const columns = sqliteColumns(n);
+  const vector = n.columns.tokens.embedding; // an identifier (checked): no regular-expression characters
   let present = 0;
   for (const obj of sqliteSchemaObjects(n, expect)) {
     const [row] = await query(`SELECT sql FROM ${s}.sqlite_master WHERE type = ? AND name = ?`, [
@@ -121,10 +145,18 @@ export async function checkSqliteSchema(
       obj.name,
     ]);
     if (!row) {
+      // SQLite has no schemas: a table named "RAG.X" (the dot inside its name) is not RAG.X (docs/databases.md).
+      const dotted =
+        obj.kind === 'table' &&
+        (await query(`SELECT name FROM ${s}.sqlite_master WHERE type = 'table' AND name = ?`, [obj.object]))
+          .length > 0;
       problems.push({
         kind: 'missing',
         object: obj.object,
-        problem: `${obj.kind} does not exist`,
+        problem: dotted
+          ? `table does not exist (a table named "${obj.object}" does, with the dot in its name: SQLite has no schemas; ` +
+            `datastate reads the file attached as ${n.schema}, so the table must be named ${obj.name})`
+          : `${obj.kind} does not exist`,
         fix: obj.sql,
       });
       continue;
@@ -137,8 +169,8 @@ export async function checkSqliteSchema(
       live.map((c) => [String(c.name).toLowerCase(), String(c.type ?? '').toUpperCase()]),
     );
     const tableName = obj.table === 'docs' ? n.docs : obj.table === 'tokens' ? n.tokens : n.ledger;
-    for (const c of SQLITE_COLUMNS[obj.table]) {
-      const type = byName.get(c.name);
+    for (const c of columns[obj.table]) {
+      const type = byName.get(c.name.toLowerCase());
       if (type === undefined)
         problems.push({
           kind: 'mismatch',
@@ -146,7 +178,7 @@ export async function checkSqliteSchema(
           problem: 'column does not exist',
           fix: `ALTER TABLE ${t(tableName)} ADD COLUMN ${sqliteIdent(c.name)} ${c.type}`,
         });
-      else if (type !== c.type)
+      else if (sqliteAffinity(type) !== sqliteAffinity(c.type))
         problems.push({
           kind: 'mismatch',
           object: `${obj.object}.${c.name}`,
@@ -155,19 +187,19 @@ export async function checkSqliteSchema(
         });
     }
     if (obj.table === 'tokens') {
-      const m = /length\(token_embedding\)\s*=\s*(\d+)/i.exec(sql);
+      const m = new RegExp(`length\\(\\s*["\`\\[]?${vector}["\`\\]]?\\s*\\)\\s*=\\s*(\\d+)`, 'i').exec(sql);
       const bytes = expect.dimension * 4;
       if (!m)
         problems.push({
           kind: 'mismatch',
-          object: `${obj.object}.token_embedding`,
+          object: `${obj.object}.${vector}`,
           problem: `no dimension constraint (expected vectors of dimension ${expect.dimension})`,
           fix: `recreate ${obj.object} with: ${obj.sql}`,
         });
       else if (Number(m[1]) !== bytes)
         problems.push({
           kind: 'mismatch',
-          object: `${obj.object}.token_embedding`,
+          object: `${obj.object}.${vector}`,
           problem:
             `vector dimension is ${Number(m[1]) / 4}, expected ${expect.dimension}: the stored vectors are of another model ` +
             `(or declare embedding.dimension: ${Number(m[1]) / 4})`,
@@ -175,7 +207,7 @@ export async function checkSqliteSchema(
         });
     }
   }
-  return { ok: problems.length === 0, empty: present === 0, problems };
+  return schemaReport(problems, present);
 }
 
 /** SQLite's SQL for the SQL store, over node:sqlite or over ODBC. */
@@ -213,19 +245,19 @@ export class SqliteDialect extends SqlDialect {
   override readonly joinsEmbeddingStates = true;
   override embeddingStatesJoined(_f: IdFilter): string {
     return (
-      `SELECT i.value AS doc_id, d.content_hash AS doc_hash, l.model_fingerprint, l.content_hash AS ledger_hash, ` +
+      `SELECT i.value AS doc_id, d.${this.c.docs.contentHash} AS doc_hash, l.model_fingerprint, l.content_hash AS ledger_hash, ` +
       `l.token_count, l.dimension, l.embedded_at, ` +
-      `(SELECT COUNT(*) FROM ${this.t.tokens} e WHERE e.doc_id = i.value) AS token_rows ` +
-      `FROM json_each(?) i LEFT JOIN ${this.t.docs} d ON d.doc_id = i.value LEFT JOIN ${this.t.ledger} l ON l.doc_id = i.value`
+      `(SELECT COUNT(*) FROM ${this.t.tokens} e WHERE e.${this.c.tokens.docId} = i.value) AS token_rows ` +
+      `FROM json_each(?) i LEFT JOIN ${this.t.docs} d ON d.${this.c.docs.docId} = i.value LEFT JOIN ${this.t.ledger} l ON l.doc_id = i.value`
     );
   }
 
   upsertDocument(): string {
+    const [id, ...rest] = this.documentColumns();
     return (
-      `INSERT INTO ${this.t.docs} (doc_id, title, abstract, authors, keywords, pub_date, origin, content_hash, loaded_at, text_content) ` +
-      `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id) DO UPDATE SET title = excluded.title, ` +
-      `abstract = excluded.abstract, authors = excluded.authors, keywords = excluded.keywords, pub_date = excluded.pub_date, ` +
-      `origin = excluded.origin, content_hash = excluded.content_hash, loaded_at = excluded.loaded_at, text_content = excluded.text_content`
+      `INSERT INTO ${this.t.docs} (${[id, ...rest].join(', ')}) ` +
+      `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (${id}) DO UPDATE SET ` +
+      rest.map((c) => `${c} = excluded.${c}`).join(', ')
     );
   }
 
@@ -239,7 +271,7 @@ export class SqliteDialect extends SqlDialect {
   }
 
   insertTokens(rows: number): string {
-    return `INSERT INTO ${this.t.tokens} (doc_id, token_index, token_text, token_embedding) VALUES ${Array(rows).fill('(?, ?, ?, ?)').join(', ')}`;
+    return `INSERT INTO ${this.t.tokens} (${this.tokenColumns().join(', ')}) VALUES ${Array(rows).fill('(?, ?, ?, ?)').join(', ')}`;
   }
 
   tokenParams(e: TokenEmbedding, i: number): SqlValue[] {

@@ -5,7 +5,14 @@
  * Everything here is pure text generation, so the SQL of a dialect we cannot run (IRIS) is pinned by tests.
  */
 import { DEFAULT_SCHEMA, DEFAULT_TABLES } from '../../api/schema.ts';
-import type { SchemaExpectation, SchemaReport } from '../../core/store-port.ts';
+import {
+  DOCUMENT_FIELDS,
+  TOKEN_FIELDS,
+  columnMap,
+  type ColumnMap,
+  type ColumnOptions,
+} from '../../core/columns.ts';
+import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { SqlDialectName } from '../url.ts';
 import type { SqlClient, SqlSession, SqlValue } from './client.ts';
@@ -15,11 +22,14 @@ export interface TableNames {
   docs: string;
   tokens: string;
   ledger: string;
+  /** The column names of the source and token tables (spec.database.columns). */
+  columns: ColumnMap;
 }
 
 export interface TableNameOptions {
   schema?: string;
   tables?: { sourceDocuments?: string; tokenEmbeddings?: string; ledger?: string };
+  columns?: ColumnOptions;
 }
 
 /** The names to use: those given, else the spec's defaults (src/api/schema.ts); each checked as an identifier. */
@@ -31,7 +41,9 @@ export function tableNames(o: TableNameOptions): TableNames {
     ledger: o.tables?.ledger ?? DEFAULT_TABLES.ledger,
   };
   for (const n of Object.values(names)) checkIdentifier(n);
-  return names;
+  const columns = columnMap(o.columns);
+  for (const n of [...Object.values(columns.docs), ...Object.values(columns.tokens)]) checkIdentifier(n);
+  return { ...names, columns };
 }
 
 export function checkIdentifier(id: string): string {
@@ -39,22 +51,22 @@ export function checkIdentifier(id: string): string {
   return id;
 }
 
+/** The report of a schema check that found `present` of the three tables (partial only when it is true). */
+export function schemaReport(problems: SchemaProblem[], present: number): SchemaReport {
+  const partial = present > 0 && present < 3;
+  return { ok: problems.length === 0, empty: present === 0, ...(partial ? { partial } : {}), problems };
+}
+
+/** A column name bare when it is all lower case, else quoted by `quote` (see SqlDialect.column). */
+export function bareOrQuoted(name: string, quote: (id: string) => string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) ? checkIdentifier(name) : quote(name);
+}
+
 /** Abstracts shorter than this (trimmed) come back whole with the candidates, so the core can spot placeholders. */
 export const SHORT_ABSTRACT = 64;
 
-export const DOCUMENT_COLUMNS = [
-  'doc_id',
-  'title',
-  'abstract',
-  'authors',
-  'keywords',
-  'pub_date',
-  'origin',
-  'content_hash',
-  'loaded_at',
-  'text_content',
-] as const;
-export const TOKEN_COLUMNS = ['doc_id', 'token_index', 'token_text', 'token_embedding'] as const;
+/** The source table's default column names, in DOCUMENT_FIELDS order (the in-memory store models these). */
+export const DOCUMENT_COLUMNS: readonly string[] = DOCUMENT_FIELDS.map((f) => columnMap().docs[f]);
 export const LEDGER_COLUMNS = [
   'doc_id',
   'model_fingerprint',
@@ -75,6 +87,8 @@ export abstract class SqlDialect {
   readonly names: TableNames;
   /** Qualified, quoted table names. */
   readonly t: { docs: string; tokens: string; ledger: string };
+  /** The source and token tables' columns as written in SQL (see column()). */
+  readonly c: { docs: ColumnMap['docs']; tokens: ColumnMap['tokens'] };
   /** Most ids one statement binds; longer lists are split into chunks of this size. */
   abstract readonly idChunk: number;
   /** Token rows per INSERT statement (1: one prepared single-row INSERT executed per row). */
@@ -87,10 +101,36 @@ export abstract class SqlDialect {
       tokens: this.table(names.tokens),
       ledger: this.table(names.ledger),
     };
+    const render = <T extends Record<string, string>>(m: T) =>
+      Object.fromEntries(Object.entries(m).map(([k, v]) => [k, this.column(v)])) as T;
+    this.c = { docs: render(names.columns.docs), tokens: render(names.columns.tokens) };
   }
 
   /** Quotes an identifier the dialect's way. */
   abstract ident(id: string): string;
+
+  /**
+   * A column name in SQL: bare when it is all lower case (so the default names read as before), else the
+   * dialect's quoting (PostgreSQL folds bare names to lower case; IRIS's ident() is bare anyway).
+   */
+  column(name: string): string {
+    return bareOrQuoted(name, (id) => this.ident(id));
+  }
+
+  /** A mapped column read under datastate's own name (the store reads rows by those names). */
+  protected as(column: string, alias: string): string {
+    return column === alias ? column : `${column} AS ${alias}`;
+  }
+
+  /** The source table's columns in DOCUMENT_FIELDS order (the order of documentParams). */
+  documentColumns(): string[] {
+    return DOCUMENT_FIELDS.map((k) => this.c.docs[k]);
+  }
+
+  /** The token table's columns in TOKEN_FIELDS order: doc id, position, text, vector (tokenParams' order). */
+  tokenColumns(): string[] {
+    return TOKEN_FIELDS.map((k) => this.c.tokens[k]);
+  }
 
   table(name: string): string {
     return `${this.ident(this.names.schema)}.${this.ident(name)}`;
@@ -105,7 +145,7 @@ export abstract class SqlDialect {
 
   countDocuments(): string {
     return (
-      `SELECT COUNT(*) AS documents, COALESCE(SUM(CASE WHEN LENGTH(TRIM(abstract)) > 0 THEN 1 ELSE 0 END), 0) AS with_abstract ` +
+      `SELECT COUNT(*) AS documents, COALESCE(SUM(CASE WHEN LENGTH(TRIM(${this.c.docs.abstract})) > 0 THEN 1 ELSE 0 END), 0) AS with_abstract ` +
       `FROM ${this.t.docs}`
     );
   }
@@ -119,9 +159,10 @@ export abstract class SqlDialect {
 
   /** `WITH RECURSIVE tdocs(doc_id) AS (...)`: the token table's distinct doc_ids (plus one NULL), by seeks. */
   private tokenDocIdsCte(): string {
+    const id = this.c.tokens.docId;
     return (
-      `WITH RECURSIVE tdocs(doc_id) AS (SELECT MIN(doc_id) FROM ${this.t.tokens} UNION ALL ` +
-      `SELECT (SELECT MIN(t.doc_id) FROM ${this.t.tokens} t WHERE t.doc_id > tdocs.doc_id) FROM tdocs WHERE tdocs.doc_id IS NOT NULL) `
+      `WITH RECURSIVE tdocs(doc_id) AS (SELECT MIN(${id}) FROM ${this.t.tokens} UNION ALL ` +
+      `SELECT (SELECT MIN(t.${id}) FROM ${this.t.tokens} t WHERE t.${id} > tdocs.doc_id) FROM tdocs WHERE tdocs.doc_id IS NOT NULL) `
     );
   }
 
@@ -131,33 +172,39 @@ export abstract class SqlDialect {
         `${this.tokenDocIdsCte()}SELECT (SELECT COUNT(*) FROM ${this.t.tokens}) AS token_rows, ` +
         `(SELECT COUNT(*) FROM tdocs WHERE doc_id IS NOT NULL) AS docs`
       );
-    return `SELECT COUNT(*) AS token_rows, COUNT(DISTINCT doc_id) AS docs FROM ${this.t.tokens}`;
+    return `SELECT COUNT(*) AS token_rows, COUNT(DISTINCT ${this.c.tokens.docId}) AS docs FROM ${this.t.tokens}`;
   }
 
   /** Ids with token or ledger rows but no document (order is applied by the store, the same on every database). */
   orphans(): string {
     const tokenIds = this.looseIndexScan
       ? `SELECT doc_id FROM tdocs WHERE doc_id IS NOT NULL`
-      : `SELECT doc_id FROM ${this.t.tokens}`;
+      : `SELECT ${this.as(this.c.tokens.docId, 'doc_id')} FROM ${this.t.tokens}`;
     return (
       `${this.looseIndexScan ? this.tokenDocIdsCte() : ''}` +
       `SELECT o.doc_id FROM (${tokenIds} UNION SELECT doc_id FROM ${this.t.ledger}) o ` +
-      `WHERE NOT EXISTS (SELECT 1 FROM ${this.t.docs} d WHERE d.doc_id = o.doc_id)`
+      `WHERE NOT EXISTS (SELECT 1 FROM ${this.t.docs} d WHERE d.${this.c.docs.docId} = o.doc_id)`
     );
   }
 
   candidates(): string {
+    const d = this.c.docs;
     return (
       `SELECT doc_id, pub_date, n AS abstract_length, CASE WHEN n < ${SHORT_ABSTRACT} THEN TRIM(abstract) ELSE NULL END AS short_abstract ` +
-      `FROM (SELECT doc_id, pub_date, abstract, LENGTH(TRIM(abstract)) AS n FROM ${this.t.docs}) c WHERE n > 0`
+      `FROM (SELECT ${this.as(d.docId, 'doc_id')}, ${this.as(d.pubDate, 'pub_date')}, ${this.as(d.abstract, 'abstract')}, ` +
+      `LENGTH(TRIM(${d.abstract})) AS n FROM ${this.t.docs}) c WHERE n > 0`
     );
   }
 
-  /** The condition `column IN (ids)` for one chunk of at most idChunk ids. */
+  /**
+   * The condition `column IN (ids)` for one chunk of at most idChunk ids. The column is the doc id of the table
+   * the statement reads: c.docs.docId, c.tokens.docId, or the ledger's doc_id.
+   */
   abstract idFilter(column: string, ids: readonly string[]): IdFilter;
 
   documentHashes(f: IdFilter): string {
-    return `SELECT doc_id, content_hash FROM ${this.t.docs} WHERE ${f.sql}`;
+    const d = this.c.docs;
+    return `SELECT ${this.as(d.docId, 'doc_id')}, ${this.as(d.contentHash, 'content_hash')} FROM ${this.t.docs} WHERE ${f.sql}`;
   }
 
   ledgerRows(f: IdFilter): string {
@@ -165,7 +212,8 @@ export abstract class SqlDialect {
   }
 
   tokenCounts(f: IdFilter): string {
-    return `SELECT doc_id, COUNT(*) AS token_rows FROM ${this.t.tokens} WHERE ${f.sql} GROUP BY doc_id`;
+    const id = this.c.tokens.docId;
+    return `SELECT ${this.as(id, 'doc_id')}, COUNT(*) AS token_rows FROM ${this.t.tokens} WHERE ${f.sql} GROUP BY ${id}`;
   }
 
   /**
@@ -180,11 +228,15 @@ export abstract class SqlDialect {
   }
 
   existingIds(f: IdFilter): string {
-    return `SELECT doc_id FROM ${this.t.docs} WHERE ${f.sql}`;
+    return `SELECT ${this.as(this.c.docs.docId, 'doc_id')} FROM ${this.t.docs} WHERE ${f.sql}`;
   }
 
   texts(f: IdFilter): string {
-    return `SELECT doc_id, abstract, content_hash FROM ${this.t.docs} WHERE ${f.sql}`;
+    const d = this.c.docs;
+    return (
+      `SELECT ${this.as(d.docId, 'doc_id')}, ${this.as(d.abstract, 'abstract')}, ${this.as(d.contentHash, 'content_hash')} ` +
+      `FROM ${this.t.docs} WHERE ${f.sql}`
+    );
   }
 
   // ---- writes -------------------------------------------------------------------------------------------
@@ -198,7 +250,8 @@ export abstract class SqlDialect {
    * never get its hash; `IS ?` and `IS NOT DISTINCT FROM ?` are not spoken by every dialect.)
    */
   fillContentHash(read: { nullAbstract?: boolean } = {}): string {
-    return `UPDATE ${this.t.docs} SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND ${read.nullAbstract ? 'abstract IS NULL' : `${this.exact('abstract')} = ?`}`;
+    const d = this.c.docs;
+    return `UPDATE ${this.t.docs} SET ${d.contentHash} = ? WHERE ${d.docId} = ? AND ${d.contentHash} IS NULL AND ${read.nullAbstract ? `${d.abstract} IS NULL` : `${this.exact(d.abstract)} = ?`}`;
   }
 
   /** A text column compared exactly (IRIS compares case-insensitively unless told). */
@@ -206,13 +259,13 @@ export abstract class SqlDialect {
     return column;
   }
 
-  /** Inserts or replaces one document; parameters in DOCUMENT_COLUMNS order. */
+  /** Inserts or replaces one document; parameters in documentColumns() order. */
   abstract upsertDocument(): string;
   /** Inserts or replaces one ledger row; parameters in LEDGER_COLUMNS order. */
   abstract upsertLedger(): string;
 
   deleteTokensOfDocument(): string {
-    return `DELETE FROM ${this.t.tokens} WHERE doc_id = ?`;
+    return `DELETE FROM ${this.t.tokens} WHERE ${this.c.tokens.docId} = ?`;
   }
 
   deleteTokens(f: IdFilter): string {
@@ -284,7 +337,7 @@ export abstract class SqlDialect {
   abstract isTransient(error: unknown): boolean;
 }
 
-/** Row values as SQL sees them, in DOCUMENT_COLUMNS order. */
+/** Row values as SQL sees them, in DOCUMENT_FIELDS order (documentColumns()). */
 export function documentParams(
   d: {
     docId: string;
