@@ -139,11 +139,25 @@ export class SqlStore implements Store {
   async embeddingStates(docIds: readonly string[]): Promise<EmbeddingState[]> {
     if (!docIds.length) return [];
     await this.ready();
-    const { hashes, ledger, tokens } = await this.client.withSession(async (s) => ({
-      hashes: await this.byChunks(s, docIds, 'docs', (f) => this.sql.documentHashes(f)),
-      ledger: await this.byChunks(s, docIds, 'ledger', (f) => this.sql.ledgerRows(f)),
-      tokens: await this.byChunks(s, docIds, 'tokens', (f) => this.sql.tokenCounts(f)),
-    }));
+    const { hashes, ledger, tokens } = await this.client.withSession(
+      async (s): Promise<{ hashes: Row[]; ledger: Row[]; tokens: Row[] }> => {
+        if (!this.sql.joinsEmbeddingStates)
+          return {
+            hashes: await this.byChunks(s, docIds, 'docs', (f) => this.sql.documentHashes(f)),
+            ledger: await this.byChunks(s, docIds, 'ledger', (f) => this.sql.ledgerRows(f)),
+            tokens: await this.byChunks(s, docIds, 'tokens', (f) => this.sql.tokenCounts(f)),
+          };
+        // The dialect has it all in one statement: split its rows into the three kinds.
+        const rows = await this.byChunks(s, docIds, 'docs', (f) => this.sql.embeddingStatesJoined(f));
+        return {
+          hashes: rows.map((r) => ({ doc_id: r.doc_id, content_hash: r.doc_hash })),
+          ledger: rows
+            .filter((r) => r.model_fingerprint !== null && r.model_fingerprint !== undefined)
+            .map((r) => ({ ...r, content_hash: r.ledger_hash })),
+          tokens: rows,
+        };
+      },
+    );
     const hashOf = new Map(hashes.map((r) => [text(r.doc_id)!, text(r.content_hash)]));
     const ledgerOf = new Map(ledger.map((r) => [text(r.doc_id)!, r]));
     const rowsOf = new Map(tokens.map((r) => [text(r.doc_id)!, r]));

@@ -79,6 +79,7 @@ export class PostgresDialect extends SqlDialect {
   readonly name = 'postgres';
   /** Ids go in as one JSON array parameter, so a chunk can be large. */
   readonly idChunk = 10_000;
+  override readonly looseIndexScan = true;
   /** 4 parameters a row: 400 a statement (PostgreSQL allows 65,535). */
   readonly tokenRowsPerInsert = 100;
   readonly requested: 'auto' | PgVectorType;

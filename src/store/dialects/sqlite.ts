@@ -216,6 +216,7 @@ export class SqliteDialect extends SqlDialect {
   readonly name = 'sqlite';
   /** Ids go in as one JSON array parameter (json_each), so a chunk can be large. */
   readonly idChunk = 10_000;
+  override readonly looseIndexScan = true;
   /**
    * Token rows per INSERT. Over ODBC, 200 (4 parameters a row; SQLite allows 32,766 per statement): each
    * statement is a round trip through the driver. In process (node:sqlite), 1: one prepared single-row INSERT
@@ -234,6 +235,22 @@ export class SqliteDialect extends SqlDialect {
 
   idFilter(column: string, ids: readonly string[]): IdFilter {
     return { sql: `${column} IN (SELECT value FROM json_each(?))`, params: [JSON.stringify(ids)] };
+  }
+
+  /**
+   * One statement over the JSON array of ids (this dialect's idFilter parameter): the two LEFT JOINs seek
+   * by key, and one correlated COUNT per id reads that document's range of the (doc_id, token_index) key. On
+   * 10k documents x 360 tokens the COUNT alone takes about half the time of IN (...) GROUP BY (measured 0.57 s
+   * vs 1.0-1.4 s on a loaded machine), and the three separate statements cost more again.
+   */
+  override readonly joinsEmbeddingStates = true;
+  override embeddingStatesJoined(_f: IdFilter): string {
+    return (
+      `SELECT i.value AS doc_id, d.${this.c.docs.contentHash} AS doc_hash, l.model_fingerprint, l.content_hash AS ledger_hash, ` +
+      `l.token_count, l.dimension, l.embedded_at, ` +
+      `(SELECT COUNT(*) FROM ${this.t.tokens} e WHERE e.${this.c.tokens.docId} = i.value) AS token_rows ` +
+      `FROM json_each(?) i LEFT JOIN ${this.t.docs} d ON d.${this.c.docs.docId} = i.value LEFT JOIN ${this.t.ledger} l ON l.doc_id = i.value`
+    );
   }
 
   upsertDocument(): string {

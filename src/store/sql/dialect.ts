@@ -150,14 +150,39 @@ export abstract class SqlDialect {
     );
   }
 
+  /**
+   * Whether the database can find the distinct doc_ids of the token table by a loose index scan: a recursive
+   * query that seeks from one doc_id to the next on the (doc_id, token_index) key, one seek per document
+   * instead of reading every token row. SQLite and PostgreSQL can; the default SQL (IRIS) reads them all.
+   */
+  readonly looseIndexScan: boolean = false;
+
+  /** `WITH RECURSIVE tdocs(doc_id) AS (...)`: the token table's distinct doc_ids (plus one NULL), by seeks. */
+  private tokenDocIdsCte(): string {
+    const id = this.c.tokens.docId;
+    return (
+      `WITH RECURSIVE tdocs(doc_id) AS (SELECT MIN(${id}) FROM ${this.t.tokens} UNION ALL ` +
+      `SELECT (SELECT MIN(t.${id}) FROM ${this.t.tokens} t WHERE t.${id} > tdocs.doc_id) FROM tdocs WHERE tdocs.doc_id IS NOT NULL) `
+    );
+  }
+
   countTokens(): string {
+    if (this.looseIndexScan)
+      return (
+        `${this.tokenDocIdsCte()}SELECT (SELECT COUNT(*) FROM ${this.t.tokens}) AS token_rows, ` +
+        `(SELECT COUNT(*) FROM tdocs WHERE doc_id IS NOT NULL) AS docs`
+      );
     return `SELECT COUNT(*) AS token_rows, COUNT(DISTINCT ${this.c.tokens.docId}) AS docs FROM ${this.t.tokens}`;
   }
 
   /** Ids with token or ledger rows but no document (order is applied by the store, the same on every database). */
   orphans(): string {
+    const tokenIds = this.looseIndexScan
+      ? `SELECT doc_id FROM tdocs WHERE doc_id IS NOT NULL`
+      : `SELECT ${this.as(this.c.tokens.docId, 'doc_id')} FROM ${this.t.tokens}`;
     return (
-      `SELECT o.doc_id FROM (SELECT ${this.as(this.c.tokens.docId, 'doc_id')} FROM ${this.t.tokens} UNION SELECT doc_id FROM ${this.t.ledger}) o ` +
+      `${this.looseIndexScan ? this.tokenDocIdsCte() : ''}` +
+      `SELECT o.doc_id FROM (${tokenIds} UNION SELECT doc_id FROM ${this.t.ledger}) o ` +
       `WHERE NOT EXISTS (SELECT 1 FROM ${this.t.docs} d WHERE d.${this.c.docs.docId} = o.doc_id)`
     );
   }
@@ -203,6 +228,17 @@ export abstract class SqlDialect {
   /** Statements that keep other sessions off the token table until the transaction ends (rebuild). */
   lockTokens(): string[] {
     return [];
+  }
+
+  /**
+   * One statement for embeddingStates, where the dialect has one that beats three: per id, doc_id, doc_hash
+   * (the document's content_hash), the ledger's columns (model_fingerprint, ledger_hash, token_count,
+   * dimension, embedded_at; NULL without a ledger row) and token_rows. Used when joinsEmbeddingStates;
+   * otherwise the store runs documentHashes, ledgerRows and tokenCounts.
+   */
+  readonly joinsEmbeddingStates: boolean = false;
+  embeddingStatesJoined(_f: IdFilter): string {
+    throw new Error(`${this.name}: no joined embeddingStates statement`);
   }
 
   existingIds(f: IdFilter): string {
