@@ -2,7 +2,7 @@
 # CI step: build (or reuse) the real kube-apiserver + etcd, helm, kubeconform and kube-score, then run the
 # Kubernetes tests against them. Meant to be called from .ci/run:
 #
-#   scripts/ci-envtest.sh                # build or reuse, then node --test test/integration/k8s*.test.ts
+#   scripts/ci-envtest.sh                # build or reuse, then node --test test/kubernetes/crd-and-rbac.test.ts
 #   scripts/ci-envtest.sh --build-only   # only build or reuse the binaries
 #
 # Needs Go >= 1.26 (on PATH or at /usr/local/go/bin) and the Go module proxy for the first build; later
@@ -22,4 +22,4 @@ fi
 PATH="$(scripts/ensure-node.sh):$PATH"
 export PATH
 # One suite at a time: each starts its own etcd + kube-apiserver (~300 MB, 2 cores).
-node --test --test-concurrency=1 test/integration/k8s*.test.ts
+node --test --test-concurrency=1 test/kubernetes/crd-and-rbac.test.ts

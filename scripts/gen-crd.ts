@@ -2,7 +2,7 @@
 //   crds/datastate.dev_datasetstates.yaml                  (the canonical copy; src/api/crd.ts CRD_FILE)
 //   charts/datastate/crds/datastate.dev_datasetstates.yaml (installed by `helm install`)
 //   deploy/crds/datastate.dev_datasetstates.yaml           (applied by `kubectl apply -k deploy/`)
-// test/unit/generated.test.ts fails when any copy differs from what the schema generates.
+// test/unit/generated-crds.test.ts fails when any copy differs from what the schema generates.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

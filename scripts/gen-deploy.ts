@@ -5,7 +5,7 @@
 //
 //   node scripts/gen-deploy.ts            (HELM=/path/to/helm to choose the helm binary)
 //
-// test/integration/helm-chart.test.ts fails when the committed deploy/ differs from what this renders.
+// test/kubernetes/helm-chart.test.ts fails when the committed deploy/ differs from what this renders.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';

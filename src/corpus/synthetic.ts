@@ -541,7 +541,7 @@ function sentences(templates: readonly Template[], topic: Topic, r: Rng, target:
 
 /**
  * Bert-base-uncased word pieces per whitespace-separated word of this generator's abstracts (measured: 1.473
- * over the first 5,000 documents; test/integration/corpus-lengths.test.ts), used to turn piece targets into
+ * over the first 5,000 documents; test/embed/abstract-token-lengths.test.ts), used to turn piece targets into
  * word targets.
  */
 export const PIECES_PER_WORD = 1.47;

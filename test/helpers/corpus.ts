@@ -11,7 +11,7 @@ import { x as extractTar } from 'tar';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Facts about the shared archive, checked by test/integration/corpus-pmc.test.ts. */
+/** Facts about the shared archive, checked by test/e2e/pmc-archive.test.ts. */
 export const PMC_CORPUS_FACTS = { articles: 1536, withAbstract: 1463, withoutAbstract: 73 } as const;
 
 /** Path of pmc-oa-1536.tar.gz: $DATASTATE_PMC_CORPUS, else <repo>/../shared/corpus/pmc-oa-1536.tar.gz. */

@@ -1,6 +1,6 @@
 /**
  * The Store contract as tests: storeConformance(backend) declares the same suite for one backend of
- * test/helpers/databases.ts. test/integration/store-conformance.test.ts runs it on every database we can run;
+ * test/helpers/databases.ts. test/store/conformance.test.ts runs it on every database we can run;
  * test/unit/store-memory.test.ts on the in-memory store. Out-of-band changes (another program altering the
  * tables) go through the backend's OutOfBand operations, so the suite is the same for SQL and for memory.
  */

@@ -1,7 +1,7 @@
 /**
  * The worker's test-only fault (src/worker/fault.ts): off unless named, refused when unknown, inert without a
  * container memory limit, and the cgroup limit read for v1 and v2. (That it really ends in OOMKilled is
- * tested on the cluster: test/cluster/cluster-e2e.test.ts.)
+ * tested on the cluster: test/cluster/operator-on-a-node.test.ts.)
  *
  *   node --test test/unit/worker-fault.test.ts
  */

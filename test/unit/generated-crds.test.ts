@@ -1,6 +1,6 @@
 // Every generated copy of the DatasetState CRD (crds/, the chart's crds/, deploy/crds/) is exactly what the
 // schema generates, and deploy/kustomization.yaml lists exactly the files of deploy/. (deploy/ as a whole is
-// compared with a fresh `helm template` in test/integration/helm-chart.test.ts, which needs helm.)
+// compared with a fresh `helm template` in test/kubernetes/helm-chart.test.ts, which needs helm.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';

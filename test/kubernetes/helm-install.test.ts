@@ -9,7 +9,7 @@
  * machine), so the controller runs as a child process of the test with the ServiceAccount's token, exactly as
  * the Pod would run it apart from the in-cluster config.
  *
- *   node --test test/integration/helm-install.test.ts
+ *   node --test test/kubernetes/helm-install.test.ts
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

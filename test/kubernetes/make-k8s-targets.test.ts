@@ -5,7 +5,7 @@
  * deploy/ creates (no kubelet here, so its Pods never start), embedding in process: no worker Pod can run
  * here either.
  *
- *   node --test test/integration/helm-make.test.ts        (needs make and kubectl; KUBECTL=/path/to/kubectl)
+ *   node --test test/kubernetes/make-k8s-targets.test.ts        (needs make and kubectl; KUBECTL=/path/to/kubectl)
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -11,13 +11,12 @@
  *   - every example parses with the project's manifest validation and is accepted by the real API server
  *     (server-side dry run), and the controller Pod passes the "restricted" Pod Security admission.
  *
- *   node --test test/integration/helm-chart.test.ts
+ *   node --test test/kubernetes/helm-chart.test.ts
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -25,6 +24,7 @@ import { CoreV1Api, CustomObjectsApi, loadYaml } from '@kubernetes/client-node';
 import { startEnvtest, type Envtest } from '../helpers/envtest.ts';
 import { installCrd } from '../helpers/k8s.ts';
 import { kubeScore, kubeScorePolicy } from '../helpers/kube-score.ts';
+import { kubeconformFor, type Kubeconform } from '../helpers/kubeconform.ts';
 import { parseManifest } from '../../src/api/validate.ts';
 import { CHART, DEPLOY, findTool, renderDeploy, ROOT } from '../../scripts/gen-deploy.ts';
 
@@ -39,8 +39,7 @@ let env: Envtest;
 let helm: string;
 let kubeconform: string;
 let work: string;
-let schemaDir: string;
-let swagger: { definitions: Record<string, Obj> };
+let conform: Kubeconform;
 
 function run(cmd: string, args: string[], input?: string) {
   const r = spawnSync(cmd, args, { cwd: ROOT, input, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -89,149 +88,6 @@ function one(all: Obj[], kind: string, name?: string): Obj {
   return found[0]!;
 }
 
-// ---- kubeconform schemas ----------------------------------------------------------------------------------
-
-/** GET a path of the API server as the test's admin (kubeconfig credentials, CA pinned). */
-async function apiGet(path: string): Promise<string> {
-  const url = new URL(path, env.server);
-  const opts: Obj = {
-    method: 'GET',
-    hostname: url.hostname,
-    port: url.port,
-    path: url.pathname,
-    headers: { Accept: 'application/json' },
-  };
-  await env.kc.applyToHTTPSOptions(opts);
-  return new Promise((resolve, reject) => {
-    const req = request(opts, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () =>
-        res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${path}: HTTP ${res.statusCode}`)),
-      );
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** kubeconform's file name for a kind: {{ .ResourceKind }}{{ .KindSuffix }}.json */
-function schemaFile(apiVersion: string, kind: string): string {
-  const parts = apiVersion.split('/');
-  const suffix = parts.length > 1 ? `-${parts[0]!.split('.')[0]}-${parts[1]}` : `-${parts[0]}`;
-  return `${kind.toLowerCase()}${suffix.toLowerCase()}.json`;
-}
-
-/**
- * Strict, like kubeconform's own "-strict" schemas (openapi2jsonschema --strict): an object that lists its
- * properties accepts no others, so a misspelt field is an error rather than silently dropped.
- */
-function strict(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(strict);
-  if (!node || typeof node !== 'object') return node;
-  const out: Obj = {};
-  for (const [k, v] of Object.entries(node as Obj))
-    out[k] =
-      k === 'properties'
-        ? Object.fromEntries(Object.entries(v as Obj).map(([p, s]) => [p, strict(s)]))
-        : strict(v);
-  if (out.format === 'int-or-string') {
-    delete out.type;
-    delete out.format;
-    out.oneOf = [{ type: 'string' }, { type: 'integer' }];
-  }
-  if (
-    out.properties &&
-    out.additionalProperties === undefined &&
-    !out['x-kubernetes-preserve-unknown-fields']
-  )
-    out.additionalProperties = false;
-  return out;
-}
-
-/** A standalone JSON schema for one built-in kind: its definition and every definition it refers to. */
-function builtinSchema(apiVersion: string, kind: string): Obj | null {
-  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
-  const root = Object.entries(swagger.definitions).find(([, d]) =>
-    (d['x-kubernetes-group-version-kind'] as Obj[] | undefined)?.some(
-      (g) => g.group === group && g.version === version && g.kind === kind,
-    ),
-  )?.[0];
-  if (!root) return null;
-  const needed = new Set<string>();
-  const visit = (node: unknown) => {
-    if (Array.isArray(node)) return node.forEach(visit);
-    if (!node || typeof node !== 'object') return;
-    for (const [k, v] of Object.entries(node as Obj)) {
-      if (k === '$ref' && typeof v === 'string') {
-        const name = v.replace('#/definitions/', '');
-        if (!needed.has(name)) {
-          needed.add(name);
-          visit(swagger.definitions[name]);
-        }
-      } else visit(v);
-    }
-  };
-  needed.add(root);
-  visit(swagger.definitions[root]);
-  const definitions: Obj = {};
-  for (const name of needed) definitions[name] = strict(swagger.definitions[name]);
-  // A quantity may be written as a YAML number (cpu: 1).
-  const q = 'io.k8s.apimachinery.pkg.api.resource.Quantity';
-  if (definitions[q]) definitions[q] = { oneOf: [{ type: 'string' }, { type: 'number' }] };
-  return { $ref: `#/definitions/${root}`, definitions };
-}
-
-/** Writes the schema of every kind in `manifests` that kubeconform will need (the CRD's from its own schema). */
-function writeSchemas(manifests: Obj[]) {
-  const crd = loadYaml<Obj>(readFileSync(join(CHART, 'crds', 'datastate.dev_datasetstates.yaml'), 'utf8'));
-  for (const m of manifests) {
-    const file = join(schemaDir, schemaFile(m.apiVersion, m.kind));
-    let schema: Obj | null;
-    if (m.apiVersion === `${G.group}/${G.version}` && m.kind === 'DatasetState') {
-      schema = strict(crd.spec.versions[0].schema.openAPIV3Schema) as Obj;
-    } else {
-      schema = builtinSchema(m.apiVersion, m.kind);
-    }
-    if (schema) writeFileSync(file, JSON.stringify(schema));
-  }
-}
-
-/** kubeconform over YAML text: strict, local schemas only, a missing schema is an error. */
-function kubeconformRun(yamlText: string, extra: string[] = []) {
-  writeSchemas(docs(yamlText));
-  const r = run(
-    kubeconform,
-    [
-      '-strict',
-      '-summary',
-      '-output',
-      'json',
-      '-schema-location',
-      join(schemaDir, '{{ .ResourceKind }}{{ .KindSuffix }}.json'),
-      ...extra,
-      '-',
-    ],
-    yamlText,
-  );
-  let report: {
-    resources?: { kind: string; name: string; status: string; msg: string }[];
-    summary: Record<string, number>;
-  };
-  try {
-    report = JSON.parse(r.stdout);
-  } catch {
-    throw new Error(`kubeconform output is not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
-  }
-  return {
-    code: r.code,
-    report,
-    problems: (report.resources ?? [])
-      .filter((x) => x.status !== 'statusValid')
-      .map((x) => `${x.kind}/${x.name}: ${x.status} ${x.msg}`),
-  };
-}
-
 async function retry<T>(what: string, fn: () => Promise<T>, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -249,10 +105,12 @@ async function retry<T>(what: string, fn: () => Promise<T>, ms = 30_000): Promis
 before(async () => {
   ({ helm, kubeconform } = tools());
   work = mkdtempSync(join(tmpdir(), 'ds-helm-chart-'));
-  schemaDir = join(work, 'schemas');
-  mkdirSync(schemaDir);
   env = await startEnvtest();
-  swagger = JSON.parse(await apiGet('/openapi/v2'));
+  conform = await kubeconformFor(env, {
+    binary: kubeconform,
+    crdFile: join(CHART, 'crds', 'datastate.dev_datasetstates.yaml'),
+    dir: join(work, 'schemas'),
+  });
   await installCrd(env, join(CHART, 'crds', 'datastate.dev_datasetstates.yaml'));
 });
 
@@ -697,7 +555,7 @@ test("helm template --include-crds | kubeconform: every manifest valid against t
       '--include-crds',
       ...set.flatMap((s) => ['--set', s]),
     ]).stdout;
-    const { code, report, problems } = kubeconformRun(text);
+    const { code, report, problems } = conform.run(text);
     assert.deepEqual(problems, [], set.join(' '));
     assert.equal(code, 0);
     assert.equal(report.summary.skipped, 0);
@@ -705,7 +563,7 @@ test("helm template --include-crds | kubeconform: every manifest valid against t
   }
   // The ServiceMonitor's CRD (Prometheus Operator) is not on this server: everything else is still checked.
   const withMonitor = template('serviceMonitor.enabled=true');
-  const { problems } = kubeconformRun(withMonitor, ['-skip', 'ServiceMonitor']);
+  const { problems } = conform.run(withMonitor, ['-skip', 'ServiceMonitor']);
   assert.deepEqual(
     problems.filter((p) => !p.startsWith('ServiceMonitor/')),
     [],
@@ -714,14 +572,14 @@ test("helm template --include-crds | kubeconform: every manifest valid against t
 
 test('kubeconform really checks: a misspelt Deployment field and a bad DatasetState are rejected', () => {
   const bad = template().replace('imagePullPolicy: IfNotPresent', 'imagePullPolcy: IfNotPresent');
-  const d = kubeconformRun(bad);
+  const d = conform.run(bad);
   assert.notEqual(d.code, 0);
   assert.ok(
     d.problems.some((p) => p.startsWith('Deployment/datastate-controller') && /imagePullPolcy/.test(p)),
     d.problems.join('\n'),
   );
   const dss = readFileSync(join(EXAMPLES, 'ragas-1k.yaml'), 'utf8');
-  const r = kubeconformRun(
+  const r = conform.run(
     dss.replace('docCount: 1000', 'docCount: 0').replace('mode: AutoFix', 'mode: AutoFix\n  colour: red'),
   );
   assert.notEqual(r.code, 0);
@@ -750,7 +608,7 @@ test('deploy/ is exactly what scripts/gen-deploy.ts renders from the chart (run 
     .map((f) => readFileSync(join(DEPLOY, f), 'utf8'))
     .concat(readFileSync(join(DEPLOY, 'crds', 'datastate.dev_datasetstates.yaml'), 'utf8'))
     .join('\n---\n');
-  const { problems, report } = kubeconformRun(text);
+  const { problems, report } = conform.run(text);
   assert.deepEqual(problems, []);
   assert.equal(report.summary.valid, 11);
 });
@@ -867,7 +725,7 @@ test('every example is accepted by the real API server (server-side dry run) and
       // The server filled in the defaults.
       assert.equal(created.spec.selection.orderBy, 'doc_id', f);
     }
-    const { problems } = kubeconformRun(text);
+    const { problems } = conform.run(text);
     assert.deepEqual(problems, [], f);
   }
   // Nothing was stored.

@@ -2,8 +2,8 @@
 // installed and served, objects are defaulted and validated by the server, status goes through the
 // status subresource, watches deliver the changes, and ServiceAccount tokens authenticate under RBAC.
 //
-//   node --test test/integration/k8s-envtest.test.ts
-//   DATASTATE_TEST_KUBECONFIG=~/.kube/config node --test test/integration/k8s-envtest.test.ts   (existing cluster)
+//   node --test test/kubernetes/crd-and-rbac.test.ts
+//   DATASTATE_TEST_KUBECONFIG=~/.kube/config node --test test/kubernetes/crd-and-rbac.test.ts   (existing cluster)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
