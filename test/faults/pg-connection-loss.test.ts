@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
 import { reportOf, runCli, smallModelDir, startCli, SMALL_DIM } from '../helpers/cli.ts';
+import { assertNoPartialDocument } from './partial-documents.ts';
 import { pgBinDir, startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres.ts';
 
 const skip = pgBinDir()
@@ -45,20 +46,6 @@ async function args(docs: number): Promise<string[]> {
     '--output',
     'json',
   ];
-}
-
-function assertNoPartialDocument(): void {
-  // Every ledger row has exactly token_count token rows, numbered 0..n-1.
-  const bad = pg.psql(`
-    SELECT count(*) FROM "RAG"."DocumentEmbeddingLedger" l
-    LEFT JOIN (SELECT doc_id, count(*) AS n, min(token_index) AS lo, max(token_index) AS hi
-               FROM "RAG"."DocumentTokenEmbeddings" GROUP BY doc_id) t ON t.doc_id = l.doc_id
-    WHERE t.n IS DISTINCT FROM l.token_count OR t.lo <> 0 OR t.hi <> l.token_count - 1`);
-  assert.equal(bad.trim(), '0', 'documents with partial token embeddings');
-  const orphans = pg.psql(`
-    SELECT count(DISTINCT doc_id) FROM "RAG"."DocumentTokenEmbeddings" t
-    WHERE NOT EXISTS (SELECT 1 FROM "RAG"."DocumentEmbeddingLedger" l WHERE l.doc_id = t.doc_id)`);
-  assert.equal(orphans.trim(), '0', 'token rows without a ledger row');
 }
 
 test(
@@ -95,7 +82,7 @@ test(
     assert.equal(report.ready, true);
     assert.match(r.stderr, /trying the pass again|retry/);
     assert.doesNotMatch(r.stdout + r.stderr, /S3cret|Unhandled|\n {4}at /);
-    assertNoPartialDocument();
+    assertNoPartialDocument(pg);
   },
 );
 
