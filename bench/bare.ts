@@ -70,7 +70,7 @@ else await main();
 
 async function main(): Promise<void> {
   const { loadTokenizer, planWindows } = await import('../src/embed/index.ts');
-  const { SqliteStore } = await import('../src/store/sqlite.ts');
+  const { openSqliteStore } = await import('../src/store/embedded.ts');
   const { inspect } = await import('../src/heal/inspect.ts');
   const { emit } = await import('./lib.ts');
   const { values } = parseArgs({
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   });
   if (!values.model || !values.db || !values.docs) throw new Error('--model, --db and --docs are required');
   const every = Number(values.every);
-  const store = new SqliteStore({ path: values.db, readOnly: true });
+  const store = openSqliteStore({ path: values.db, readOnly: true });
   const insp = await inspect(
     store,
     Number(values.docs),

@@ -21,7 +21,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import { parseArgs } from 'node:util';
 import { loadEmbedder } from '../src/embed/index.ts';
-import { SqliteStore } from '../src/store/sqlite.ts';
+import { openSqliteStore } from '../src/store/embedded.ts';
 import { inspect } from '../src/heal/inspect.ts';
 import { emit, log } from './lib.ts';
 
@@ -41,12 +41,12 @@ if (!values.model || !values.dimension || !values['from-db'] || !values.db)
 const dimension = Number(values.dimension);
 const docCount = Number(values.docs);
 
-const from = new SqliteStore({ path: values['from-db'], readOnly: true });
+const from = openSqliteStore({ path: values['from-db'], readOnly: true });
 const insp = await inspect(from, docCount, { orderBy: 'doc_id', seed: 0 }, { dimension });
 const texts = await from.readTexts(insp.target.map((t) => t.candidate.docId));
 await from.close();
 
-const store = new SqliteStore({ path: values.db });
+const store = openSqliteStore({ path: values.db });
 await store.createSchema({ dimension });
 await store.upsertDocuments(
   texts.map((t) => ({

@@ -788,7 +788,7 @@ findings.push(
       `take about ${f2(Math.max(0, cliWalls[1]! - noop.ValidateOnly.median))} s). Where the in-process time goes (store queries): ` +
       `${Object.entries(q)
         .map(([k, v]) => `${k} ${f2(v)} s`)
-        .join(', ')}. \`counts()\` (src/store/sqlite.ts) reads every token row: ` +
+        .join(', ')}. \`counts()\` (src/store/sql/dialect.ts) reads every token row: ` +
       `COUNT(DISTINCT doc_id) and the orphan query's SELECT DISTINCT doc_id both scan the whole token index (${f0(big.report.healed.tokens)} entries); ` +
       `finding the distinct doc_ids by skipping through the index (one seek per document) would make both proportional to the documents, not the tokens.`,
   );

@@ -13,8 +13,16 @@
  *
  * PostgreSQL: DATASTATE_TEST_PG_URL (scripts/ci-databases.sh); a fresh database is created and dropped.
  * Without it the server rows are left out.
+ *
+ *   npm run bench:store -- --baseline main [--rounds 6] [--write-docs]
+ *
+ * compares the SQLite store of this checkout with the one of another commit (extracted with git archive into a
+ * temporary directory, opened through its own src/store/index.ts openStore), side by side in one process:
+ * rounds alternate old, new, new, old, ... on fresh files, and the medians are compared. --write-docs puts
+ * the result in its section of docs/benchmarks.md (which npm run bench keeps).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,7 +33,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { EmbeddingWrite, Store } from '../src/core/store-port.ts';
 import { contentHash } from '../src/store/content-hash.ts';
-import { SqliteStore } from '../src/store/sqlite.ts';
+import { openSqliteStore } from '../src/store/embedded.ts';
 import { openPgliteStore, openPostgresStore } from '../src/store/postgres.ts';
 import { openOdbcStore } from '../src/store/odbc.ts';
 import type { PgliteLike } from '../src/store/clients/pglite.ts';
@@ -37,6 +45,9 @@ const { values: args } = parseArgs({
     dim: { type: 'string', default: '768' },
     batch: { type: 'string', default: '8' },
     only: { type: 'string' },
+    baseline: { type: 'string' },
+    rounds: { type: 'string', default: '6' },
+    'write-docs': { type: 'boolean', default: false },
   },
 });
 const DOCS = Number(args.docs);
@@ -94,15 +105,21 @@ interface Result {
 }
 const results: Result[] = [];
 
+/** CPU seconds (user + system) of this process during the last timeStore(): less sensitive to a busy machine. */
+let lastCpuSeconds = 0;
+
 async function timeStore(store: Store): Promise<number> {
   await store.createSchema({ dimension: DIM });
   await store.upsertDocuments(docs);
   // warm up (connections, prepared statements, catalogs) on one document, then start from empty
   await store.writeEmbeddings([writes[0]!]);
   await store.deleteEmbeddings([ids[0]!]);
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < writes.length; i += BATCH) await store.writeEmbeddings(writes.slice(i, i + BATCH));
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  lastCpuSeconds = (cpu.user + cpu.system) / 1e6;
   const c = await store.counts();
   if (c.tokenRows !== ROWS)
     throw new Error(`${store.description}: ${c.tokenRows} rows written, expected ${ROWS}`);
@@ -194,11 +211,110 @@ log(
   `workload: ${DOCS} documents x ${TOKENS} tokens = ${ROWS} rows of ${DIM} float32 (${MB.toFixed(1)} MB of vectors), batches of ${BATCH} documents`,
 );
 
+/** Old (another commit) vs new SQLite store, alternating in one process; prints and returns the medians. */
+async function compareWithBaseline(rev: string): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'ds-bench-baseline-'));
+  const here = new URL('..', import.meta.url).pathname;
+  try {
+    const commit = execFileSync('git', ['-C', here, 'rev-parse', '--short', rev], {
+      encoding: 'utf8',
+    }).trim();
+    const head = execFileSync('git', ['-C', here, 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+    }).trim();
+    const dirty = execFileSync('git', ['-C', here, 'status', '--porcelain', 'src/store'], {
+      encoding: 'utf8',
+    }).trim();
+    execFileSync('sh', ['-c', `git -C '${here}' archive ${commit} | tar -x -C '${root}'`]);
+    symlinkSync(join(here, 'node_modules'), join(root, 'node_modules'));
+    type Open = (c: object) => Promise<Store>;
+    const old = (await import(join(root, 'src/store/index.ts'))) as { openStore: Open };
+    const cur = (await import('../src/store/index.ts')) as unknown as { openStore: Open };
+    const config = (url: string) => ({
+      dialect: 'sqlite',
+      url,
+      schema: 'RAG',
+      tables: {
+        sourceDocuments: 'SourceDocuments',
+        tokenEmbeddings: 'DocumentTokenEmbeddings',
+        ledger: 'DocumentEmbeddingLedger',
+      },
+    });
+    const times: Record<'old' | 'new', number[]> = { old: [], new: [] };
+    const cpus: Record<'old' | 'new', number[]> = { old: [], new: [] };
+    const rounds = Number(args.rounds);
+    for (let r = 0; r < rounds; r++)
+      for (const which of r % 2 ? (['new', 'old'] as const) : (['old', 'new'] as const)) {
+        const file = join(root, `${which}-${r}.db`);
+        const store = await (which === 'old' ? old : cur).openStore(config(file));
+        const seconds = await timeStore(store);
+        await store.close();
+        for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+        times[which].push(seconds);
+        cpus[which].push(lastCpuSeconds);
+        log(
+          `round ${r + 1}/${rounds} ${which}: ${Math.round(ROWS / seconds)} rows/s, ${Math.round(ROWS / lastCpuSeconds)} rows per CPU second`,
+        );
+      }
+    const median = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b);
+      return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+    };
+    const rateOf = (xs: number[]) => xs.map((x) => Math.round(ROWS / x).toLocaleString('en-US'));
+    const ratio = median(times.old) / median(times.new);
+    const load = (await import('node:os')).loadavg()[0]!.toFixed(1);
+    const label = `${head}${dirty ? ' + uncommitted changes' : ''}`;
+    const table = [
+      `| SQLite store (node:sqlite) | median rows/s | MB/s | best rows/s | median rows per CPU second | rounds (rows/s) |`,
+      `| -------------------------- | ------------ | ---- | ----------- | -------------------------- | --------------- |`,
+      ...(['old', 'new'] as const).map(
+        (w) =>
+          `| ${w === 'old' ? `${commit} (\`${rev}\`)` : `${label} (this checkout)`} | ` +
+          `${Math.round(ROWS / median(times[w])).toLocaleString('en-US')} | ${(MB / median(times[w])).toFixed(1)} | ` +
+          `${Math.round(ROWS / Math.min(...times[w])).toLocaleString('en-US')} | ` +
+          `${Math.round(ROWS / median(cpus[w])).toLocaleString('en-US')} | ${rateOf(times[w]).join(', ')} |`,
+      ),
+    ].join('\n');
+    const best = Math.min(...times.old) / Math.min(...times.new);
+    const perCpu = median(cpus.old) / median(cpus.new);
+    console.log(
+      `\n${table}\n\nnew/old write rate: ${ratio.toFixed(3)} (medians), ${best.toFixed(3)} (best rounds), ${perCpu.toFixed(3)} (per CPU second, medians); load average ${load}`,
+    );
+    if (args['write-docs']) {
+      const MARK = '<!-- bench/store-write.ts --baseline -->';
+      const file = join(here, 'docs/benchmarks.md');
+      const md = readFileSync(file, 'utf8');
+      const start = md.indexOf(MARK);
+      const end = start < 0 ? -1 : md.indexOf('<!-- ', start + MARK.length);
+      const section =
+        `${MARK}\n\n## SQLite write rate: this checkout vs ${rev}\n\n` +
+        `\`npm run bench:store -- --baseline ${rev} --rounds ${rounds} --write-docs\` (run apart from \`npm run bench\`, ` +
+        `which keeps this section): the SQLite store's \`writeEmbeddings()\` of ${DOCS} documents x ${TOKENS} tokens ` +
+        `(${ROWS.toLocaleString('en-US')} rows of ${DIM} float32) in batches of ${BATCH}, as in the table above, for the ` +
+        `store of commit ${commit} and for this checkout, in one process, alternating round by round on fresh files. ` +
+        `Load average ${load} at the end (2 shared cores).\n\n${table}\n\n**new/old: ${ratio.toFixed(3)}** (median wall time), ${best.toFixed(3)} (best rounds), ${perCpu.toFixed(3)} (median CPU time of the process)\n`;
+      const next =
+        start < 0
+          ? `${md.trimEnd()}\n\n${section}`
+          : md.slice(0, start) + section + (end < 0 ? '' : `\n${md.slice(end)}`);
+      writeFileSync(file, next);
+      log(`wrote ${file}`);
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (args.baseline) {
+  await compareWithBaseline(args.baseline);
+  process.exit(0);
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'ds-bench-store-'));
 try {
   if (want('sqlite')) {
     log('sqlite ...');
-    const store = new SqliteStore({ path: join(dir, 'store.db') });
+    const store = openSqliteStore({ path: join(dir, 'store.db') });
     const seconds = await timeStore(store);
     await store.close();
     results.push({

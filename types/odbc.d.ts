@@ -17,8 +17,15 @@ export interface Statement {
   close(): Promise<void>;
 }
 
+/** timeout: SQL_ATTR_QUERY_TIMEOUT in seconds. */
+export interface QueryOptions {
+  timeout?: number;
+}
+
 export interface Connection {
   query(sql: string, params?: unknown[]): Promise<Result>;
+  query(sql: string, options: QueryOptions): Promise<Result>;
+  query(sql: string, params: unknown[], options: QueryOptions): Promise<Result>;
   createStatement(): Promise<Statement>;
   beginTransaction(): Promise<void>;
   commit(): Promise<void>;

@@ -61,11 +61,19 @@ export const SecretKeyRefSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** The schema and table names a dataset lives in unless the spec names others (the one place they are written). */
+export const DEFAULT_SCHEMA = 'RAG';
+export const DEFAULT_TABLES = {
+  sourceDocuments: 'SourceDocuments',
+  tokenEmbeddings: 'DocumentTokenEmbeddings',
+  ledger: 'DocumentEmbeddingLedger',
+} as const;
+
 export const TablesSchema = Type.Object(
   {
-    sourceDocuments: Type.String({ default: 'SourceDocuments', pattern: IDENTIFIER }),
-    tokenEmbeddings: Type.String({ default: 'DocumentTokenEmbeddings', pattern: IDENTIFIER }),
-    ledger: Type.String({ default: 'DocumentEmbeddingLedger', pattern: IDENTIFIER }),
+    sourceDocuments: Type.String({ default: DEFAULT_TABLES.sourceDocuments, pattern: IDENTIFIER }),
+    tokenEmbeddings: Type.String({ default: DEFAULT_TABLES.tokenEmbeddings, pattern: IDENTIFIER }),
+    ledger: Type.String({ default: DEFAULT_TABLES.ledger, pattern: IDENTIFIER }),
   },
   { default: {}, additionalProperties: false },
 );
@@ -81,8 +89,20 @@ export const DatabaseSchema = Type.Object(
       }),
     ),
     connectionSecretRef: Type.Optional(SecretKeyRefSchema),
-    schema: Type.String({ default: 'RAG', pattern: IDENTIFIER }),
+    schema: Type.String({ default: DEFAULT_SCHEMA, pattern: IDENTIFIER }),
     tables: TablesSchema,
+    lockTimeoutMs: Type.Integer({
+      default: 10000,
+      minimum: 1,
+      description:
+        'Longest wait for a lock another session holds (PostgreSQL lock_timeout; SQLite busy wait, off the event loop); then the statement fails and is retried with healing.backoff.',
+    }),
+    statementTimeoutMs: Type.Integer({
+      default: 300000,
+      minimum: 1,
+      description:
+        'Longest run of one statement (PostgreSQL statement_timeout; ODBC query timeout, in whole seconds); then it fails and is retried with healing.backoff.',
+    }),
   },
   { default: {}, additionalProperties: false },
 );

@@ -59,6 +59,8 @@ export interface Wired {
 export interface WireOptions {
   /** The database URL when it does not come from spec.database.url (e.g. read from a Secret). */
   databaseUrl?: string;
+  /** The process is asked to stop: the store ends lock waits at once (src/store/clients/sqlite.ts). */
+  signal?: AbortSignal;
 }
 
 export async function wire(
@@ -72,7 +74,13 @@ export async function wire(
     options.databaseUrl ??
     spec.database.url ??
     (spec.database.dialect === 'sqlite' ? join(dataHome(), 'datastate.db') : undefined);
-  const store = await openStore({ ...spec.database, url: dbUrl, readOnly: spec.mode !== 'AutoFix' });
+  const store = await openStore({
+    ...spec.database,
+    url: dbUrl,
+    readOnly: spec.mode !== 'AutoFix',
+    signal: options.signal,
+    onLockWait: onNote,
+  });
   let modelDir: string | null = null;
   const model = async () => (modelDir ??= await resolveModelDir(spec, onNote));
   // The fingerprint covers the settings that change the vectors: both calls must get the same options.

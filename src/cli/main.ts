@@ -91,7 +91,7 @@ async function runEnsureChecked(flags: CommonFlags, defaultMode: DatasetStateSpe
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const wired = await wire(spec, (e) => progress.onEvent(e), note);
+  const wired = await wire(spec, (e) => progress.onEvent(e), note, { signal: abort.signal });
   try {
     const result = await reconcileRetrying(spec, wired.deps, {
       signal: abort.signal,
@@ -111,6 +111,13 @@ async function runEnsureChecked(flags: CommonFlags, defaultMode: DatasetStateSpe
     );
     if (interrupted) return EXIT.interrupted;
     return result.ready ? EXIT.ready : EXIT.notReady;
+  } catch (e) {
+    // Stopped by the signal while waiting (e.g. for a database lock): what was committed stays.
+    if (interrupted) {
+      process.stderr.write(`stopped: ${redactSecrets((e as Error)?.message ?? String(e))}\n`);
+      return EXIT.interrupted;
+    }
+    throw e;
   } finally {
     progress.stop();
     process.off('SIGINT', onSignal);

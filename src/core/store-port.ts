@@ -1,7 +1,8 @@
 /**
- * The Store port: everything the engine needs from the database that holds a dataset. Dialects
- * (src/store/sqlite, postgres, odbc/iris) implement it. Inspection methods run a few set queries and never
- * read vectors; every write method is one transaction, so a crash never leaves a half-written document.
+ * The Store port: everything the engine needs from the database that holds a dataset. src/store implements it:
+ * one SQL core (sql-store.ts) with a dialect and a driver client per database. Inspection methods run a few set
+ * queries and never read vectors; every write method is one transaction, so a crash never leaves a
+ * half-written document.
  */
 import type { DocumentRecord, LedgerEntry, TokenEmbedding } from './types.ts';
 
@@ -114,4 +115,22 @@ export interface Store {
   isTransient(error: unknown): boolean;
 
   close(): Promise<void>;
+}
+
+/**
+ * What every Store checks before a write reaches its database: the write is self-consistent (the ledger is the
+ * embedding's, the floats fill tokens x dimension, the ledger's count and dimension are the vectors').
+ */
+export function checkWrite(w: EmbeddingWrite): void {
+  const e = w.embedding;
+  if (e.docId !== w.ledger.docId)
+    throw new Error(`embedding write for ${e.docId} carries the ledger of ${w.ledger.docId}`);
+  if (e.vectors.length !== e.tokens.length * e.dimension)
+    throw new Error(
+      `embedding write for ${e.docId}: ${e.vectors.length} floats for ${e.tokens.length} tokens of dimension ${e.dimension}`,
+    );
+  if (w.ledger.tokenCount !== e.tokens.length || w.ledger.dimension !== e.dimension)
+    throw new Error(
+      `embedding write for ${e.docId}: ledger says ${w.ledger.tokenCount}x${w.ledger.dimension}, vectors are ${e.tokens.length}x${e.dimension}`,
+    );
 }

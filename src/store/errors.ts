@@ -14,3 +14,9 @@ export function isTransientSqliteError(error: unknown): boolean {
   if (e?.errcode !== undefined) return (e.errcode & 0xff) === 5 || (e.errcode & 0xff) === 6;
   return /SQLITE_BUSY|SQLITE_LOCKED|database is locked/i.test(String(e?.message ?? ''));
 }
+
+/** The messages of an error from the odbc package (it puts the driver's messages in odbcErrors), joined. */
+export function odbcText(error: unknown): string {
+  const e = error as { message?: string; odbcErrors?: { message?: string }[] };
+  return [e?.message ?? '', ...(e?.odbcErrors ?? []).map((x) => x.message ?? '')].join(' | ');
+}

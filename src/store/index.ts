@@ -6,7 +6,7 @@
  * ODBC path with PostgreSQL's or SQLite's SQL. Without a URL, DATASTATE_DB_URL is used (for postgres/iris).
  */
 import type { Store } from '../core/store-port.ts';
-import { SqliteStore } from './sqlite.ts';
+import { openSqliteStore } from './embedded.ts';
 import { StoreConfigError } from './errors.ts';
 import { openPostgresStore } from './postgres.ts';
 import { openOdbcStore } from './odbc.ts';
@@ -30,7 +30,19 @@ export interface StoreConfig {
    * probe of the vector dimension.
    */
   readOnly?: boolean;
+  /** Longest wait for another session's lock (PostgreSQL lock_timeout, SQLite busy wait); default 10 s. */
+  lockTimeoutMs?: number;
+  /** Longest run of one statement (PostgreSQL statement_timeout, ODBC query timeout); default 5 min. */
+  statementTimeoutMs?: number;
+  /** When it aborts (the process is asked to stop), lock waits on SQLite end at once instead of at the bound. */
+  signal?: AbortSignal;
+  /** Told when a statement starts waiting for another session's lock (SQLite), e.g. to show it to the user. */
+  onLockWait?: (message: string) => void;
 }
+
+/** The defaults of StoreConfig's time-outs (the spec's defaults, for callers that build a config by hand). */
+export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 300_000;
 
 /** The dialect a URL implies, or null when it does not say. */
 export function dialectOfUrl(url: string): StoreConfig['dialect'] | null {
@@ -57,9 +69,18 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       `database.url looks like ${parsed.dialect} but database.dialect is ${config.dialect}`,
     );
   const names = { schema: config.schema, tables: config.tables };
+  const lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  const statementTimeoutMs = config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   if (!parsed) {
     if (config.dialect === 'sqlite')
-      return new SqliteStore({ path: url, readOnly: config.readOnly, ...names });
+      return openSqliteStore({
+        path: url,
+        readOnly: config.readOnly,
+        busyTimeoutMs: lockTimeoutMs,
+        signal: config.signal,
+        onLockWait: config.onLockWait,
+        ...names,
+      });
     throw new StoreConfigError(
       `database.url ${redactUrl(url)} is not a ${config.dialect} URL: use ` +
         (config.dialect === 'postgres'
@@ -69,14 +90,29 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   }
   switch (parsed.transport) {
     case 'sqlite':
-      return new SqliteStore({ path: parsed.path, readOnly: config.readOnly, ...names });
+      return openSqliteStore({
+        path: parsed.path,
+        readOnly: config.readOnly,
+        busyTimeoutMs: lockTimeoutMs,
+        signal: config.signal,
+        onLockWait: config.onLockWait,
+        ...names,
+      });
     case 'postgres':
-      return openPostgresStore({ url: parsed.url, readOnly: config.readOnly, ...names });
+      return openPostgresStore({
+        url: parsed.url,
+        readOnly: config.readOnly,
+        lockTimeoutMs,
+        statementTimeoutMs,
+        ...names,
+      });
     case 'odbc':
       return openOdbcStore({
         connectionString: parsed.connectionString,
         dialect: parsed.dialect,
         readOnly: config.readOnly,
+        lockTimeoutMs,
+        statementTimeoutMs,
         ...names,
       });
   }

@@ -27,6 +27,14 @@ export interface OdbcStoreOptions extends TableNameOptions {
   poolSize?: number;
   /** A pass that will not write (ValidateOnly, DryRun): IRIS's schema check then skips its INSERT probe. */
   readOnly?: boolean;
+  /**
+   * Longest wait for another session's lock: PostgreSQL's lock_timeout, SQLite's busy_timeout (the ODBC addon
+   * runs calls off the event loop, so SQLite may wait inside). IRIS bounds lock waits on the server (its SQL
+   * LockTimeout setting, 10 s by default), so this is not sent to IRIS.
+   */
+  lockTimeoutMs?: number;
+  /** Longest run of one query: the ODBC query timeout (rounded up to seconds), and PostgreSQL's statement_timeout. */
+  statementTimeoutMs?: number;
 }
 
 const HINTS: Record<SqlDialectName, string> = {
@@ -46,6 +54,9 @@ export function openOdbcStore(options: OdbcStoreOptions): SqlStore {
     description: `odbc+${kind}:${redactConnectionString(options.connectionString)}`,
     poolSize: options.poolSize,
     connectHint: HINTS[kind],
+    ...(options.statementTimeoutMs
+      ? { queryTimeoutSeconds: Math.ceil(options.statementTimeoutMs / 1000) }
+      : {}),
   };
   let dialect: SqlDialect;
   switch (kind) {
@@ -55,6 +66,12 @@ export function openOdbcStore(options: OdbcStoreOptions): SqlStore {
     case 'postgres':
       // psqlODBC has no COPY: token rows go in as multi-row INSERTs.
       dialect = new PostgresDialect(names, { bulk: 'insert' });
+      client.onConnect = [
+        ...(options.lockTimeoutMs ? [`SET lock_timeout = ${Math.round(options.lockTimeoutMs)}`] : []),
+        ...(options.statementTimeoutMs
+          ? [`SET statement_timeout = ${Math.round(options.statementTimeoutMs)}`]
+          : []),
+      ];
       break;
     case 'sqlite': {
       // As in the embedded store: an in-memory main database with the file attached under the schema name,
@@ -69,7 +86,7 @@ export function openOdbcStore(options: OdbcStoreOptions): SqlStore {
       );
       client.onConnect = [
         `ATTACH DATABASE '${path.replace(/'/g, "''")}' AS ${sqliteIdent(names.schema)}`,
-        'PRAGMA busy_timeout = 10000',
+        `PRAGMA busy_timeout = ${Math.round(options.lockTimeoutMs ?? 10_000)}`,
         `PRAGMA ${sqliteIdent(names.schema)}.journal_mode = WAL`,
         `PRAGMA ${sqliteIdent(names.schema)}.synchronous = NORMAL`,
       ];

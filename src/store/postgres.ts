@@ -15,6 +15,10 @@ export interface PostgresStoreOptions extends TableNameOptions, PostgresDialectO
   poolSize?: number;
   /** Read-only sessions (ValidateOnly, DryRun): any write fails. */
   readOnly?: boolean;
+  /** lock_timeout of every session (default: the server's, i.e. none). */
+  lockTimeoutMs?: number;
+  /** statement_timeout of every session (default: the server's, i.e. none). */
+  statementTimeoutMs?: number;
 }
 
 export function openPostgresStore(options: PostgresStoreOptions): SqlStore {
@@ -24,6 +28,8 @@ export function openPostgresStore(options: PostgresStoreOptions): SqlStore {
     description: redactUrl(options.url),
     poolSize: options.poolSize,
     readOnly: options.readOnly,
+    lockTimeoutMs: options.lockTimeoutMs,
+    statementTimeoutMs: options.statementTimeoutMs,
   });
   return new SqlStore(dialect, client);
 }

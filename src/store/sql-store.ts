@@ -18,9 +18,9 @@ import type {
   Store,
   StoreCounts,
 } from '../core/store-port.ts';
+import { checkWrite } from '../core/store-port.ts';
 import type { LedgerEntry } from '../core/types.ts';
 import { contentHash } from './content-hash.ts';
-import { checkWrite } from './sqlite.ts';
 import type { Row, SqlClient, SqlSession } from './sql/client.ts';
 import { documentParams, type SqlDialect } from './sql/dialect.ts';
 
@@ -183,19 +183,27 @@ export class SqlStore implements Store {
     const byId = new Map(rows.map((r) => [text(r.doc_id)!, r]));
     const out: DocumentText[] = [];
     const fills: [string, string, string][] = [];
+    const nullFills: [string, string][] = [];
     for (const docId of new Set(docIds)) {
       const r = byId.get(docId);
       if (!r) continue;
-      const body = text(r.abstract) ?? '';
+      const read = text(r.abstract);
+      const body = read ?? '';
       let hash = text(r.content_hash);
       if (hash === null) {
-        // Changed behind our back (the trigger cleared it): hash what is there now.
+        // Changed behind our back (the trigger cleared it): hash what is there now, if it is still there.
         hash = contentHash(body);
-        fills.push([hash, docId, body]);
+        if (read === null) nullFills.push([hash, docId]);
+        else fills.push([hash, docId, read]);
       }
       out.push({ docId, text: body, contentHash: hash });
     }
-    if (fills.length) await this.client.transaction((s) => s.executeMany(this.sql.fillContentHash(), fills));
+    if (fills.length || nullFills.length)
+      await this.client.transaction(async (s) => {
+        if (fills.length) await s.executeMany(this.sql.fillContentHash(), fills);
+        if (nullFills.length)
+          await s.executeMany(this.sql.fillContentHash({ nullAbstract: true }), nullFills);
+      });
     return out;
   }
 

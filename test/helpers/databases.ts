@@ -1,12 +1,13 @@
 /**
  * The databases the store conformance suite runs against, each created fresh for a test and dropped after:
  *
- *   sqlite         the embedded store (node:sqlite), a temp file
+ *   sqlite         the embedded store (SqlStore, SQLite dialect, node:sqlite), a temp file
  *   postgres       a real PostgreSQL server through `pg` (a new database per test); real[] vectors
  *                  (pgvector's vector if the server has the extension)
  *   pglite         PostgreSQL in WASM with pgvector: the vector(n) variant of the PostgreSQL SQL, for real
  *   odbc+postgres  the ODBC path (odbc addon, unixODBC, psqlODBC) to the same server, a new database per test
  *   odbc+sqlite    the ODBC path with SQLite's ODBC driver, a temp file
+ *   memory         the in-memory store (src/store/memory.ts): run by test/unit/store-memory.test.ts
  *
  * The real server comes from DATASTATE_TEST_PG_URL (scripts/ci-databases.sh starts one and prints it).
  * Without it, the server and ODBC tests fail and say how to start it, unless DATASTATE_SKIP_DB_TESTS=1.
@@ -16,21 +17,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { Store } from '../../src/core/store-port.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import { openSqliteStore } from '../../src/store/embedded.ts';
 import { SqlStore } from '../../src/store/sql-store.ts';
 import { openPgliteStore, openPostgresStore } from '../../src/store/postgres.ts';
 import { openOdbcStore } from '../../src/store/odbc.ts';
 import { loadOdbc } from '../../src/store/clients/odbc.ts';
 import type { TableNameOptions } from '../../src/store/sql/dialect.ts';
 import type { PgliteLike } from '../../src/store/clients/pglite.ts';
+import { MemoryStore, type MemoryDocument } from '../../src/store/memory.ts';
 
-export type BackendName = 'sqlite' | 'postgres' | 'pglite' | 'odbc+postgres' | 'odbc+sqlite' | 'iris';
+export type SqlBackendName = 'sqlite' | 'postgres' | 'pglite' | 'odbc+postgres' | 'odbc+sqlite' | 'iris';
+export type BackendName = SqlBackendName | 'memory';
 /**
  * `iris` joins only when DATASTATE_TEST_IRIS_URL names an IRIS to test against (iris:DSN=...;UID=...;PWD=...):
  * none can be had where this is developed, so that backend has never been run; the tables it creates in the
  * RAG schema of that namespace are dropped after each test.
  */
-export const BACKENDS: BackendName[] = [
+export const BACKENDS: SqlBackendName[] = [
   'sqlite',
   'postgres',
   'pglite',
@@ -68,18 +71,65 @@ export function pgUrl(): string {
   return url;
 }
 
-export interface TestDb {
+export type TableKey = 'docs' | 'tokens' | 'ledger';
+
+/** Changes made to a database behind the store's back (another program), as the conformance suite makes them. */
+export interface OutOfBand {
+  /** Runs the fix a schema report names (SQL DDL; the in-memory store's own statements). */
+  runFix(fix: string): Promise<void>;
+  dropTrigger(): Promise<void>;
+  /** ALTER TABLE SourceDocuments DROP COLUMN. */
+  dropColumn(column: string): Promise<void>;
+  /** UPDATE SourceDocuments SET column = value WHERE doc_id = ? */
+  setColumn(docId: string, column: string, value: string | null): Promise<void>;
+  /** DELETE FROM table WHERE doc_id = ? */
+  deleteRow(table: TableKey, docId: string): Promise<void>;
+  /** SELECT doc_id FROM table (one id per row), by the table's own name. */
+  rowIds(table: TableKey): Promise<string[]>;
+}
+
+export interface TestDb extends OutOfBand {
   name: BackendName;
   store: Store;
   /** Opens another store on the same database (a second writer). */
   openAnother(): Promise<Store>;
-  /** Runs SQL outside the store (tests only): one statement, or several separated by `;`. */
-  raw(sql: string): Promise<Record<string, unknown>[]>;
   /** Reads back the stored vector of one token row as float32 values. */
   readVector(docId: string, tokenIndex: number): Promise<number[]>;
+  cleanup(): Promise<void>;
+}
+
+/** A SQL backend: raw SQL outside the store (tests only), one statement or several separated by `;`. */
+interface SqlTestDb extends Omit<TestDb, keyof OutOfBand> {
+  raw(sql: string): Promise<Record<string, unknown>[]>;
   /** The SQL that drops the content-change trigger. */
   dropTriggerSql: string;
-  cleanup(): Promise<void>;
+}
+
+/** A SQL backend's TestDb, with raw SQL beside the out-of-band operations. */
+export type SqlDb = TestDb & SqlTestDb;
+
+/** The out-of-band changes of a SQL backend, as SQL on the tables named in `names`. */
+function sqlOutOfBand(db: SqlTestDb, names: TableNameOptions): SqlDb {
+  const schema = names.schema ?? 'RAG';
+  const table: Record<TableKey, string> = {
+    docs: names.tables?.sourceDocuments ?? 'SourceDocuments',
+    tokens: names.tables?.tokenEmbeddings ?? 'DocumentTokenEmbeddings',
+    ledger: names.tables?.ledger ?? 'DocumentEmbeddingLedger',
+  };
+  const T = (t: TableKey) => `"${schema}"."${table[t]}"`;
+  const lit = (v: string) => `'${v.replace(/'/g, "''")}'`;
+  return {
+    ...db,
+    runFix: async (fix) => void (await db.raw(fix)),
+    dropTrigger: async () => void (await db.raw(db.dropTriggerSql)),
+    dropColumn: async (column) => void (await db.raw(`ALTER TABLE ${T('docs')} DROP COLUMN ${column}`)),
+    setColumn: async (docId, column, value) =>
+      void (await db.raw(
+        `UPDATE ${T('docs')} SET ${column} = ${value === null ? 'NULL' : lit(value)} WHERE doc_id = ${lit(docId)}`,
+      )),
+    deleteRow: async (t, docId) => void (await db.raw(`DELETE FROM ${T(t)} WHERE doc_id = ${lit(docId)}`)),
+    rowIds: async (t) => (await db.raw(`SELECT doc_id FROM ${T(t)}`)).map((r) => String(r.doc_id)),
+  };
 }
 
 /** Splits a script on `;` outside quotes and dollar-quoted bodies. */
@@ -192,7 +242,33 @@ export async function closeShared(): Promise<void> {
   pgliteShared = null;
 }
 
+export async function openTestDb(name: SqlBackendName, names?: TableNameOptions): Promise<SqlDb>;
+export async function openTestDb(name: BackendName, names?: TableNameOptions): Promise<TestDb>;
 export async function openTestDb(name: BackendName, names: TableNameOptions = {}): Promise<TestDb> {
+  if (name === 'memory') return openMemoryDb(names);
+  return sqlOutOfBand(await openSqlTestDb(name, names), names);
+}
+
+function openMemoryDb(names: TableNameOptions): TestDb {
+  const store = new MemoryStore(names);
+  const db = store.db;
+  return {
+    name: 'memory',
+    store,
+    openAnother: async () => store.another(),
+    readVector: async (docId, i) => [...db.vector(docId, i)],
+    runFix: async (fix) => db.execute(fix),
+    dropTrigger: async () => db.execute(`DROP TRIGGER ${db.object(`${db.names.docs}_content_changed`)}`),
+    dropColumn: async (column) => db.execute(`ALTER TABLE ${db.object(db.names.docs)} DROP COLUMN ${column}`),
+    setColumn: async (docId, column, value) =>
+      db.setColumn('docs', docId, column as keyof MemoryDocument, value),
+    deleteRow: async (t, docId) => db.deleteRows(t, docId),
+    rowIds: async (t) => db.rowIds(t),
+    cleanup: () => store.close(),
+  };
+}
+
+async function openSqlTestDb(name: SqlBackendName, names: TableNameOptions): Promise<SqlTestDb> {
   const schema = names.schema ?? 'RAG';
   const tokens = names.tables?.tokenEmbeddings ?? 'DocumentTokenEmbeddings';
   const docs = names.tables?.sourceDocuments ?? 'SourceDocuments';
@@ -204,7 +280,7 @@ export async function openTestDb(name: BackendName, names: TableNameOptions = {}
     case 'sqlite': {
       const dir = mkdtempSync(join(tmpdir(), 'ds-store-'));
       const path = join(dir, 'sub', 'x.db');
-      const open = () => new SqliteStore({ path, ...names });
+      const open = () => openSqliteStore({ path, ...names });
       const store = open();
       const others: Store[] = [];
       return {
@@ -215,13 +291,9 @@ export async function openTestDb(name: BackendName, names: TableNameOptions = {}
           others.push(s);
           return s;
         },
-        async raw(sql) {
-          let last: Record<string, unknown>[] = [];
-          for (const stmt of splitSql(sql)) last = store.query(stmt);
-          return last;
-        },
+        raw: (sql) => sqlStoreRaw(store, sql),
         async readVector(docId, i) {
-          const [r] = store.query<{ v: Uint8Array }>(vectorQuery(`${docId}\u0000${i}`));
+          const [r] = await sqlStoreRaw(store, vectorQuery(`${docId}\u0000${i}`));
           return fromBlob(r!.v);
         },
         dropTriggerSql: sqliteDropTrigger,

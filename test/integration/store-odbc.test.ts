@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, StoreConfigError } from '../../src/store/index.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import { openSqliteStore } from '../../src/store/embedded.ts';
 import { SqlStore } from '../../src/store/sql-store.ts';
 import { contentHash } from '../../src/store/content-hash.ts';
 import type { EmbeddingWrite } from '../../src/core/store-port.ts';
@@ -115,7 +115,7 @@ describe('ODBC', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1' : false }, 
   test('a SQLite file is the same database to the embedded store and to the ODBC store', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ds-odbc-sqlite-'));
     const path = join(dir, 'shared.db');
-    const embedded = new SqliteStore({ path });
+    const embedded = openSqliteStore({ path });
     const odbc = await openStore({
       dialect: 'sqlite',
       url: `odbc+sqlite:Driver=SQLite3;Database=${path}`,
@@ -140,8 +140,10 @@ describe('ODBC', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1' : false }, 
         );
         assert.equal((await s.counts()).documents, 2);
       }
-      const [row] = embedded.query<{ v: Uint8Array }>(
-        `SELECT token_embedding AS v FROM "RAG"."DocumentTokenEmbeddings" WHERE doc_id = 'A' AND token_index = 1`,
+      const [row] = await embedded.client.withSession((s) =>
+        s.query<{ v: Uint8Array }>(
+          `SELECT token_embedding AS v FROM "RAG"."DocumentTokenEmbeddings" WHERE doc_id = 'A' AND token_index = 1`,
+        ),
       );
       assert.deepEqual(
         [...new Float32Array(new Uint8Array(row!.v).buffer)],

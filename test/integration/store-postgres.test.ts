@@ -11,7 +11,7 @@ import { contentHash } from '../../src/store/content-hash.ts';
 import { openPgliteStore, openPostgresStore } from '../../src/store/postgres.ts';
 import type { PostgresDialect } from '../../src/store/dialects/postgres.ts';
 import type { SqlStore } from '../../src/store/sql-store.ts';
-import { closeShared, openTestDb, pgUrl, SKIP_DB_TESTS, type TestDb } from '../helpers/databases.ts';
+import { closeShared, openTestDb, pgUrl, SKIP_DB_TESTS, type SqlDb } from '../helpers/databases.ts';
 
 const DIM = 4;
 
@@ -54,7 +54,7 @@ async function columnType(store: SqlStore): Promise<string> {
 /** Tokens with everything COPY's text format would have to escape, and some UTF-8. */
 const TRICKY = ['plain', 'tab\there', 'new\nline', 'back\\slash', 'quote\'"', 'ünïcødé', '😀', '\\N', ''];
 
-async function copyAndInsertAgree(db: TestDb, open: (bulk: 'copy' | 'insert') => SqlStore): Promise<void> {
+async function copyAndInsertAgree(db: SqlDb, open: (bulk: 'copy' | 'insert') => SqlStore): Promise<void> {
   const copy = open('copy');
   const insert = open('insert');
   try {

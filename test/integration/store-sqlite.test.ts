@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import { openSqliteStore } from '../../src/store/embedded.ts';
+import type { SqlStore } from '../../src/store/sql-store.ts';
 import { contentHash } from '../../src/store/content-hash.ts';
 import type { DocumentWrite, EmbeddingWrite } from '../../src/core/store-port.ts';
 
@@ -36,11 +37,16 @@ function emb(docId: string, n: number, hash: string, dim = DIM): EmbeddingWrite 
   };
 }
 
-function withStore(fn: (store: SqliteStore, path: string) => Promise<void>) {
+/** Raw SQL on the store's own connection (tests and out-of-band changes). */
+function query<T = Record<string, unknown>>(store: SqlStore, sql: string, ...params: string[]): Promise<T[]> {
+  return store.client.withSession((s) => s.query(sql, params)) as Promise<T[]>;
+}
+
+function withStore(fn: (store: SqlStore, path: string) => Promise<void>) {
   return async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ds-sqlite-'));
     const path = join(dir, 'sub', 'x.db');
-    const store = new SqliteStore({ path });
+    const store = openSqliteStore({ path });
     try {
       await fn(store, path);
     } finally {
@@ -67,7 +73,7 @@ test(
     assert.match(other.problems[0]!.problem, /vector dimension is 4, expected 768/);
     assert.match(other.problems[0]!.fix, /length\(token_embedding\) = 3072/);
     // the same file opened again sees the same schema
-    const again = new SqliteStore({ path });
+    const again = openSqliteStore({ path });
     assert.equal((await again.checkSchema({ dimension: DIM })).ok, true);
     await again.close();
   }),
@@ -77,7 +83,7 @@ test(
   'a dropped trigger or column is reported with DDL',
   withStore(async (store) => {
     await store.createSchema({ dimension: DIM });
-    store.exec('DROP TRIGGER "RAG"."SourceDocuments_content_changed"');
+    await query(store, 'DROP TRIGGER "RAG"."SourceDocuments_content_changed"');
     const r = await store.checkSchema({ dimension: DIM });
     assert.equal(r.problems.length, 1);
     assert.equal(r.problems[0]!.kind, 'missing');
@@ -141,7 +147,8 @@ test(
       doc('B', 'beta abstract text, long enough'),
     ]);
     await store.writeEmbeddings([emb('A', 2, 'h')]);
-    const rows = store.query<{ token_index: number; token_text: string; token_embedding: Uint8Array }>(
+    const rows = await query<{ token_index: number; token_text: string; token_embedding: Uint8Array }>(
+      store,
       'SELECT token_index, token_text, token_embedding FROM "RAG"."DocumentTokenEmbeddings" WHERE doc_id = ? ORDER BY token_index',
       'A',
     );
@@ -178,7 +185,8 @@ test(
   withStore(async (store) => {
     await store.createSchema({ dimension: DIM });
     await store.upsertDocuments([doc('A', 'first version of the abstract')]);
-    store.exec(
+    await query(
+      store,
       `UPDATE "RAG"."SourceDocuments" SET abstract = 'second version of the abstract' WHERE doc_id = 'A'`,
     );
     assert.equal((await store.embeddingStates(['A']))[0]!.contentHash, null);
@@ -197,7 +205,7 @@ test(
 
 test('custom schema and table names', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ds-sqlite-'));
-  const store = new SqliteStore({
+  const store = openSqliteStore({
     path: join(dir, 'y.db'),
     schema: 'EVAL',
     tables: { sourceDocuments: 'Docs', tokenEmbeddings: 'Toks', ledger: 'Led' },
@@ -205,10 +213,10 @@ test('custom schema and table names', async () => {
   try {
     await store.createSchema({ dimension: DIM });
     await store.upsertDocuments([doc('A', 'an abstract that is long enough')]);
-    assert.equal(store.query('SELECT doc_id FROM "EVAL"."Docs"').length, 1);
+    assert.equal((await query(store, 'SELECT doc_id FROM "EVAL"."Docs"')).length, 1);
     assert.ok((await store.checkSchema({ dimension: DIM })).ok);
     assert.throws(
-      () => new SqliteStore({ path: join(dir, 'z.db'), schema: 'bad name' }),
+      () => openSqliteStore({ path: join(dir, 'z.db'), schema: 'bad name' }),
       /invalid SQL identifier/,
     );
   } finally {

@@ -119,6 +119,10 @@ test('IRIS: writes — INSERT OR UPDATE upserts, TO_VECTOR(?, FLOAT, n) with a c
     'UPDATE RAG.SourceDocuments SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND %EXACT(abstract) = ?',
   );
   assert.equal(
+    d.fillContentHash({ nullAbstract: true }),
+    'UPDATE RAG.SourceDocuments SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND abstract IS NULL',
+  );
+  assert.equal(
     d.upsertDocument(),
     'INSERT OR UPDATE INTO RAG.SourceDocuments (doc_id, title, abstract, authors, keywords, pub_date, origin, content_hash, loaded_at, text_content) ' +
       'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -188,6 +192,7 @@ test('IRIS: no statement uses LIMIT, OFFSET or FETCH, quoted identifiers or $n m
     d.existingIds(F),
     d.texts(F),
     d.fillContentHash(),
+    d.fillContentHash({ nullAbstract: true }),
     d.upsertDocument(),
     d.upsertLedger(),
     d.deleteTokensOfDocument(),

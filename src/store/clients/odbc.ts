@@ -7,10 +7,9 @@
  * could not be built: it needs unixODBC's headers, and npm skips an optional package whose build fails
  * (apt-get install unixodbc unixodbc-dev, then npm ci again).
  */
-import { StoreConfigError } from '../errors.ts';
 import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
 import { lowerKeys } from '../sql/client.ts';
-import { odbcText } from '../dialects/sqlite.ts';
+import { StoreConfigError, odbcText } from '../errors.ts';
 import type { Connection as OdbcConnection, Statement as OdbcStatement } from 'odbc';
 
 type OdbcModule = typeof import('odbc');
@@ -57,6 +56,12 @@ export interface OdbcClientOptions {
   loginTimeout?: number;
   /** A hint added to connection errors (e.g. which driver package to install). */
   connectHint?: string;
+  /**
+   * ODBC's query timeout (SQL_ATTR_QUERY_TIMEOUT, whole seconds) of every query; the driver cancels a query
+   * that runs longer (SQLSTATE HYT00). Prepared statements (executeMany) get none: the odbc package has no
+   * option for them. Default: none.
+   */
+  queryTimeoutSeconds?: number;
 }
 
 function bindable(params: readonly SqlValue[] | undefined): unknown[] | undefined {
@@ -99,12 +104,17 @@ async function lostAfterError(c: OdbcConnection, e: unknown): Promise<boolean> {
 
 class OdbcSession implements SqlSession {
   private readonly c: OdbcConnection;
-  constructor(c: OdbcConnection) {
+  private readonly options: { timeout: number } | null;
+  constructor(c: OdbcConnection, timeoutSeconds?: number) {
     this.c = c;
+    this.options = timeoutSeconds ? { timeout: timeoutSeconds } : null;
   }
 
   async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    const r = params?.length ? await this.c.query(sql, bindable(params)) : await this.c.query(sql);
+    const o = this.options;
+    const r = params?.length
+      ? await (o ? this.c.query(sql, bindable(params)!, o) : this.c.query(sql, bindable(params)))
+      : await (o ? this.c.query(sql, o) : this.c.query(sql));
     return r.map((row) => lowerKeys(row)) as T[];
   }
 
@@ -201,7 +211,7 @@ export class OdbcClient implements SqlClient {
     const c = await this.acquire();
     let broken = false;
     try {
-      return await fn(new OdbcSession(c));
+      return await fn(new OdbcSession(c, this.options.queryTimeoutSeconds));
     } catch (e) {
       broken = await lostAfterError(c, e);
       throw e;
@@ -218,7 +228,7 @@ export class OdbcClient implements SqlClient {
       if (tx) await c.query(tx.begin);
       else await c.beginTransaction();
       try {
-        const out = await fn(new OdbcSession(c));
+        const out = await fn(new OdbcSession(c, this.options.queryTimeoutSeconds));
         if (tx) await c.query(tx.commit);
         else await c.commit();
         return out;

@@ -19,6 +19,12 @@ export interface PgClientOptions {
   poolSize?: number;
   /** Every transaction read-only (default_transaction_read_only): a ValidateOnly/DryRun pass cannot write. */
   readOnly?: boolean;
+  /**
+   * lock_timeout and statement_timeout of every session (sent at connect): a statement waiting longer for a
+   * lock fails with 55P03, one running longer with 57014; both are transient (retried with backoff).
+   */
+  lockTimeoutMs?: number;
+  statementTimeoutMs?: number;
 }
 
 // bigint (COUNT(*)) comes back as a string unless told otherwise; counts fit in a double.
@@ -76,6 +82,8 @@ export class PgClient implements SqlClient {
       connectionString: options.connectionString,
       max: options.poolSize ?? 4,
       ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+      ...(options.lockTimeoutMs ? { lock_timeout: options.lockTimeoutMs } : {}),
+      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
     });
     // An idle connection the server drops must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});

@@ -33,7 +33,7 @@ import {
   type TableNames,
 } from '../sql/dialect.ts';
 import { joinFloats } from '../sql/vectors.ts';
-import { odbcText } from './sqlite.ts';
+import { odbcText } from '../errors.ts';
 
 /**
  * Ids bound in one IN list. IRIS documents no small per-statement parameter limit we could verify, and has
@@ -92,9 +92,9 @@ export class IrisDialect extends SqlDialect {
     return `INSERT OR UPDATE INTO ${this.t.ledger} (doc_id, model_fingerprint, content_hash, token_count, dimension, embedded_at) VALUES (?, ?, ?, ?, ?, ?)`;
   }
 
-  /** As the default, comparing the abstract exactly (not by the case-insensitive default collation). */
-  override fillContentHash(): string {
-    return `UPDATE ${this.t.docs} SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND %EXACT(abstract) = ?`;
+  /** Abstracts are compared exactly, not by the case-insensitive default collation (fillContentHash). */
+  override exact(column: string): string {
+    return `%EXACT(${column})`;
   }
 
   insertTokens(_rows: number, dimension: number): string {

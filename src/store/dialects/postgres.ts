@@ -23,7 +23,7 @@ import {
   type TableNames,
 } from '../sql/dialect.ts';
 import { PgBinaryCopy, joinFloats } from '../sql/vectors.ts';
-import { odbcText } from './sqlite.ts';
+import { odbcText } from '../errors.ts';
 
 export type PgVectorType = 'vector' | 'real[]';
 
@@ -50,11 +50,16 @@ function pgObject(o: Omit<PgObject, 'sql'>): PgObject {
   return { ...o, sql: o.statements.join('; ') };
 }
 
-/** Serialization failures, deadlocks, lock timeouts, shutdowns, too many connections, lost connections. */
+/**
+ * Serialization failures, deadlocks, lock timeouts (55P03), statement timeouts and cancels (57014), shutdowns,
+ * too many connections, lost connections; and ODBC's query timeout (HYT00).
+ */
 const TRANSIENT_STATES = new Set([
   '40001',
   '40P01',
   '55P03',
+  '57014',
+  'HYT00',
   '57P01',
   '57P02',
   '57P03',
@@ -71,7 +76,7 @@ export function isTransientPgError(error: unknown): boolean {
   const e = error as { code?: string; message?: string; odbcErrors?: { state?: string }[] };
   if (e?.code && TRANSIENT_STATES.has(e.code)) return true;
   if (e?.odbcErrors?.some((x) => x.state && TRANSIENT_STATES.has(x.state))) return true;
-  return /deadlock detected|could not serialize|lock timeout|Connection terminated|connection error|not queryable|terminating connection|the database system is (?:starting up|shutting down|in recovery)|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|server closed the connection|could not connect/i.test(
+  return /deadlock detected|could not serialize|lock timeout|statement timeout|Connection terminated|connection error|not queryable|terminating connection|the database system is (?:starting up|shutting down|in recovery)|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|server closed the connection|could not connect/i.test(
     odbcText(error),
   );
 }

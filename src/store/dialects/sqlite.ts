@@ -1,6 +1,7 @@
 /**
- * SQLite's SQL: the schema (shared with the embedded node:sqlite store, so a file made by one is checked the
- * same by the other) and the dialect the ODBC path uses with SQLite's ODBC driver (`odbc+sqlite:` URLs).
+ * SQLite's SQL: the schema, its check, and every statement of the SQL store, for both SQLite drivers: node:sqlite
+ * (the embedded default store, src/store/embedded.ts) and SQLite's ODBC driver (`odbc+sqlite:` URLs). A file
+ * written through one is read through the other.
  *
  * The database file is attached under the schema name, so tables are addressed as "RAG"."SourceDocuments".
  * Vectors are little-endian float32 BLOBs; a CHECK on their byte length pins the dimension.
@@ -8,13 +9,12 @@
 import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { Row, SqlClient, SqlValue } from '../sql/client.ts';
-import { SqlDialect, type IdFilter, type TableNames } from '../sql/dialect.ts';
+import { SqlDialect, checkIdentifier, type IdFilter, type TableNames } from '../sql/dialect.ts';
 import { float32Bytes } from '../sql/vectors.ts';
-import { isTransientSqliteError } from '../errors.ts';
+import { isTransientSqliteError, odbcText } from '../errors.ts';
 
 export function sqliteIdent(id: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(id)) throw new Error(`invalid SQL identifier: ${JSON.stringify(id)}`);
-  return `"${id}"`;
+  return `"${checkIdentifier(id)}"`;
 }
 
 type TableKey = 'docs' | 'tokens' | 'ledger';
@@ -178,13 +178,22 @@ export async function checkSqliteSchema(
   return { ok: problems.length === 0, empty: present === 0, problems };
 }
 
-/** SQLite's SQL for the generic SQL store (the ODBC path with SQLite's driver). */
+/** SQLite's SQL for the SQL store, over node:sqlite or over ODBC. */
 export class SqliteDialect extends SqlDialect {
   readonly name = 'sqlite';
   /** Ids go in as one JSON array parameter (json_each), so a chunk can be large. */
   readonly idChunk = 10_000;
-  /** 4 parameters a row; SQLite allows 32,766 per statement. */
-  readonly tokenRowsPerInsert = 200;
+  /**
+   * Token rows per INSERT. Over ODBC, 200 (4 parameters a row; SQLite allows 32,766 per statement): each
+   * statement is a round trip through the driver. In process (node:sqlite), 1: one prepared single-row INSERT
+   * per row is the fastest (measured in docs/benchmarks.md).
+   */
+  readonly tokenRowsPerInsert: number;
+
+  constructor(names: TableNames, options: { tokenRowsPerInsert?: number } = {}) {
+    super(names);
+    this.tokenRowsPerInsert = options.tokenRowsPerInsert ?? 200;
+  }
 
   ident(id: string): string {
     return sqliteIdent(id);
@@ -240,10 +249,4 @@ export class SqliteDialect extends SqlDialect {
   isTransient(error: unknown): boolean {
     return isTransientSqliteError(error) || /database is (locked|busy)|SQLITE_BUSY/i.test(odbcText(error));
   }
-}
-
-/** The messages of an error from the odbc package (it puts the driver's messages in odbcErrors). */
-export function odbcText(error: unknown): string {
-  const e = error as { message?: string; odbcErrors?: { message?: string }[] };
-  return [e?.message ?? '', ...(e?.odbcErrors ?? []).map((x) => x.message ?? '')].join(' | ');
 }

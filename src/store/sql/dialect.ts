@@ -4,6 +4,7 @@
  * identifier quoting, how a list of ids is bound, upserts, vector literals and the schema's DDL and checks.
  * Everything here is pure text generation, so the SQL of a dialect we cannot run (IRIS) is pinned by tests.
  */
+import { DEFAULT_SCHEMA, DEFAULT_TABLES } from '../../api/schema.ts';
 import type { SchemaExpectation, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { SqlDialectName } from '../url.ts';
@@ -21,12 +22,13 @@ export interface TableNameOptions {
   tables?: { sourceDocuments?: string; tokenEmbeddings?: string; ledger?: string };
 }
 
+/** The names to use: those given, else the spec's defaults (src/api/schema.ts); each checked as an identifier. */
 export function tableNames(o: TableNameOptions): TableNames {
   const names = {
-    schema: o.schema ?? 'RAG',
-    docs: o.tables?.sourceDocuments ?? 'SourceDocuments',
-    tokens: o.tables?.tokenEmbeddings ?? 'DocumentTokenEmbeddings',
-    ledger: o.tables?.ledger ?? 'DocumentEmbeddingLedger',
+    schema: o.schema ?? DEFAULT_SCHEMA,
+    docs: o.tables?.sourceDocuments ?? DEFAULT_TABLES.sourceDocuments,
+    tokens: o.tables?.tokenEmbeddings ?? DEFAULT_TABLES.tokenEmbeddings,
+    ledger: o.tables?.ledger ?? DEFAULT_TABLES.ledger,
   };
   for (const n of Object.values(names)) checkIdentifier(n);
   return names;
@@ -155,9 +157,18 @@ export abstract class SqlDialect {
   /**
    * Sets the hash of the text just read (parameters: hash, doc_id, that text), unless the abstract changed
    * again since it was read: then the hash stays NULL and the next read hashes the newer text.
+   *
+   * NULL-safe the same way on every database: an abstract read as NULL is matched by `abstract IS NULL` (and
+   * no text parameter), a text by `abstract = ?`. (`abstract = NULL` is never true, so a NULL abstract would
+   * never get its hash; `IS ?` and `IS NOT DISTINCT FROM ?` are not spoken by every dialect.)
    */
-  fillContentHash(): string {
-    return `UPDATE ${this.t.docs} SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND abstract = ?`;
+  fillContentHash(read: { nullAbstract?: boolean } = {}): string {
+    return `UPDATE ${this.t.docs} SET content_hash = ? WHERE doc_id = ? AND content_hash IS NULL AND ${read.nullAbstract ? 'abstract IS NULL' : `${this.exact('abstract')} = ?`}`;
+  }
+
+  /** A text column compared exactly (IRIS compares case-insensitively unless told). */
+  exact(column: string): string {
+    return column;
   }
 
   /** Inserts or replaces one document; parameters in DOCUMENT_COLUMNS order. */
@@ -195,6 +206,17 @@ export abstract class SqlDialect {
       else byDim.set(e.dimension, [e]);
     }
     for (const [dim, list] of byDim) {
+      if (per === 1) {
+        // One prepared single-row INSERT per row: each row's parameters go straight to it.
+        const params = (e: TokenEmbedding, i: number) => this.tokenParams(e, i);
+        await s.executeMany(
+          this.insertTokens(1, dim),
+          (function* () {
+            for (const e of list) for (let i = 0; i < e.tokens.length; i++) yield params(e, i);
+          })(),
+        );
+        continue;
+      }
       // Full statements of `per` rows share one prepared statement; the rest goes in one shorter INSERT.
       let rest: SqlValue[] = [];
       let n = 0;
