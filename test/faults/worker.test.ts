@@ -56,6 +56,14 @@ after(() => {
   pg0?.destroy();
 });
 
+/** A poll that gives up after 2 minutes: a guard against hanging the suite, not a timed assertion. */
+function guard(what: string): () => void {
+  const until = Date.now() + 120_000;
+  return () => {
+    if (Date.now() > until) throw new Error(`gave up waiting: ${what}`);
+  };
+}
+
 interface Worker {
   child: ChildProcess;
   url: string;
@@ -63,7 +71,7 @@ interface Worker {
   exited: Promise<number | null>;
 }
 
-async function startWorker(extra: string[] = []): Promise<Worker> {
+async function startWorker(extra: string[] = [], database: Record<string, unknown> = {}): Promise<Worker> {
   const child = spawn(
     process.execPath,
     [
@@ -77,6 +85,11 @@ async function startWorker(extra: string[] = []): Promise<Worker> {
       await smallModelDir(),
       '--dimension',
       String(SMALL_DIM),
+      '--spec-json',
+      JSON.stringify({
+        embedding: { modelPath: await smallModelDir(), dimension: SMALL_DIM },
+        database: { dialect: 'postgres', ...database },
+      }),
       ...extra,
     ],
     {
@@ -99,7 +112,9 @@ async function startWorker(extra: string[] = []): Promise<Worker> {
     void exited.then((code) => reject(new Error(`worker exited (${code}): ${log.join('\n')}`)));
   });
   const url = `http://127.0.0.1:${port}`;
+  const check1 = guard('poll 1');
   for (;;) {
+    check1();
     const r = await fetch(`${url}/readyz`);
     if (r.status === 200) break;
     await delay(100);
@@ -142,7 +157,8 @@ test(
   { skip, timeout: 120_000 },
   async () => {
     resetEmbeddings();
-    const w = await startWorker();
+    // The lock the test holds must not time out meanwhile (database.lockTimeoutMs, 10 s by default).
+    const w = await startWorker([], { lockTimeoutMs: 600_000 });
     const fp = await fingerprint(w);
     const ids = docIds();
     // Hold the token table: the batch's write waits on the lock, so it is in flight for as long as we like.
@@ -151,7 +167,9 @@ test(
     await blocker.query('BEGIN');
     await blocker.query('LOCK TABLE "RAG"."DocumentTokenEmbeddings" IN ACCESS EXCLUSIVE MODE');
     const inFlight = postBatch(w, ids.slice(0, 4), fp);
+    const check2 = guard('poll 2');
     for (;;) {
+      check2();
       const waiting = pg0.psql(
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
       );
@@ -159,7 +177,9 @@ test(
       await delay(100);
     }
     w.child.kill('SIGTERM');
+    const check3 = guard('poll 3');
     for (;;) {
+      check3();
       const r = await fetch(`${w.url}/readyz`);
       const text = await r.text();
       if (r.status === 503) {
@@ -168,7 +188,9 @@ test(
       }
       await delay(50);
     }
-    const refused = await postBatch(w, ids.slice(4, 8), fp);
+    const refused = await postBatch(w, ids.slice(4, 8), fp).catch((e: Error) => {
+      throw new Error(`${e.message}: ${String(e.cause)}\n${w.log.join('\n')}`);
+    });
     assert.equal(refused.status, 503);
     assert.match(String(refused.body.error), /draining/);
     assert.equal(w.child.exitCode, null, 'the worker must wait for the batch in flight');
@@ -209,7 +231,9 @@ test(
         `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
     );
     // Wait until the server is reading the slow body, then a second client asks for the only slot.
+    const check4 = guard('poll 4');
     for (;;) {
+      check4();
       const metrics = await (await fetch(`${w.url}/metrics`)).text();
       if (/\ndatastate_worker_bodies_being_read 1\n/.test(metrics)) break;
       assert.equal(slowAnswer, '', 'the slow client was answered before its body was read');
@@ -246,7 +270,9 @@ test(
     const dispatch = (async () => {
       for (const b of batches) {
         if (disrupting) await delay(250);
+        const check5 = guard('poll 5');
         for (;;) {
+          check5();
           const r = await postBatch(w, b, fp).catch((e: Error) => ({
             status: 0,
             body: { error: e.message } as Record<string, unknown>,
