@@ -8,13 +8,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
+import { startWorkerProcess } from './worker-process.ts';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
-import { CLI, REPO, reportOf, runCli, smallModelDir, SMALL_DIM, type CliResult } from '../helpers/cli.ts';
+import { reportOf, runCli, smallModelDir, SMALL_DIM, type CliResult } from '../helpers/cli.ts';
 import { pgBinDir, startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres.ts';
 
 const noPostgres = pgBinDir()
@@ -224,38 +224,13 @@ function odbcDriver(name: string): boolean {
 
 async function workerLog(p: PrivatePostgres, url: string): Promise<string> {
   const token = 'secrets-test-token-0123456789';
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'worker',
-      '--port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--model',
-      await smallModelDir(),
-      '--dimension',
-      String(SMALL_DIM),
-      '--db',
-      url,
-    ],
-    { cwd: REPO, env: { ...process.env, DATASTATE_WORKER_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] },
+  const w = await startWorkerProcess(
+    ['--model', await smallModelDir(), '--dimension', String(SMALL_DIM), '--db', url],
+    { DATASTATE_WORKER_TOKEN: token },
   );
   let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr!.on('data', (d) => {
-      log += d;
-      const m = /"msg":"worker listening","port":(\d+)/.exec(log);
-      if (m) resolve(Number(m[1]));
-    });
-    void exited.then((code) => reject(new Error(`worker exited (${code}): ${log}`)));
-  });
-  const base = `http://127.0.0.1:${port}`;
+  const base = w.url;
   const auth = { authorization: `Bearer ${token}` };
-  while ((await fetch(`${base}/readyz`)).status !== 200) await delay(100);
   const { fingerprint } = (await (await fetch(`${base}/v1/model`, { headers: auth })).json()) as {
     fingerprint: string;
   };
@@ -277,8 +252,9 @@ async function workerLog(p: PrivatePostgres, url: string): Promise<string> {
     p.start();
   }
   log += await (await fetch(`${base}/metrics`)).text();
-  child.kill('SIGTERM');
-  assert.equal(await exited, 0, log);
+  w.child.kill('SIGTERM');
+  assert.equal(await w.exited, 0, log);
+  log = `${w.log.join('\n')}\n${log}`;
   assert.match(log, /the database is unavailable/);
   return log;
 }

@@ -10,12 +10,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
+import { startWorkerProcess, type WorkerProcess } from './worker-process.ts';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
-import { CLI, REPO, runCli, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
+import { runCli, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
 import { pgBinDir, startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres.ts';
 import { assertNoPartialDocument } from './partial-documents.ts';
 
@@ -64,27 +65,13 @@ function guard(what: string): () => void {
   };
 }
 
-interface Worker {
-  child: ChildProcess;
-  url: string;
-  log: string[];
-  exited: Promise<number | null>;
-}
+type Worker = WorkerProcess;
 
 async function startWorker(extra: string[] = [], database: Record<string, unknown> = {}): Promise<Worker> {
-  const child = spawn(
-    process.execPath,
+  const w = await startWorkerProcess(
     [
-      CLI,
-      'worker',
-      '--port',
-      '0',
-      '--host',
-      '127.0.0.1',
       '--model',
       await smallModelDir(),
-      '--dimension',
-      String(SMALL_DIM),
       '--spec-json',
       JSON.stringify({
         embedding: { modelPath: await smallModelDir(), dimension: SMALL_DIM },
@@ -92,34 +79,10 @@ async function startWorker(extra: string[] = [], database: Record<string, unknow
       }),
       ...extra,
     ],
-    {
-      cwd: REPO,
-      env: { ...process.env, DATASTATE_DB_URL: pg0.url, DATASTATE_WORKER_TOKEN: TOKEN },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    { DATASTATE_DB_URL: pg0.url, DATASTATE_WORKER_TOKEN: TOKEN },
   );
-  procs.push(child);
-  const log: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr!.on('data', (d) => {
-      for (const line of String(d).split('\n').filter(Boolean)) {
-        log.push(line);
-        const m = /"msg":"worker listening","port":(\d+)/.exec(line);
-        if (m) resolve(Number(m[1]));
-      }
-    });
-    void exited.then((code) => reject(new Error(`worker exited (${code}): ${log.join('\n')}`)));
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const check1 = guard('poll 1');
-  for (;;) {
-    check1();
-    const r = await fetch(`${url}/readyz`);
-    if (r.status === 200) break;
-    await delay(100);
-  }
-  return { child, url, log, exited };
+  procs.push(w.child);
+  return w;
 }
 
 async function fingerprint(w: Worker): Promise<string> {
