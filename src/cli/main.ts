@@ -45,21 +45,24 @@ export function errorLine(e: unknown): string {
   return `datastate: error: ${message}${stack}\n`;
 }
 
+/** The JSON report of a run that ended in an error (`--output json` always prints one). */
+function writeJsonError(kind: string, message: string, exitCode: number): void {
+  const report = jsonErrorReport({ kind, message: redactSecrets(message), exitCode }, { notes: [] });
+  process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+}
+
+/** `--output json` / `--output=json` on the command line, for errors found before any action runs. */
+function wantsJson(argv: readonly string[]): boolean {
+  return argv.some((a, i) => a === '--output=json' || (a === '--output' && argv[i + 1] === 'json'));
+}
+
 async function runEnsure(flags: CommonFlags, defaultMode: DatasetStateSpec['mode']): Promise<number> {
   if (flags.output !== 'json') return runEnsureChecked(flags, defaultMode);
   try {
     return await runEnsureChecked(flags, defaultMode);
   } catch (e) {
     const exitCode = exitCodeOf(e);
-    const report = jsonErrorReport(
-      {
-        kind: (e as Error)?.name ?? 'Error',
-        message: redactSecrets((e as Error)?.message ?? String(e)),
-        exitCode,
-      },
-      { notes: [] },
-    );
-    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    writeJsonError((e as Error)?.name ?? 'Error', (e as Error)?.message ?? String(e), exitCode);
     process.stderr.write(errorLine(e));
     return exitCode;
   }
@@ -456,6 +459,12 @@ export function buildProgram(): Command {
       'file with the bearer token(s), one per line (default: DATASTATE_WORKER_TOKEN)',
     )
     .option('--max-in-flight <n>', 'batches processed at once; more get 429', '1')
+    .option(
+      '--drain-timeout <seconds>',
+      'SIGTERM: new batches get 503 while the ones in flight finish, at most this long',
+      '600',
+    )
+    .option('--body-timeout <seconds>', 'a batch body must arrive within this, else 408', '10')
     .action(async (f: Record<string, string | undefined>) => {
       const { runWorker, workerSpecFromJson } = await import('../worker/run.ts');
       const json = f.specJson ?? process.env.DATASTATE_WORKER_SPEC;
@@ -472,12 +481,22 @@ export function buildProgram(): Command {
         throw new ValidationError([
           `--max-in-flight: must be an integer >= 1 (got ${JSON.stringify(f.maxInFlight)})`,
         ]);
+      const seconds = (name: string, v: string | undefined) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n <= 0)
+          throw new ValidationError([
+            `--${name}: must be a positive number of seconds (got ${JSON.stringify(v)})`,
+          ]);
+        return n * 1000;
+      };
       process.exitCode = await runWorker({
         port,
         host: String(f.host),
         spec,
         tokenFile: f.tokenFile,
         maxInFlight,
+        drainTimeoutMs: seconds('drain-timeout', f.drainTimeout),
+        bodyTimeoutMs: seconds('body-timeout', f.bodyTimeout),
       });
     });
   return program;
@@ -497,7 +516,12 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT.badInput;
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return 0;
+      // Commander has printed its message (unknown option, missing argument, bad choice) on stderr.
+      if (wantsJson(argv)) writeJsonError('UsageError', e.message.replace(/^error: /, ''), EXIT.badInput);
+      return EXIT.badInput;
+    }
     process.stderr.write(errorLine(e));
     return exitCodeOf(e);
   }

@@ -5,6 +5,7 @@
  * database Secret; and the replica count for a backlog.
  * worker-dispatcher.ts applies them; tests score them.
  */
+import { THREADS_ENV } from '../worker/wire.ts';
 import type {
   V1Container,
   V1Deployment,
@@ -49,9 +50,6 @@ export interface WorkerSettings {
   /** More environment variables of the worker container (--worker-env), after the controller's own. */
   extraEnv?: V1EnvVar[];
 }
-
-/** The worker's onnxruntime intra-op threads (spec.workers.threads); src/worker/run.ts reads it. */
-export const THREADS_ENV = 'DATASTATE_EMBED_THREADS';
 
 /** replicas = clamp(ceil(backlog batches / batches per worker), min, max). */
 export function desiredReplicas(

@@ -11,7 +11,7 @@ import { openSqliteStore } from './embedded.ts';
 import { StoreConfigError } from './errors.ts';
 import { openPostgresStore } from './postgres.ts';
 import { openOdbcStore } from './odbc.ts';
-import { parseDbUrl, redactUrl } from './url.ts';
+import { checkPostgresUrl, parseDbUrl, redactUrl } from './url.ts';
 
 export { StoreConfigError } from './errors.ts';
 export { contentHash } from './content-hash.ts';
@@ -66,16 +66,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
         'a SQLite file path, sqlite:PATH, file:PATH, postgres://, postgresql://, iris:, odbc:, odbc+iris:, odbc+postgres:, odbc+sqlite:',
     );
   const parsed = parseDbUrl(url);
-  if (parsed?.transport === 'postgres') {
-    try {
-      new URL(parsed.url);
-    } catch {
-      throw new StoreConfigError(
-        `database.url ${redactUrl(parsed.url)} cannot be parsed as a URL (expected postgres://user:password@host:5432/database; ` +
-          'percent-encode reserved characters in the user name and password, e.g. @ as %40, : as %3A, / as %2F, # as %23)',
-      );
-    }
-  }
+  if (parsed?.transport === 'postgres') checkPostgresUrl(parsed.url);
   if (parsed && parsed.dialect !== config.dialect)
     throw new StoreConfigError(
       `database.url looks like ${parsed.dialect} but database.dialect is ${config.dialect}`,

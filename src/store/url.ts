@@ -111,7 +111,7 @@ export function redactConnectionString(s: string): string {
 /** A URL safe to print: the password of a postgres:// URL and secrets of an ODBC connection string become ***. */
 export function redactUrl(url: string): string {
   const parsed = parseDbUrl(url);
-  if (!parsed) return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+  if (!parsed) return url.replace(/\/\/([^:/@]*):\S*@/, '//$1:***@');
   switch (parsed.transport) {
     case 'sqlite':
       return url;
@@ -122,10 +122,67 @@ export function redactUrl(url: string): string {
         for (const k of [...u.searchParams.keys()]) if (SECRET_KEYS.test(k)) u.searchParams.set(k, '***');
         return u.toString().replace('%2A%2A%2A', '***');
       } catch {
-        return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+        return url.replace(/\/\/([^:/@]*):\S*@/, '//$1:***@');
       }
     case 'odbc':
       return `${url.slice(0, url.length - parsed.connectionString.length)}${redactConnectionString(parsed.connectionString)}`;
+  }
+}
+
+const ENCODING_ADVICE =
+  'percent-encode reserved characters in the user name and password: @ as %40, : as %3A, / as %2F, # as %23, ' +
+  '? as %3F, % as %25 (e.g. node -p "encodeURIComponent(process.argv[1])" \'p@ss\')';
+
+/** `postgres://user:***@host/...`: a URL that may not parse, printed with nothing before its last `@` but the user. */
+function redactAuthority(url: string): string {
+  const start = url.indexOf('://') + 3;
+  const at = url.lastIndexOf('@');
+  if (at < start) return url;
+  const user = /^[^:/@?#]*/.exec(url.slice(start))![0];
+  return `${url.slice(0, start)}${user}:***@${url.slice(at + 1)}`;
+}
+
+/**
+ * A postgres:// URL must parse, and its user name and password must be percent-encoded: an unencoded `@` is
+ * otherwise taken (WHATWG URL takes the last one) for the end of the password, and `/`, `?` or `#` for the end
+ * of the host, so the client would quietly connect elsewhere. Throws StoreConfigError (exit 2), never printing
+ * the password.
+ */
+export function checkPostgresUrl(url: string): void {
+  const start = url.indexOf('://') + 3;
+  const end = url.slice(start).search(/[/?#]/);
+  const authority = end < 0 ? url.slice(start) : url.slice(start, start + end);
+  const rest = end < 0 ? '' : url.slice(start + end);
+  const printable = redactAuthority(url);
+  const ats = authority.split('@').length - 1;
+  if (ats > 1)
+    throw new StoreConfigError(
+      `database.url ${printable}: the user name or password holds an unencoded "@"; ${ENCODING_ADVICE}`,
+    );
+  const [pathAndFragment, firstQueryKey] = [
+    rest.replace(/\?[^#]*/, ''),
+    /^[^?#]*\?([^=&#]*)/.exec(rest)?.[1],
+  ];
+  if (ats === 0 && (pathAndFragment.includes('@') || firstQueryKey?.includes('@')))
+    throw new StoreConfigError(
+      `database.url ${printable}: the user name or password holds an unencoded "/", "?" or "#" (the URL's host ` +
+        `ends there); ${ENCODING_ADVICE}`,
+    );
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new StoreConfigError(
+      `database.url ${printable} cannot be parsed as a URL (expected postgres://user:password@host:5432/database); ${ENCODING_ADVICE}`,
+    );
+  }
+  try {
+    decodeURIComponent(u.username);
+    decodeURIComponent(u.password);
+  } catch {
+    throw new StoreConfigError(
+      `database.url ${printable}: the user name or password holds a "%" that starts no percent-encoding; ${ENCODING_ADVICE}`,
+    );
   }
 }
 

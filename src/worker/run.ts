@@ -12,7 +12,8 @@ import { wire } from '../app/wiring.ts';
 import { TokenSet } from './tokens.ts';
 import { startWorkerServer } from './server.ts';
 import { FAULT_ENV, withFault } from './fault.ts';
-import { THREADS_ENV } from '../controller/worker-manifests.ts';
+import { THREADS_ENV } from './wire.ts';
+import { redactSecrets } from '../store/url.ts';
 
 export interface WorkerRunOptions {
   port: number;
@@ -20,11 +21,16 @@ export interface WorkerRunOptions {
   spec: DatasetStateSpec;
   tokenFile?: string;
   maxInFlight: number;
+  /** SIGTERM waits this long for the batches in flight (default 10 min; a Pod's grace period bounds it too). */
+  drainTimeoutMs?: number;
+  /** A batch's body must arrive within this (default 10 s). */
+  bodyTimeoutMs?: number;
 }
 
+/** One JSON line on stderr; credentials removed from whatever it says. */
 function log(level: string, message: string, fields: Record<string, unknown> = {}) {
   process.stderr.write(
-    JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields }) + '\n',
+    redactSecrets(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields })) + '\n',
   );
 }
 
@@ -77,18 +83,32 @@ export async function runWorker(o: WorkerRunOptions): Promise<number> {
     store: wired.deps.store,
     embedder,
     maxInFlight: o.maxInFlight,
+    backoff: {
+      maxRetries: o.spec.healing.maxRetries,
+      initialMs: o.spec.healing.backoff.initialMs,
+      maxMs: o.spec.healing.backoff.maxMs,
+    },
+    drainTimeoutMs: o.drainTimeoutMs,
+    bodyTimeoutMs: o.bodyTimeoutMs,
     log,
   });
   log('info', 'worker listening', { port: server.port, store: wired.deps.store.description });
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (sig: string) => {
-      log('info', `${sig}: stopping (batches in flight finish first)`);
+      if (stopping) {
+        log('warn', `${sig} again: exiting now, batches in flight are abandoned (each is one transaction)`);
+        process.exit(130);
+      }
+      stopping = true;
+      log('info', `${sig}: draining (new batches get 503; the ones in flight finish and are answered)`);
       resolve();
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
   await server.close();
+  log('info', 'server closed; closing the model and the database');
   await (await embedder.catch(() => null))?.close();
   await wired.close();
   return 0;

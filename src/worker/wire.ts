@@ -8,6 +8,9 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
+/** The worker's onnxruntime intra-op threads (spec.workers.threads), set in the worker Deployment's env. */
+export const THREADS_ENV = 'DATASTATE_EMBED_THREADS';
+
 const DocId = Type.String({ minLength: 1, maxLength: 256 });
 const Count = Type.Integer({ minimum: 0 });
 

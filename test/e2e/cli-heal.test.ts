@@ -267,7 +267,7 @@ test('bad flags and manifests exit 2 with a message naming the problem, and chan
     ],
     [
       ['ensure', '--doc-count', '5', '--db', 'postgres://u:p#w@h/db'],
-      /cannot be parsed as a URL [\s\S]*percent-encode/,
+      /unencoded "\/", "\?" or "#" [\s\S]*percent-encode/,
     ],
     [['validate', '-f', aliasBomb()], /YAML: Excessive alias count/],
   ];

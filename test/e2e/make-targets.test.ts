@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
 import { REPO, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
+import { pgBinDir, startPrivatePostgres } from '../helpers/private-postgres.ts';
 
 let dir: string;
 before(() => {
@@ -82,21 +83,52 @@ test('populate-token-embeddings on an empty database is not READY: exit 1, says 
   assert.doesNotMatch(r.out, /^READY/m);
 });
 
-test('make passes DB through the environment: a planted password is never printed, `&` stays in the URL', async () => {
-  const pg = process.env.DATASTATE_TEST_PG_URL;
-  if (!pg) return; // needs a PostgreSQL server to answer (scripts/ci-databases.sh)
-  const u = new URL(pg);
-  // A wrong password: the server refuses it (not transient, so the run ends at once) and no one may print it.
-  const planted = 'Pl4nted-S3cret';
-  const url = `postgres://${u.username}:${planted}@${u.host}${u.pathname}?application_name=ds-make&connect_timeout=5`;
-  const r = make(['validate-dataset-state', 'DOCS=3', `DB=${url}`, `MODEL=${await smallModelDir()}`]);
-  assert.equal(r.code !== 0, true);
-  assert.match(r.err, /datastate: error: password authentication failed/);
-  assert.doesNotMatch(r.out + r.err, new RegExp(planted));
-  // Split at `&`, the rest of the URL would run as a command (and a job notice `[1] PID` could show).
-  // Not `make[1]:`, which is only make saying it runs as a sub-make (as it does under `make test`).
-  assert.doesNotMatch(r.out + r.err, /connect_timeout=5: command not found|^\[\d+\] \d+$/m);
-});
+const noPostgres = pgBinDir()
+  ? false
+  : 'PostgreSQL server binaries not installed (scripts/ci-databases.sh installs them): the DB= password tests need a server of their own';
+
+test(
+  'make passes DB through the environment: a percent-encoded password with reserved characters works, `&` stays in the URL, an unencoded `@` is exit 2, no password is ever printed',
+  { skip: noPostgres },
+  async () => {
+    const pg = await startPrivatePostgres(); // its password, pl@nted-S3cret, holds an @
+    try {
+      const model = `MODEL=${await smallModelDir()}`;
+      const query = '?application_name=ds-make&connect_timeout=5';
+      const secretParts = /S3cret|pl@nted|pl%40nted/;
+      // Percent-encoded: it authenticates; an empty database is simply not ready (exit 1).
+      const ok = make(['validate-dataset-state', 'DOCS=3', `DB=${pg.url}${query}`, model]);
+      // make itself exits 2 whenever a recipe fails; the recipe's own exit code is in make's `Error N`.
+      assert.match(ok.err, /validate-dataset-state\] Error 1$/m, ok.out + ok.err);
+      assert.match(ok.out, /NOT READY/);
+      assert.doesNotMatch(ok.out + ok.err, /authentication failed/);
+      assert.doesNotMatch(ok.out + ok.err, secretParts);
+      // Split at `&`, the rest of the URL would run as a command (and a job notice `[1] PID` could show).
+      // Not `make[1]:`, which is only make saying it runs as a sub-make (as it does under `make test`).
+      assert.doesNotMatch(ok.out + ok.err, /connect_timeout=5: command not found|^\[\d+\] \d+$/m);
+      // The same password unencoded: bad input, said plainly, and still never printed.
+      const raw = pg.url.replace(encodeURIComponent(pg.password), pg.password);
+      const bad = make(['validate-dataset-state', 'DOCS=3', `DB=${raw}${query}`, model]);
+      assert.match(bad.err, /validate-dataset-state\] Error 2$/m, bad.out + bad.err);
+      assert.match(bad.err, /datastate: error: database\.url postgres:\/\/datastate:\*\*\*@.*unencoded "@"/);
+      assert.match(bad.err, /@ as %40/);
+      assert.doesNotMatch(bad.out + bad.err, secretParts);
+      // A wrong password: the server refuses it (not transient, so the run ends at once) and no one prints it.
+      const planted = 'Pl4nted-Wr0ng';
+      const wrong = make([
+        'validate-dataset-state',
+        'DOCS=3',
+        `DB=${pg.url.replace(encodeURIComponent(pg.password), planted)}${query}`,
+        model,
+      ]);
+      assert.match(wrong.err, /validate-dataset-state\] Error 1$/m, wrong.out + wrong.err);
+      assert.match(wrong.err, /datastate: error: password authentication failed/);
+      assert.doesNotMatch(wrong.out + wrong.err, new RegExp(planted));
+    } finally {
+      pg.destroy();
+    }
+  },
+);
 
 test("the README's main command on the embedded defaults: synthetic corpus, generated BERT-base model", () => {
   const home = join(dir, 'home');

@@ -2,16 +2,19 @@
  * Connection loss during a heal, against a real PostgreSQL server of the test's own (test/helpers/private-postgres.ts):
  * client backends terminated three times (pg_terminate_backend), then the server stopped with `-m immediate` and
  * started again 3 s later, all while `datastate ensure` heals. The run must end READY with no partial document.
+ * The same over ODBC with the PostgreSQL ODBC driver (psqlODBC), when it is installed.
  * A database that stays away ends with exit 1 and one line saying so (no stack, no password).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
 import { reportOf, runCli, smallModelDir, startCli, SMALL_DIM } from '../helpers/cli.ts';
+import { assertNoPartialDocument } from './partial-documents.ts';
 import { pgBinDir, startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres.ts';
 
 const skip = pgBinDir()
@@ -47,56 +50,73 @@ async function args(docs: number): Promise<string[]> {
   ];
 }
 
-function assertNoPartialDocument(): void {
-  // Every ledger row has exactly token_count token rows, numbered 0..n-1.
-  const bad = pg.psql(`
-    SELECT count(*) FROM "RAG"."DocumentEmbeddingLedger" l
-    LEFT JOIN (SELECT doc_id, count(*) AS n, min(token_index) AS lo, max(token_index) AS hi
-               FROM "RAG"."DocumentTokenEmbeddings" GROUP BY doc_id) t ON t.doc_id = l.doc_id
-    WHERE t.n IS DISTINCT FROM l.token_count OR t.lo <> 0 OR t.hi <> l.token_count - 1`);
-  assert.equal(bad.trim(), '0', 'documents with partial token embeddings');
-  const orphans = pg.psql(`
-    SELECT count(DISTINCT doc_id) FROM "RAG"."DocumentTokenEmbeddings" t
-    WHERE NOT EXISTS (SELECT 1 FROM "RAG"."DocumentEmbeddingLedger" l WHERE l.doc_id = t.doc_id)`);
-  assert.equal(orphans.trim(), '0', 'token rows without a ledger row');
+/** A heal while backends are terminated three times and the server restarts; READY. */
+async function healThroughFaults(db: {
+  docs: number;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}): Promise<void> {
+  pg.psql('DROP SCHEMA IF EXISTS "RAG" CASCADE');
+  const run = startCli([...(await args(db.docs)), ...(db.args ?? [])], { env: db.env });
+  let alive = true;
+  void run.done.then(() => (alive = false));
+  let terminations = 0;
+  while (alive && terminations < 3) {
+    await delay(700);
+    const ledger =
+      Number(
+        pg.psql(
+          `SELECT count(*) FROM pg_tables WHERE schemaname = 'RAG' AND tablename = 'DocumentEmbeddingLedger'`,
+        ),
+      ) && Number(pg.psql('SELECT count(*) FROM "RAG"."DocumentEmbeddingLedger"'));
+    if (ledger === 0) continue; // wait until embedding has started (the schema exists, batches are written)
+    if (pg.terminateBackends() > 0) terminations++;
+  }
+  let restarted = false;
+  if (alive) {
+    pg.stopImmediate();
+    await delay(3000);
+    pg.start();
+    restarted = alive;
+  }
+  const r = await run.done;
+  assert.equal(terminations, 3, `the heal ended before three terminations: ${r.stderr}`);
+  assert.ok(restarted, 'the heal ended before the server restart');
+  assert.equal(r.code, 0, r.stderr);
+  const report = reportOf(r);
+  assert.equal(report.ready, true);
+  assert.match(r.stderr, /trying the pass again|retry/);
+  assert.doesNotMatch(r.stdout + r.stderr, /S3cret|Unhandled|Napi::Error|\n {4}at /);
+  assertNoPartialDocument(pg);
 }
 
 test(
   'backends terminated three times and a server restart during one heal: READY, no partial document',
   { skip },
-  async () => {
-    const run = startCli(await args(300), { env: { DATASTATE_DB_URL: pg.url } });
-    let alive = true;
-    void run.done.then(() => (alive = false));
-    let terminations = 0;
-    while (alive && terminations < 3) {
-      await delay(700);
-      const ledger =
-        Number(
-          pg.psql(
-            `SELECT count(*) FROM pg_tables WHERE schemaname = 'RAG' AND tablename = 'DocumentEmbeddingLedger'`,
-          ),
-        ) && Number(pg.psql('SELECT count(*) FROM "RAG"."DocumentEmbeddingLedger"'));
-      if (ledger === 0) continue; // wait until embedding has started (the schema exists, batches are written)
-      if (pg.terminateBackends() > 0) terminations++;
+  () => healThroughFaults({ docs: 300, env: { DATASTATE_DB_URL: pg.url } }),
+);
+
+const noPsqlOdbc =
+  skip ||
+  (() => {
+    try {
+      return execFileSync('odbcinst', ['-q', '-d'], { encoding: 'utf8' }).includes('[PostgreSQL Unicode]')
+        ? false
+        : 'the psqlODBC driver is not installed (scripts/ci-databases.sh installs odbc-postgresql)';
+    } catch {
+      return 'unixODBC is not installed (scripts/ci-databases.sh installs unixodbc and odbc-postgresql)';
     }
-    let restarted = false;
-    if (alive) {
-      pg.stopImmediate();
-      await delay(3000);
-      pg.start();
-      restarted = alive;
-    }
-    const r = await run.done;
-    assert.equal(terminations, 3, `the heal ended before three terminations: ${r.stderr}`);
-    assert.ok(restarted, 'the heal ended before the server restart');
-    assert.equal(r.code, 0, r.stderr);
-    const report = reportOf(r);
-    assert.equal(report.ready, true);
-    assert.match(r.stderr, /trying the pass again|retry/);
-    assert.doesNotMatch(r.stdout + r.stderr, /S3cret|Unhandled|\n {4}at /);
-    assertNoPartialDocument();
-  },
+  })();
+
+test('the same over ODBC (psqlODBC): READY, no partial document, no driver abort', { skip: noPsqlOdbc }, () =>
+  healThroughFaults({
+    docs: 800,
+    args: [
+      '--db',
+      `odbc+postgres:Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=${pg.port};Database=postgres;` +
+        `Uid=datastate;Pwd=${pg.password};`,
+    ],
+  }),
 );
 
 test('a database that stays away: exit 1, one line, no stack, no password', { skip }, async () => {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  checkPostgresUrl,
   formatConnectionString,
   parseConnectionString,
   parseDbUrl,
@@ -205,4 +206,35 @@ test('redactSecrets removes URL passwords and ODBC/query secrets from any text',
   assert.doesNotMatch(out, /p%40ss|q1|a;b/);
   assert.match(out, /postgres:\/\/u:\*\*\*@h:5432\/db/);
   assert.match(out, /PWD=\*\*\*;X=1/);
+});
+
+test('a postgres URL whose password holds an unencoded reserved character is bad input, the password never printed', async () => {
+  const cases: [string, RegExp][] = [
+    ['postgres://ds:s3cr@t@db.example:5432/rag', /unencoded "@"/],
+    ['postgres://ds:s3cr/t@db.example:5432/rag', /unencoded "\/", "\?" or "#"/],
+    ['postgres://ds:s3cr?t@db.example/rag', /unencoded "\/", "\?" or "#"/],
+    ['postgres://ds:s3cr#t@db.example/rag', /unencoded "\/", "\?" or "#"/],
+    ['postgres://ds:s3cr%zt@db.example/rag', /"%" that starts no percent-encoding/],
+    ['postgres://ds:s3cr@t@[::1/rag', /unencoded "@"/],
+  ];
+  for (const [url, reason] of cases) {
+    await assert.rejects(
+      openStore({ dialect: 'postgres', url, ...names }),
+      (e: Error) => {
+        assert.ok(e instanceof StoreConfigError, `${url}: ${e.name}`);
+        assert.match(e.message, reason, url);
+        assert.match(e.message, /@ as %40/);
+        assert.match(e.message, /postgres:\/\/ds:\*\*\*@/);
+        assert.doesNotMatch(e.message, /s3cr/, url);
+        return true;
+      },
+      url,
+    );
+  }
+  // Percent-encoded, the same password parses (and a query value may hold an @).
+  assert.doesNotThrow(() =>
+    checkPostgresUrl(`postgres://ds:${encodeURIComponent('s3cr@t/?#%')}@db.example/rag?application_name=a@b`),
+  );
+  assert.equal(redactUrl('postgres://ds:s3cr@t@db.example/rag').includes('s3cr'), false);
+  assert.equal(redactUrl('postgres://ds:s3cr@t@db.example/rag').includes('t@db'), false);
 });

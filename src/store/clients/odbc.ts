@@ -73,7 +73,33 @@ function bindable(params: readonly SqlValue[] | undefined): unknown[] | undefine
 /** A connection whose link failed is not given back to the pool. */
 function connectionLost(e: unknown): boolean {
   const errs = (e as { odbcErrors?: { state?: string }[] })?.odbcErrors ?? [];
-  return errs.some((x) => /^08/.test(x.state ?? ''));
+  return (
+    errs.some((x) => /^(08|57P0)/.test(x.state ?? '')) ||
+    /connection (?:has been |was )?lost|server closed the connection/i.test(odbcText(e))
+  );
+}
+
+/**
+ * After an error that does not say the connection is gone: ask the connection (SELECT 1, valid in every dialect
+ * we speak). Drivers report a dropped connection in many ways — psqlODBC says `internal SAVEPOINT failed` (HY000)
+ * or nothing at all — so a failed probe is what tells. The error then gets SQLSTATE 08S01 (communication link
+ * failure) added, which every dialect's isTransient takes for a lost connection: the engine retries on a fresh one.
+ */
+async function lostAfterError(c: OdbcConnection, e: unknown): Promise<boolean> {
+  if (connectionLost(e)) return true;
+  try {
+    await c.query('SELECT 1');
+    return false;
+  } catch (probe) {
+    if (e && typeof e === 'object') {
+      const x = e as { odbcErrors?: unknown[] };
+      x.odbcErrors = [
+        ...(Array.isArray(x.odbcErrors) ? x.odbcErrors : []),
+        { state: '08S01', code: 0, message: `the connection was lost (${odbcText(probe)})` },
+      ];
+    }
+    return true;
+  }
 }
 
 class OdbcSession implements SqlSession {
@@ -187,7 +213,7 @@ export class OdbcClient implements SqlClient {
     try {
       return await fn(new OdbcSession(c, this.options.queryTimeoutSeconds));
     } catch (e) {
-      broken = connectionLost(e);
+      broken = await lostAfterError(c, e);
       throw e;
     } finally {
       this.release(c, broken);
@@ -216,7 +242,8 @@ export class OdbcClient implements SqlClient {
         throw e;
       }
     } catch (e) {
-      broken ||= connectionLost(e);
+      // After the rollback, so that a probe does not meet an aborted transaction.
+      broken = (await lostAfterError(c, e)) || broken;
       throw e;
     } finally {
       this.release(c, broken);
