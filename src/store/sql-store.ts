@@ -179,7 +179,7 @@ export class SqlStore implements Store {
         ledger: entry,
         tokenRows: t ? num(t.token_rows) : 0,
       };
-      if (t) {
+      if (t && state.tokenRows > 0) {
         state.firstIndex = num(t.first_index);
         state.lastIndex = num(t.last_index);
       }

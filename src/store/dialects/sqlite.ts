@@ -245,10 +245,14 @@ export class SqliteDialect extends SqlDialect {
    */
   override readonly joinsEmbeddingStates = true;
   override embeddingStatesJoined(_f: IdFilter): string {
+    const t = this.c.tokens;
     return (
       `SELECT i.value AS doc_id, d.${this.c.docs.contentHash} AS doc_hash, l.model_fingerprint, l.content_hash AS ledger_hash, ` +
       `l.token_count, l.dimension, l.embedded_at, ` +
-      `(SELECT COUNT(*) FROM ${this.t.tokens} e WHERE e.${this.c.tokens.docId} = i.value) AS token_rows ` +
+      `(SELECT COUNT(*) FROM ${this.t.tokens} e WHERE e.${t.docId} = i.value) AS token_rows, ` +
+      // Two more seeks on the same key: the ends of the range, for rows out of sequence (not 0..n-1).
+      `(SELECT MIN(${t.tokenIndex}) FROM ${this.t.tokens} e WHERE e.${t.docId} = i.value) AS first_index, ` +
+      `(SELECT MAX(${t.tokenIndex}) FROM ${this.t.tokens} e WHERE e.${t.docId} = i.value) AS last_index ` +
       `FROM json_each(?) i LEFT JOIN ${this.t.docs} d ON d.${this.c.docs.docId} = i.value LEFT JOIN ${this.t.ledger} l ON l.doc_id = i.value`
     );
   }
