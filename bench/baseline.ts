@@ -33,7 +33,7 @@ const { values } = parseArgs({
     db: { type: 'string' },
     docs: { type: 'string', default: '100' },
     threads: { type: 'string', default: '1' },
-    workers: { type: 'string', default: '0' },
+    sessions: { type: 'string', default: '0' },
   },
 });
 if (!values.model || !values.dimension || !values['from-db'] || !values.db)
@@ -77,7 +77,7 @@ const insert = db.prepare(
 
 const embedder = await loadEmbedder(values.model, {
   dimension,
-  workers: Number(values.workers),
+  sessions: Number(values.sessions),
   threads: Number(values.threads),
 });
 const dim = embedder.dimension;
@@ -121,7 +121,7 @@ const seconds = (performance.now() - t0) / 1000;
 const stored = (db.prepare('SELECT COUNT(*) AS n FROM DocumentTokenEmbeddings').get() as { n: number }).n;
 db.close();
 const fed = embedder.stats.tokens - fed0;
-const layout = { workers: embedder.info.workers, threads: embedder.info.threads };
+const layout = { sessions: embedder.info.sessions, threads: embedder.info.threads };
 await embedder.close();
 if (stored !== rows) throw new Error(`baseline: ${stored} rows stored, ${rows} inserted`);
 emit({

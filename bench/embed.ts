@@ -9,7 +9,7 @@
  * The two are measured in alternating chunks of documents, so that a change in machine load hits both alike.
  * Target: end to end >= 95% of the bare rate.
  *
- *   node bench/embed.ts [--model DIR] [--corpus PATH] [--docs 200] [--chunk 32] [--workers N] [--threads N]
+ *   node bench/embed.ts [--model DIR] [--corpus PATH] [--docs 200] [--chunk 32] [--sessions N] [--threads N]
  *                       [--max-tokens 512] [--stride N] [--normalize] [--bare-batched]
  *
  * Default model: the generated BERT-base-shaped demo model (random weights; generated on first use, ~7 s).
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
       corpus: { type: 'string', default: DEFAULT_CORPUS },
       docs: { type: 'string', default: '200' },
       chunk: { type: 'string', default: '32' },
-      workers: { type: 'string' },
+      sessions: { type: 'string' },
       threads: { type: 'string' },
       'max-tokens': { type: 'string', default: '512' },
       stride: { type: 'string' },
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
   const maxTokens = Number(values['max-tokens']);
   const stride = num(values.stride);
   const chunkSize = Number(values.chunk);
-  const workersOpt = num(values.workers);
+  const sessionsOpt = num(values.sessions);
   const threadsOpt = num(values.threads);
 
   const { docs: all, reader } = await loadAbstracts(values.corpus);
@@ -130,15 +130,15 @@ async function main(): Promise<void> {
   const embedder = await loadEmbedder(modelDir, {
     maxTokens,
     ...(stride !== undefined && { stride }),
-    ...(workersOpt !== undefined && { workers: workersOpt }),
+    ...(sessionsOpt !== undefined && { sessions: sessionsOpt }),
     ...(threadsOpt !== undefined && { threads: threadsOpt }),
     normalize: values.normalize,
   });
   const { info } = embedder;
   const layout =
-    info.workers === 0
+    info.sessions === 0
       ? `the calling thread, ${info.threads} intra-op thread(s)`
-      : `${info.workers} worker thread(s) x ${info.threads} intra-op thread(s)`;
+      : `${info.sessions} session thread(s) x ${info.threads} intra-op thread(s)`;
   say(
     `embedder: ${embedder.modelId}, dimension ${embedder.dimension}, maxTokens ${info.maxTokens}` +
       `${info.stride ? `, stride ${info.stride}` : ' (truncation)'}; ${layout}; batches of <= ` +
@@ -178,13 +178,13 @@ async function main(): Promise<void> {
   // The bare runner(s), in the embedder's layout.
   let runChunk: (c: number, variant: 'single' | 'batched') => Promise<void>;
   let closeBare: () => Promise<void>;
-  if (info.workers === 0) {
+  if (info.sessions === 0) {
     const here = await bareHere(bareData);
     runChunk = (c, variant) => here.run(c, variant, new Int32Array(new SharedArrayBuffer(4)));
     closeBare = async () => {};
   } else {
     const workers = Array.from(
-      { length: info.workers },
+      { length: info.sessions },
       () => new Worker(new URL(import.meta.url), { workerData: bareData }),
     );
     for (const w of workers) {
@@ -207,7 +207,7 @@ async function main(): Promise<void> {
   }
 
   // Warm up the embedder.
-  await embedder.embed(chunks[0]!.slice(0, 2 * Math.max(1, info.workers)));
+  await embedder.embed(chunks[0]!.slice(0, 2 * Math.max(1, info.sessions)));
 
   const load0 = os.loadavg()[0]!;
   const t = { bare: 0, batched: 0, e2e: 0 };

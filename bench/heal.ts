@@ -137,7 +137,7 @@ emit({
   modelLoadSeconds: marks.modelSeconds ?? null,
   fed: e ? { ...e.stats } : null,
   layout: e
-    ? { workers: e.info.workers, threads: e.info.threads, maxTokens: e.info.maxTokens, batch: e.info.batch }
+    ? { sessions: e.info.sessions, threads: e.info.threads, maxTokens: e.info.maxTokens, batch: e.info.batch }
     : null,
   batchSize: spec.healing.batchSize,
   concurrency: spec.healing.concurrency,

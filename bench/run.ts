@@ -283,7 +283,7 @@ interface Heal {
   embed: { seconds: number; cpuSeconds: number } | null;
   modelLoadSeconds: number | null;
   fed: { runs: number; sequences: number; tokens: number; paddedTokens: number } | null;
-  layout: { workers: number; threads: number; maxTokens: number } | null;
+  layout: { sessions: number; threads: number; maxTokens: number } | null;
   batchSize: number | 'auto';
   concurrency: number;
   writes: { calls: number; documents: number; rows: number; bytes: number; seconds: number };
@@ -468,7 +468,7 @@ async function baselineRow(row: HealRow, docs: number) {
     path.join(WORK, `baseline-${row.key}.db`),
     '--docs',
     String(docs),
-    '--workers',
+    '--sessions',
     '0',
     '--threads',
     String(nproc),
@@ -1073,7 +1073,7 @@ const shapeLine = (k: ModelKey, rowsUsing: string) => {
 const healDetail = (r: HealRow) => {
   const h = r.h;
   return (
-    `- ${LABEL[r.key]}, ${f0(r.docs)} PMC documents: model loaded in ${f1(h.modelLoadSeconds ?? NaN)} s (${h.layout!.workers} workers × ${h.layout!.threads} thread, ` +
+    `- ${LABEL[r.key]}, ${f0(r.docs)} PMC documents: model loaded in ${f1(h.modelLoadSeconds ?? NaN)} s (${h.layout!.sessions} session threads × ${h.layout!.threads} thread, ` +
     `truncation at ${h.layout!.maxTokens} tokens); batches of ${h.batchSize === 'auto' ? 'auto (16 documents up to 1,000)' : h.batchSize}, concurrency ${h.concurrency}; ` +
     `${f0(h.fed!.tokens)} model tokens fed in ${f0(h.fed!.runs)} runs (${f0(h.fed!.paddedTokens)} pad positions), ${f0(h.healed.tokens)} vectors stored. ` +
     `Heal process: ${f1(r.heal.wall)} s wall, CPU ${f1(cpuOf(r.heal))} s, of which the embed phase ${f1(h.embed!.cpuSeconds)} s (${f2(h.embed!.cpuSeconds / h.embed!.seconds)} cores busy); peak RSS ${mib(r.heal.usage.maxRssKiB)}; ` +

@@ -62,10 +62,10 @@ export interface WireOptions {
   /** The database URL when it does not come from spec.database.url (e.g. read from a Secret). */
   databaseUrl?: string;
   /**
-   * How the model runs: embedding worker threads and onnxruntime intra-op threads per session (default: the
+   * How the model runs: session threads and onnxruntime intra-op threads per session (default: the
    * embedder's, from the cores this process sees). Not part of the fingerprint: it does not change the vectors.
    */
-  parallelism?: { workers?: number; threads?: number };
+  parallelism?: { sessions?: number; threads?: number };
   /** The process is asked to stop: the store ends lock waits at once (src/store/clients/sqlite.ts). */
   signal?: AbortSignal;
 }

@@ -1,11 +1,11 @@
 /**
- * Where the model runs: on the calling thread (workers: 0), or in a pool of worker threads, each with its own
- * onnxruntime session. Both take batches from one FIFO queue; a pool hands the next batch to whichever worker
- * is free, so the cores stay busy until the queue is empty. (Why worker threads by default: docs/embedding.md,
+ * Where the model runs: on the calling thread (sessions: 0), or in a pool of session threads (Node worker threads), each with its own
+ * onnxruntime session. Both take batches from one FIFO queue; a pool hands the next batch to whichever session
+ * thread is free, so the cores stay busy until the queue is empty. (Why session threads by default: docs/embedding.md,
  * "Parallelism".)
  *
- * onnxruntime-node's session.run is synchronous on the thread that calls it. In the pool, that is a worker
- * thread, so the main thread's event loop stays free to read and write the database, report progress and
+ * onnxruntime-node's session.run is synchronous on the thread that calls it. In the pool, that is a session
+ * thread (a Node worker thread), so the main thread's event loop stays free to read and write the database, report progress and
  * answer health checks while the model runs.
  */
 import { Worker } from 'node:worker_threads';
@@ -91,9 +91,10 @@ export async function localBackend(settings: SessionSettings): Promise<Backend> 
   };
 }
 
-// Messages between the pool and its workers (see worker.ts).
-export type ToWorker = { type: 'run'; id: number; rows: readonly (readonly number[])[] } | { type: 'close' };
-export type FromWorker =
+// Messages between the pool and its session threads (see session-thread.ts).
+export type ToSessionThread =
+  { type: 'run'; id: number; rows: readonly (readonly number[])[] } | { type: 'close' };
+export type FromSessionThread =
   | { type: 'ready'; output: string; dimension: number }
   | { type: 'init-error'; name: string; message: string; file?: string }
   | { type: 'result'; id: number; data: Float32Array; seqLen: number }
@@ -112,7 +113,7 @@ function revive(m: { name: string; message: string; file?: string }): Error {
  * A worker inherits the process's Node flags, but one started from a file refuses --input-type (as in
  * `node --input-type=module -e ...`). Returns the flags without it, or undefined (inherit) when it is absent.
  */
-function workerExecArgv(): string[] | undefined {
+function threadExecArgv(): string[] | undefined {
   const argv = process.execArgv;
   if (!argv.some((a) => a === '--input-type' || a.startsWith('--input-type='))) return undefined;
   const out: string[] = [];
@@ -128,7 +129,7 @@ function workerExecArgv(): string[] | undefined {
   return out;
 }
 
-class PoolWorker implements Slot {
+class SessionThread implements Slot {
   readonly worker: Worker;
   private nextId = 1;
   private pending = new Map<number, { resolve: (r: RunResult) => void; reject: (e: unknown) => void }>();
@@ -138,12 +139,12 @@ class PoolWorker implements Slot {
 
   constructor(index: number, settings: SessionSettings, onBroken: (e: Error) => void) {
     this.onBroken = onBroken;
-    const execArgv = workerExecArgv();
-    this.worker = new Worker(new URL('./worker.ts', import.meta.url), {
+    const execArgv = threadExecArgv();
+    this.worker = new Worker(new URL('./session-thread.ts', import.meta.url), {
       workerData: settings,
       ...(execArgv !== undefined && { execArgv }),
     });
-    this.worker.on('message', (m: FromWorker) => {
+    this.worker.on('message', (m: FromSessionThread) => {
       if (m.type === 'result' || m.type === 'run-error') {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
@@ -154,7 +155,7 @@ class PoolWorker implements Slot {
     });
     const died = (why: string): void => {
       if (this.closing) return;
-      const e = new EmbedderError(`embedding worker ${index} stopped: ${why}`);
+      const e = new EmbedderError(`inference session thread ${index} stopped: ${why}`);
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
       this.onBroken(e);
@@ -169,7 +170,7 @@ class PoolWorker implements Slot {
   /** Resolves when the worker has opened its session; rejects with the worker's load error. */
   ready(): Promise<{ output: string; dimension: number }> {
     return new Promise((resolve, reject) => {
-      const onMessage = (m: FromWorker): void => {
+      const onMessage = (m: FromSessionThread): void => {
         if (m.type === 'ready') {
           cleanup();
           this.worker.unref();
@@ -181,11 +182,13 @@ class PoolWorker implements Slot {
       };
       const onError = (e: Error): void => {
         cleanup();
-        reject(new EmbedderError(`embedding worker failed to start: ${e.message}`));
+        reject(new EmbedderError(`inference session thread failed to start: ${e.message}`));
       };
       const onExit = (code: number): void => {
         cleanup();
-        reject(new EmbedderError(`embedding worker exited with code ${code} while loading the model`));
+        reject(
+          new EmbedderError(`inference session thread exited with code ${code} while loading the model`),
+        );
       };
       const cleanup = (): void => {
         this.worker.off('message', onMessage);
@@ -203,7 +206,7 @@ class PoolWorker implements Slot {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.ref();
-      this.worker.postMessage({ type: 'run', id, rows } satisfies ToWorker);
+      this.worker.postMessage({ type: 'run', id, rows } satisfies ToSessionThread);
     });
   }
 
@@ -218,22 +221,22 @@ class PoolWorker implements Slot {
     if (this.exited) return;
     this.worker.ref();
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.postMessage({ type: 'close' } satisfies ToWorker);
+    this.worker.postMessage({ type: 'close' } satisfies ToSessionThread);
     const timer = setTimeout(() => void this.worker.terminate(), 10_000);
     await exited;
     clearTimeout(timer);
   }
 }
 
-/** `workers` worker threads, each with its own session of `settings.threads` intra-op threads. */
-export async function workerPoolBackend(settings: SessionSettings, workers: number): Promise<Backend> {
+/** `sessions` session threads (Node worker threads), each with its own session of `settings.threads` intra-op threads. */
+export async function sessionThreadsBackend(settings: SessionSettings, sessions: number): Promise<Backend> {
   let queue: SlotQueue | null = null;
   let brokenEarly: Error | null = null;
   const onBroken = (e: Error): void => {
     if (queue) queue.break(e);
     else brokenEarly ??= e;
   };
-  const pool = Array.from({ length: workers }, (_, i) => new PoolWorker(i, settings, onBroken));
+  const pool = Array.from({ length: sessions }, (_, i) => new SessionThread(i, settings, onBroken));
   let first: { output: string; dimension: number };
   try {
     const infos = await Promise.all(pool.map((w) => w.ready()));
@@ -248,7 +251,7 @@ export async function workerPoolBackend(settings: SessionSettings, workers: numb
   return {
     output: first.output,
     dimension: first.dimension,
-    parallelism: workers,
+    parallelism: sessions,
     run: (rows, signal) => q.submit(rows, signal),
     async close() {
       q.break(new EmbedderError('the embedder is closed'));

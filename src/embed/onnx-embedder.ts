@@ -25,7 +25,7 @@ import {
   type ConventionChoice,
 } from './conventions.ts';
 import { checkInputs, chooseTokenOutput, readModelGraph, type ModelGraph } from './model-graph.ts';
-import { localBackend, workerPoolBackend, type Backend } from './backend.ts';
+import { localBackend, sessionThreadsBackend, type Backend } from './backend.ts';
 import type { RunResult } from './session.ts';
 
 export interface EmbedderOptions {
@@ -52,10 +52,10 @@ export interface EmbedderOptions {
   tokenizerPath?: string;
   /** Model id reported (default: embedder.json's modelId, else the directory name). */
   modelId?: string;
-  /** Worker threads, each running its own session (default: one per core, at most 4). 0 runs the model on
+  /** Session threads (Node worker threads), each running its own session (default: one per core, at most 4). 0 runs the model on
    *  the calling thread, blocking its event loop during each batch. See docs/embedding.md, "Parallelism". */
-  workers?: number;
-  /** onnxruntime intra-op threads per session (default: cores / workers, at least 1). */
+  sessions?: number;
+  /** onnxruntime intra-op threads per session (default: cores / sessions, at least 1). */
   threads?: number;
   /** Batching limits (defaults: 8 sequences, max(512, maxTokens) padded tokens, 5% padding per sequence). */
   maxBatchSize?: number;
@@ -75,7 +75,7 @@ export interface EmbedderInfo {
   normalize: boolean;
   /** ColBERT's document conventions in force, or null. */
   conventions: ColbertConventions | null;
-  workers: number;
+  sessions: number;
   threads: number;
   batch: BatchLimits;
   description: string | undefined;
@@ -119,12 +119,12 @@ interface Seq {
   length: number;
 }
 
-/** Default worker threads: one per core, at most this many (each holds a copy of the model). */
-const MAX_DEFAULT_WORKERS = 4;
+/** Default session threads: one per core, at most this many (each holds a copy of the model). */
+const MAX_DEFAULT_SESSIONS = 4;
 
 /**
  * Batching defaults. Measured on 2 cores (docs/embedding.md): batching long sequences gives no speed, batching
- * short ones a few percent, and with one session per worker a big batch leaves the other workers idle at the end
+ * short ones a few percent, and with one session per thread a big batch leaves the other session threads idle at the end
  * of a call. So a batch holds at most maxTokens padded tokens: one long document, or several short ones.
  */
 const DEFAULT_LIMITS: BatchLimits = { maxBatchSize: 8, maxBatchTokens: 512, maxPadFraction: 0.05 };
@@ -551,8 +551,8 @@ export async function loadEmbedder(modelDir: string, options: EmbedderOptions = 
     );
   }
   const cores = os.availableParallelism();
-  const workers = options.workers ?? Math.min(cores, MAX_DEFAULT_WORKERS);
-  const threads = options.threads ?? Math.max(1, Math.floor(cores / Math.max(1, workers)));
+  const sessions = options.sessions ?? Math.min(cores, MAX_DEFAULT_SESSIONS);
+  const threads = options.threads ?? Math.max(1, Math.floor(cores / Math.max(1, sessions)));
   const info: EmbedderInfo = {
     modelDir: dir,
     modelFile,
@@ -563,7 +563,7 @@ export async function loadEmbedder(modelDir: string, options: EmbedderOptions = 
     keepSpecialTokens: resolved.keepSpecialTokens,
     normalize: resolved.normalize,
     conventions: resolved.conventions,
-    workers,
+    sessions,
     threads,
     batch: {
       maxBatchSize: options.maxBatchSize ?? DEFAULT_LIMITS.maxBatchSize,
@@ -579,7 +579,8 @@ export async function loadEmbedder(modelDir: string, options: EmbedderOptions = 
     probeIds: [...specialPieces.prefix.ids, ...tokenizer.encode('probe').ids, ...specialPieces.suffix.ids],
     padId: tokenizer.padId,
   };
-  const backend = workers === 0 ? await localBackend(settings) : await workerPoolBackend(settings, workers);
+  const backend =
+    sessions === 0 ? await localBackend(settings) : await sessionThreadsBackend(settings, sessions);
   try {
     if (options.dimension !== undefined && options.dimension !== backend.dimension) {
       throw new DimensionMismatchError(dir, options.dimension, backend.dimension);

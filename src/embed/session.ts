@@ -1,7 +1,7 @@
 /**
  * One onnxruntime session on a BERT-family encoder: opening it (with clear errors naming the file), checking
  * its inputs, choosing the output, reading the output dimension with a probe run, and running padded batches.
- * Used on the calling thread (workers: 0) and inside each embedding worker thread.
+ * Used on the calling thread (sessions: 0) and inside each session thread (src/embed/session-thread.ts).
  */
 import ort from 'onnxruntime-node';
 import { EmbedderError, ModelLoadError } from './errors.ts';

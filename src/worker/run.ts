@@ -51,14 +51,14 @@ export function workerSpecFromJson(json: string): DatasetStateSpec {
  */
 export function workerParallelism(
   value: string | undefined,
-): { workers: number; threads: number } | undefined {
+): { sessions: number; threads: number } | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   const threads = Number(value);
   if (!Number.isInteger(threads) || threads < 1 || threads > 64)
     throw new ValidationError([
       `${THREADS_ENV}: ${JSON.stringify(value)} is not a whole number of threads from 1 to 64`,
     ]);
-  return { workers: 1, threads };
+  return { sessions: 1, threads };
 }
 
 export async function runWorker(o: WorkerRunOptions): Promise<number> {

@@ -53,8 +53,8 @@ describe('datastate quantize (small generated model, hidden 64, 2 layers)', () =
     const inits = new Set(graph.initializer!.map((t) => t.name));
     for (const n of graph.node!.filter((x) => x.opType === 'MatMul')) assert.ok(!inits.has(n.input![1]!));
 
-    const a = await loadEmbedder(fp32, { workers: 0 });
-    const b = await loadEmbedder(int8, { workers: 0 });
+    const a = await loadEmbedder(fp32, { sessions: 0 });
+    const b = await loadEmbedder(int8, { sessions: 0 });
     try {
       assert.equal(b.dimension, a.dimension);
       assert.equal(b.dimension, 24);

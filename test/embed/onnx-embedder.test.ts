@@ -247,13 +247,13 @@ describe('ONNX token embedder (small generated model)', () => {
     }
   });
 
-  it('runs the same in worker threads and on the calling thread (bit-identical vectors)', async () => {
+  it('runs the same in session threads and on the calling thread (bit-identical vectors)', async () => {
     const docs = [...SAMPLE_DOCS, longText(300, 5)].map((text, i) => ({ docId: `s${i}`, text }));
-    const pool = await loadEmbedder(dir, { workers: 2, threads: 1 });
-    const here = await loadEmbedder(dir, { workers: 0, threads: 1 });
+    const pool = await loadEmbedder(dir, { sessions: 2, threads: 1 });
+    const here = await loadEmbedder(dir, { sessions: 0, threads: 1 });
     try {
-      assert.equal(pool.info.workers, 2);
-      assert.equal(here.info.workers, 0);
+      assert.equal(pool.info.sessions, 2);
+      assert.equal(here.info.sessions, 0);
       assert.equal(pool.fingerprint, here.fingerprint, 'the layout does not change the vectors');
       const a = await pool.embed(docs);
       const b = await here.embed(docs);
@@ -262,17 +262,17 @@ describe('ONNX token embedder (small generated model)', () => {
         assert.deepEqual(ok(o).vectors, ok(b[i]).vectors);
       });
       // errors come back the same way from both layouts
-      await assert.rejects(loadEmbedder(dir, { workers: 0, dimension: 768 }), DimensionMismatchError);
+      await assert.rejects(loadEmbedder(dir, { sessions: 0, dimension: 768 }), DimensionMismatchError);
     } finally {
       await pool.close();
       await here.close();
     }
   });
 
-  it('idle worker threads do not keep the process alive (a forgotten close() cannot hang a CLI)', async () => {
+  it('idle session threads do not keep the process alive (a forgotten close() cannot hang a CLI)', async () => {
     const script = [
       `import { loadEmbedder } from ${JSON.stringify(new URL('../../src/embed/index.ts', import.meta.url).href)};`,
-      `const e = await loadEmbedder(${JSON.stringify(dir)}, { workers: 2, threads: 1 });`,
+      `const e = await loadEmbedder(${JSON.stringify(dir)}, { sessions: 2, threads: 1 });`,
       `const [o] = await e.embed([{ docId: 'a', text: 'hello world' }]);`,
       `console.log(o.ok ? o.tokens.join(' ') : o.reason);`,
     ].join('\n');

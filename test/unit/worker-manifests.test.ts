@@ -148,7 +148,7 @@ test('spec.workers.threads reaches the worker as DATASTATE_EMBED_THREADS; --work
   // The schema bounds the field.
   assert.throws(() => spec('  workers: {threads: 0}'), /threads/);
   // The worker side: one session with that many intra-op threads; bad values are errors naming the variable.
-  assert.deepEqual(workerParallelism('2'), { workers: 1, threads: 2 });
+  assert.deepEqual(workerParallelism('2'), { sessions: 1, threads: 2 });
   assert.equal(workerParallelism(undefined), undefined);
   assert.equal(workerParallelism(''), undefined);
   assert.throws(() => workerParallelism('1.5'), /DATASTATE_EMBED_THREADS: "1.5"/);

@@ -1,20 +1,20 @@
 /**
- * An embedding worker thread: opens its own onnxruntime session (settings in workerData) and runs the batches
+ * A session thread (a Node worker thread): opens its own onnxruntime session (settings in workerData) and runs the batches
  * the pool sends it, one at a time. See backend.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { FromWorker, ToWorker } from './backend.ts';
+import type { FromSessionThread, ToSessionThread } from './backend.ts';
 import { openModelSession, type SessionSettings } from './session.ts';
 
 const port = parentPort;
-if (port === null) throw new Error('src/embed/worker.ts runs as a worker thread only');
-const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+if (port === null) throw new Error('src/embed/session-thread.ts runs as a worker thread only');
+const post = (m: FromSessionThread, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
 
 try {
   const session = await openModelSession(workerData as SessionSettings);
-  port.on('message', (m: ToWorker) => {
+  port.on('message', (m: ToSessionThread) => {
     if (m.type === 'close') {
-      // Release the session first, then let the thread end on its own (see PoolWorker.close).
+      // Release the session first, then let the thread end on its own (see SessionThread.close).
       void session.release().finally(() => port.close());
       return;
     }
