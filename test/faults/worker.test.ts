@@ -98,12 +98,26 @@ function docIds(): string[] {
     .filter(Boolean);
 }
 
+/**
+ * fetch, sent once more when the server closed the pooled keep-alive connection it went out on: a draining
+ * worker closes its idle connections (as Node's server.close does), and a request written to one at that
+ * moment never reached the server. The dispatcher does the same (it retries on another endpoint).
+ */
+async function fetchOnce(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    if ((e as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw e;
+    return fetch(url, init);
+  }
+}
+
 async function postBatch(
   w: Worker,
   ids: string[],
   fp: string,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await fetch(`${w.url}/v1/batches`, {
+  const r = await fetchOnce(`${w.url}/v1/batches`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify({ dataset: 'faults', docIds: ids, fingerprint: fp, dimension: SMALL_DIM }),
@@ -112,13 +126,16 @@ async function postBatch(
 }
 
 function resetEmbeddings(): void {
-  pg0.psql('DELETE FROM "RAG"."DocumentTokenEmbeddings"; DELETE FROM "RAG"."DocumentEmbeddingLedger"');
+  // Bounded: a lock a failed test left behind must fail this, not hang the file in a synchronous psql.
+  pg0.psql(
+    `SET lock_timeout = '30s'; DELETE FROM "RAG"."DocumentTokenEmbeddings"; DELETE FROM "RAG"."DocumentEmbeddingLedger"`,
+  );
 }
 
 test(
   'SIGTERM drains: the batch in flight gets 200, a new one 503, /readyz fails, exit 0',
   { skip, timeout: 120_000 },
-  async () => {
+  async (t) => {
     resetEmbeddings();
     // The lock the test holds must not time out meanwhile (database.lockTimeoutMs, 10 s by default).
     const w = await startWorker([], { lockTimeoutMs: 600_000 });
@@ -129,6 +146,8 @@ test(
     await blocker.connect();
     await blocker.query('BEGIN');
     await blocker.query('LOCK TABLE "RAG"."DocumentTokenEmbeddings" IN ACCESS EXCLUSIVE MODE');
+    // Whatever happens below, the lock goes with the test (ending the session rolls the transaction back).
+    t.after(() => blocker.end().catch(() => {}));
     const inFlight = postBatch(w, ids.slice(0, 4), fp);
     const check2 = guard('poll 2');
     for (;;) {
@@ -143,7 +162,7 @@ test(
     const check3 = guard('poll 3');
     for (;;) {
       check3();
-      const r = await fetch(`${w.url}/readyz`);
+      const r = await fetchOnce(`${w.url}/readyz`);
       const text = await r.text();
       if (r.status === 503) {
         assert.match(text, /draining/);
