@@ -14,6 +14,7 @@ import { startWorkerServer } from './server.ts';
 import { FAULT_ENV, withFault } from './fault.ts';
 import { THREADS_ENV } from './wire.ts';
 import { redactSecrets } from '../store/url.ts';
+import { backoffPolicyOf } from '../heal/retry.ts';
 
 export interface WorkerRunOptions {
   port: number;
@@ -83,11 +84,7 @@ export async function runWorker(o: WorkerRunOptions): Promise<number> {
     store: wired.deps.store,
     embedder,
     maxInFlight: o.maxInFlight,
-    backoff: {
-      maxRetries: o.spec.healing.maxRetries,
-      initialMs: o.spec.healing.backoff.initialMs,
-      maxMs: o.spec.healing.backoff.maxMs,
-    },
+    backoff: backoffPolicyOf(o.spec),
     drainTimeoutMs: o.drainTimeoutMs,
     bodyTimeoutMs: o.bodyTimeoutMs,
     log,
