@@ -12,8 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { pmcCorpusPath } from '../helpers/corpus.ts';
-import { reportOf, runCli, smallModelDir, startCli, SMALL_DIM } from '../helpers/cli.ts';
+import { ensurePmcArgs, reportOf, runCli, startCli } from '../helpers/cli.ts';
 import { pgBinDir, startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 
@@ -22,25 +21,6 @@ before(() => {
   tmp = mkdtempSync(join(tmpdir(), 'ds-locks-'));
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
-
-async function args(docs: number, extra: string[] = []): Promise<string[]> {
-  return [
-    'ensure',
-    '--doc-count',
-    String(docs),
-    '--source',
-    pmcCorpusPath(),
-    '--model',
-    await smallModelDir(),
-    '--dimension',
-    String(SMALL_DIM),
-    '--batch-size',
-    '4',
-    '--output',
-    'json',
-    ...extra,
-  ];
-}
 
 /** A manifest with the given database block and a short retry budget (0.2 s growing to 0.5 s, 2 retries). */
 function manifest(name: string, database: string): string {
@@ -88,14 +68,14 @@ async function holdSqliteLock(path: string): Promise<{ child: ChildProcess; rele
 
 test('SQLite: SIGINT while waiting for another process lock ends the run before that lock is released', async () => {
   const db = join(tmp, 'sigint.db');
-  assert.equal((await runCli(await args(4, ['--db', db]))).code, 0);
+  assert.equal((await runCli(await ensurePmcArgs(4, ['--db', db]))).code, 0);
   const holder = await holdSqliteLock(db);
   let holderExited = false;
   holder.child.on('exit', () => (holderExited = true));
   try {
     // Wait up to 10 minutes for the lock: only the signal can end this run while the lock is held.
     const m = manifest('sigint', `{dialect: sqlite, url: '${db}', lockTimeoutMs: 600000}`);
-    const run = startCli([...(await args(12)), '-f', m]);
+    const run = startCli([...(await ensurePmcArgs(12)), '-f', m]);
     let stderr = '';
     run.child.stderr!.on('data', (d) => (stderr += d));
     while (!/waiting for another writer's lock/.test(stderr)) {
@@ -113,20 +93,20 @@ test('SQLite: SIGINT while waiting for another process lock ends the run before 
     await holder.release();
   }
   // Nothing half-done: the next run finds the 4 documents and heals the rest.
-  const again = await runCli(await args(12, ['--db', db]));
+  const again = await runCli(await ensurePmcArgs(12, ['--db', db]));
   assert.equal(again.code, 0, again.stderr);
   assert.equal(reportOf(again).ready, true);
 });
 
 test('SQLite: a lock held longer than lockTimeoutMs ends the run with exit 1 and says so (retried as transient)', async () => {
   const db = join(tmp, 'timeout.db');
-  assert.equal((await runCli(await args(4, ['--db', db]))).code, 0);
+  assert.equal((await runCli(await ensurePmcArgs(4, ['--db', db]))).code, 0);
   const holder = await holdSqliteLock(db);
   let holderExited = false;
   holder.child.on('exit', () => (holderExited = true));
   try {
     const m = manifest('sqlite-timeout', `{dialect: sqlite, url: '${db}', lockTimeoutMs: 300}`);
-    const r = await runCli([...(await args(12)), '-f', m]);
+    const r = await runCli([...(await ensurePmcArgs(12)), '-f', m]);
     assert.equal(holderExited, false);
     assert.equal(r.code, 1, r.stderr);
     assert.match(
@@ -153,7 +133,7 @@ test(
   async () => {
     server = await startPrivatePostgres();
     const env = { DATASTATE_DB_URL: server.url };
-    assert.equal((await runCli(await args(4), { env })).code, 0);
+    assert.equal((await runCli(await ensurePmcArgs(4), { env })).code, 0);
 
     // Store level: another session holds the ledger table; a write waits 300 ms, then fails as transient.
     const holder = new pg.Client({ connectionString: server.url });
@@ -177,7 +157,7 @@ test(
 
       // The engine: retried with backoff, then exit 1 naming the lock timeout; the holder still holds the lock.
       const m = manifest('pg-timeout', '{dialect: postgres, lockTimeoutMs: 300}');
-      const r = await runCli([...(await args(12)), '-f', m], { env });
+      const r = await runCli([...(await ensurePmcArgs(12)), '-f', m], { env });
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /datastate: error: the database is unavailable: .*lock timeout.*gave up after/);
       assert.doesNotMatch(r.stdout + r.stderr, /S3cret|\n {4}at /);
@@ -208,7 +188,7 @@ test(
     }
 
     // With the lock gone, the same run heals.
-    const again = await runCli(await args(12), { env });
+    const again = await runCli(await ensurePmcArgs(12), { env });
     assert.equal(again.code, 0, again.stderr);
     assert.equal(reportOf(again).ready, true);
   },

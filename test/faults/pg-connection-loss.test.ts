@@ -12,9 +12,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { pmcCorpusPath } from '../helpers/corpus.ts';
-import { reportOf, runCli, smallModelDir, startCli, SMALL_DIM } from '../helpers/cli.ts';
-import { assertNoPartialDocument } from './partial-documents.ts';
+import { ensurePmcArgs, reportOf, runCli, startCli } from '../helpers/cli.ts';
+import { assertNoPartialDocument } from '../helpers/partial-documents.ts';
 import { pgBinDir, startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres.ts';
 
 const skip = pgBinDir()
@@ -32,24 +31,6 @@ after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function args(docs: number): Promise<string[]> {
-  return [
-    'ensure',
-    '--doc-count',
-    String(docs),
-    '--source',
-    pmcCorpusPath(),
-    '--model',
-    await smallModelDir(),
-    '--dimension',
-    String(SMALL_DIM),
-    '--batch-size',
-    '4',
-    '--output',
-    'json',
-  ];
-}
-
 /** A heal while backends are terminated three times and the server restarts; READY. */
 async function healThroughFaults(db: {
   docs: number;
@@ -57,7 +38,7 @@ async function healThroughFaults(db: {
   env?: NodeJS.ProcessEnv;
 }): Promise<void> {
   pg.psql('DROP SCHEMA IF EXISTS "RAG" CASCADE');
-  const run = startCli([...(await args(db.docs)), ...(db.args ?? [])], { env: db.env });
+  const run = startCli([...(await ensurePmcArgs(db.docs)), ...(db.args ?? [])], { env: db.env });
   let alive = true;
   void run.done.then(() => (alive = false));
   let terminations = 0;
@@ -136,7 +117,9 @@ test('a database that stays away: exit 1, one line, no stack, no password', { sk
         '  healing: {maxRetries: 2, backoff: {initialMs: 200, maxMs: 1000}}',
       ].join('\n'),
     );
-    const r = await runCli([...(await args(310)), '-f', manifest], { env: { DATASTATE_DB_URL: pg.url } });
+    const r = await runCli([...(await ensurePmcArgs(310)), '-f', manifest], {
+      env: { DATASTATE_DB_URL: pg.url },
+    });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /datastate: error: the database is unavailable: .*gave up after/);
     assert.doesNotMatch(r.stdout + r.stderr, /S3cret|\n {4}at /);

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startWorkerProcess } from './worker-process.ts';
+import { startWorkerProcess } from '../helpers/worker-process.ts';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
 import { reportOf, runCli, smallModelDir, SMALL_DIM, type CliResult } from '../helpers/cli.ts';
 import { pgBinDir, startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres.ts';

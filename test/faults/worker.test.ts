@@ -14,11 +14,11 @@ import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import { startWorkerProcess, type WorkerProcess } from './worker-process.ts';
+import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.ts';
 import { pmcCorpusPath } from '../helpers/corpus.ts';
 import { runCli, smallModelDir, SMALL_DIM } from '../helpers/cli.ts';
 import { pgBinDir, startPrivatePostgres, type PrivatePostgres } from '../helpers/private-postgres.ts';
-import { assertNoPartialDocument } from './partial-documents.ts';
+import { assertNoPartialDocument } from '../helpers/partial-documents.ts';
 
 const skip = pgBinDir()
   ? false

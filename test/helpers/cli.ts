@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pmcCorpusPath } from './corpus.ts';
 
 export const REPO = join(import.meta.dirname, '..', '..');
 export const CLI = join(REPO, 'src', 'cli', 'main.ts');
@@ -92,3 +93,23 @@ export function mediumModelDir(): Promise<string> {
 }
 
 export const MEDIUM_DIM = 384;
+
+/** `ensure` of the first `docs` real PMC documents with the small model, batches of 4, the JSON report. */
+export async function ensurePmcArgs(docs: number, extra: string[] = []): Promise<string[]> {
+  return [
+    'ensure',
+    '--doc-count',
+    String(docs),
+    '--source',
+    pmcCorpusPath(),
+    '--model',
+    await smallModelDir(),
+    '--dimension',
+    String(SMALL_DIM),
+    '--batch-size',
+    '4',
+    '--output',
+    'json',
+    ...extra,
+  ];
+}

@@ -1,7 +1,7 @@
 /** Starts `datastate worker` as a real process on a free loopback port and waits until it is ready. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CLI, REPO } from '../helpers/cli.ts';
+import { CLI, REPO } from './cli.ts';
 
 export interface WorkerProcess {
   child: ChildProcess;

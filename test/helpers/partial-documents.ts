@@ -1,6 +1,6 @@
 /** The check every fault test ends with: no document was left half-written. */
 import assert from 'node:assert/strict';
-import type { PrivatePostgres } from '../helpers/private-postgres.ts';
+import type { PrivatePostgres } from './private-postgres.ts';
 
 /** Every ledger row has exactly token_count token rows, numbered 0..n-1; no token rows lack a ledger row. */
 export function assertNoPartialDocument(pg: PrivatePostgres): void {
