@@ -107,7 +107,10 @@ async function fetchOnce(url: string, init?: RequestInit): Promise<Response> {
   try {
     return await fetch(url, init);
   } catch (e) {
-    if ((e as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw e;
+    // undici reports the closed connection as UND_ERR_SOCKET ("other side closed") or, when the close raced
+    // its write, as ECONNRESET.
+    const code = (e as { cause?: { code?: string } }).cause?.code;
+    if (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET') throw e;
     return fetch(url, init);
   }
 }
