@@ -20,7 +20,7 @@
  * cgroups) and /proc/loadavg before and after. Batches are docs/20 documents, so 2 pods can split them evenly.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -109,7 +109,74 @@ function workerCpu(name: string): Map<string, number> {
   return new Map(uids.map((u) => [u, podCpuSeconds(u)]));
 }
 
-function heal(replicas: number, round: number): { seconds: number; load: string; cpu: string } {
+/** Busy and idle jiffies of the whole machine so far (/proc/stat's first line). */
+function machineJiffies(): { busy: number; idle: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  const idle = f[3]! + f[4]!; // idle + iowait
+  return { busy: f.reduce((a, b) => a + b, 0) - idle, idle };
+}
+/**
+ * CPU jiffies used so far by every live process, summed per group: a pod's processes by the pod (its cgroup names
+ * the pod uid), every other process by its command name (kube-apiserver, etcd, postgres, containerd, ...).
+ */
+function cpuByGroup(podNames: Map<string, string>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const jiffies = Number(f[11]) + Number(f[12]); // utime + stime
+      const uid = /kubepods\/(?:[a-z]+\/)?pod([0-9a-f-]+)/.exec(
+        readFileSync(`/proc/${pid}/cgroup`, 'utf8'),
+      )?.[1];
+      const group = uid ? (podNames.get(uid) ?? 'other pod') : comm;
+      out.set(group, (out.get(group) ?? 0) + jiffies);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
+}
+/** Pod uid -> a readable name: worker pods of this DatasetState as "worker pod N", the rest by pod name. */
+function podNames(name: string): Map<string, string> {
+  const rows = sh(
+    `kubectl get pods -A -o jsonpath='{range .items[*]}{.metadata.uid} {.metadata.name} {.metadata.labels.datastate\\.dev/dataset}{"\\n"}{end}'`,
+  )
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' '));
+  let n = 0;
+  return new Map(rows.map(([uid, pod, ds]) => [uid!, ds === name ? `worker pod ${++n}` : `pod ${pod}`]));
+}
+/**
+ * The embedding window from the worker pods' own logs: from the start of the first batch (its "batch done" time
+ * minus its seconds) to the end of the last, over all pods: the time the workers were embedding, without the
+ * controller's pass, pod start and model load before it.
+ */
+function embeddingWindow(name: string): { seconds: number; batches: number } {
+  const pods = sh(`kubectl get pods -l datastate.dev/dataset=${name} -o jsonpath='{.items[*].metadata.name}'`)
+    .split(/\s+/)
+    .filter(Boolean);
+  let first = Infinity;
+  let last = -Infinity;
+  let batches = 0;
+  for (const pod of pods)
+    for (const line of sh(`kubectl logs ${pod}`).split('\n')) {
+      if (!line.includes('"batch done"')) continue;
+      const r = JSON.parse(line) as { time: string; seconds: number };
+      const end = Date.parse(r.time) / 1000;
+      first = Math.min(first, end - r.seconds);
+      last = Math.max(last, end);
+      batches++;
+    }
+  return { seconds: last - first, batches };
+}
+
+function heal(
+  replicas: number,
+  round: number,
+): { seconds: number; embedSeconds: number; load: string; cpu: string; where: string } {
   const name = `scale-${replicas}-${round}`;
   const schema = `SCALE${dim}_${replicas}_${round}`;
   sh(`kubectl delete dss ${name} --ignore-not-found --wait`);
@@ -119,16 +186,40 @@ function heal(replicas: number, round: number): { seconds: number; load: string;
   ready(name);
   const before = loadavg();
   const cpuBefore = workerCpu(name);
+  const jBefore = machineJiffies();
+  const names = podNames(name);
+  const groupsBefore = cpuByGroup(names);
   const t0 = process.hrtime.bigint();
   sh('kubectl apply -f -', manifest(name, schema, replicas, 'ragas-eval'));
   ready(name);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const jAfter = machineJiffies();
+  // Worker pods start after t0 (the controller scales them from 0 when there is embedding work): named now.
+  for (const [uid, pod] of podNames(name)) names.set(uid, pod);
+  const groupsAfter = cpuByGroup(names);
   const load = `load average ${before} -> ${loadavg()}`;
   // What the worker pods got of the CPU while the timed part ran: 1.0 = one full core per pod.
   const used = [...workerCpu(name)].map(([uid, s]) => s - (cpuBefore.get(uid) ?? 0));
   const cpu = used.map((s) => `${(s / seconds).toFixed(2)}`).join(' + ') + ' cores';
+  // Where the node's CPU went meanwhile, in cores over the timed part: the biggest users besides the worker
+  // pods (a process that started after t0 counts whole, one that ended before the end is missed), and the
+  // machine's idle share.
+  const hz = 100;
+  const spent = [...groupsAfter]
+    .map(([g, j]) => [g, (j - (groupsBefore.get(g) ?? 0)) / hz / seconds] as const)
+    .filter(([g]) => !g.startsWith('worker pod'))
+    .sort((a, b) => b[1] - a[1]);
+  const idle = (jAfter.idle - jBefore.idle) / (jAfter.idle - jBefore.idle + jAfter.busy - jBefore.busy);
+  const others = spent.reduce((a, [, c]) => a + c, 0);
+  const where =
+    `machine idle ${(idle * 100).toFixed(0)}%; besides the worker pods ${others.toFixed(2)} cores: ` +
+    spent
+      .slice(0, 8)
+      .map(([g, c]) => `${g} ${c.toFixed(2)}`)
+      .join(', ');
+  const window = embeddingWindow(name);
   sh(`kubectl delete dss ${name} --wait`);
-  return { seconds, load, cpu };
+  return { seconds, embedSeconds: window.seconds, load, cpu, where };
 }
 
 // Room for two 1-CPU worker pods on the 2-core node: one controller replica, requesting no CPU.
@@ -136,25 +227,29 @@ const values = join(root, '.datastate', 'cluster-demo', 'values.yaml');
 const install = (flags: string): string =>
   sh(`make -s k8s-install K8S_HELM_FLAGS="-f ${values} ${flags}" K8S_INSTALL_WAIT=3m`);
 install('--set replicaCount=1 --set-string resources.requests.cpu=0');
-const rows: { replicas: number; seconds: number }[] = [];
+const rows: { replicas: number; seconds: number; embedSeconds: number }[] = [];
 try {
   for (let round = 1; round <= rounds; round++) {
     // Alternate the order between rounds so a warming machine favours neither side.
     for (const replicas of round % 2 ? [1, 2] : [2, 1]) {
-      const { seconds, load, cpu } = heal(replicas, round);
-      rows.push({ replicas, seconds });
+      const { seconds, embedSeconds, load, cpu, where } = heal(replicas, round);
+      rows.push({ replicas, seconds, embedSeconds });
       console.log(
-        `${replicas} worker pod(s): ${docs} docs embedded in ${seconds.toFixed(1)} s = ${(docs / seconds).toFixed(2)} docs/s; worker CPU ${cpu}; ${load}`,
+        `${replicas} worker pod(s): ${docs} docs embedded in ${seconds.toFixed(1)} s = ${(docs / seconds).toFixed(2)} docs/s ` +
+          `(the workers' embedding window ${embedSeconds.toFixed(1)} s = ${(docs / embedSeconds).toFixed(2)} docs/s); ` +
+          `worker CPU ${cpu}; ${load}\n    ${where}`,
       );
     }
   }
 } finally {
   install('');
 }
-const mean = (r: number): number => {
-  const xs = rows.filter((x) => x.replicas === r).map((x) => x.seconds);
+const mean = (r: number, key: 'seconds' | 'embedSeconds'): number => {
+  const xs = rows.filter((x) => x.replicas === r).map((x) => x[key]);
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 };
 console.log(
-  `throughput ratio 2 pods / 1 pod: ${(mean(1) / mean(2)).toFixed(2)}x (${docs} docs, ${rounds} round(s), ${preset} model; ${loadavg()} now)`,
+  `throughput ratio 2 pods / 1 pod: ${(mean(1, 'seconds') / mean(2, 'seconds')).toFixed(2)}x switch to Ready, ` +
+    `${(mean(1, 'embedSeconds') / mean(2, 'embedSeconds')).toFixed(2)}x over the embedding window ` +
+    `(${docs} docs, ${rounds} round(s), ${preset} model; ${loadavg()} now)`,
 );
