@@ -97,6 +97,7 @@ async function runEnsureChecked(flags: CommonFlags, defaultMode: DatasetStateSpe
     const result = await reconcileRetrying(spec, wired.deps, {
       signal: abort.signal,
       secondsPerDocument: spec.embedding.modelPath ? undefined : DEMO_SECONDS_PER_DOCUMENT,
+      calibrate: spec.mode === 'DryRun',
     });
     progress.stop();
     const ctx = {

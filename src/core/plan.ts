@@ -5,7 +5,7 @@ import type { PlanSummary, TargetState } from '../api/schema.ts';
 import { embeddingStatus, type EmbeddingStatus, type Expectation, type Inspection } from './inspection.ts';
 import { isPlaceholderAbstract } from './selection.ts';
 import type { SchemaProblem } from './store-port.ts';
-import type { Throughput } from './throughput.ts';
+import type { Calibration, Throughput } from './throughput.ts';
 
 export interface EmbedTask {
   docId: string;
@@ -21,6 +21,8 @@ export interface PlanInput {
   secondsPerDocument?: number;
   /** What earlier heals of this model measured (throughput.ts); wins over secondsPerDocument. */
   throughput?: Throughput | null;
+  /** A calibration run just now (no earlier heal recorded); between throughput and secondsPerDocument. */
+  calibration?: Calibration | null;
 }
 
 export interface HealingPlan {
@@ -99,6 +101,12 @@ export function buildPlan(inspection: Inspection, input: PlanInput, expect: Expe
     summary.estimateFrom =
       `measured: ${t.secondsPerDocument.toFixed(3)} s per document over ${t.documents} documents ` +
       `(${t.batches} batches) of earlier heals of this model, the latest at ${t.lastAt}`;
+  } else if (input.calibration) {
+    const c = input.calibration;
+    summary.estimatedSeconds = Math.round(embedTotal * c.secondsPerDocument);
+    summary.estimateFrom =
+      `calibrated: ${c.secondsPerDocument.toFixed(3)} s per document, timed just now on ${c.documents} documents ` +
+      `embedded and not written; no earlier heal of this model recorded`;
   } else if (input.secondsPerDocument !== undefined) {
     summary.estimatedSeconds = Math.round(embedTotal * input.secondsPerDocument);
     summary.estimateFrom = `assumed: ${input.secondsPerDocument} s per document (no earlier heal of this model recorded)`;
@@ -176,7 +184,7 @@ export function describePlan(plan: HealingPlan): string[] {
       `${plural(s.batches, 'batch', 'batches')} of up to ${s.batchSize} documents` +
         (s.estimatedSeconds !== undefined
           ? `, about ${formatDuration(s.estimatedSeconds)}` +
-            (s.estimateFrom ? ` (${s.estimateFrom.replace(/^(measured|assumed): /, '$1 ')})` : '')
+            (s.estimateFrom ? ` (${s.estimateFrom.replace(/^(measured|calibrated|assumed): /, '$1 ')})` : '')
           : ''),
     );
   if (!lines.length) lines.push('nothing to do');

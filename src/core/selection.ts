@@ -22,6 +22,12 @@ export function isPlaceholderAbstract(c: Pick<Candidate, 'abstractLength' | 'sho
   return c.shortAbstract !== null && PLACEHOLDER.test(c.shortAbstract.trim());
 }
 
+/** isPlaceholderAbstract of an abstract's whole text (as a source gives it). */
+export function isPlaceholderText(abstract: string): boolean {
+  const t = abstract.trim();
+  return isPlaceholderAbstract({ abstractLength: t.length, shortAbstract: t.length < 64 ? t : null });
+}
+
 function randomKey(seed: number, docId: string): string {
   return createHash('sha256').update(`${seed}:${docId}`).digest('hex');
 }

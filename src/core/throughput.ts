@@ -26,6 +26,15 @@ export interface Throughput {
   lastAt: string;
 }
 
+/** A short calibration's figure (src/heal/calibrate.ts), for a model no earlier heal of which is recorded. */
+export interface Calibration {
+  secondsPerDocument: number;
+  secondsPerToken: number;
+  /** Documents and tokens timed. */
+  documents: number;
+  tokens: number;
+}
+
 /** At most this many of the latest intervals are used: the current pace, not last month's. */
 export const MAX_INTERVALS = 200;
 /** An interval longer than this many times the median one (and than PAUSE_FLOOR_SECONDS) is a pause. */

@@ -13,7 +13,7 @@ import type { DocumentWrite, Store } from '../core/store-port.ts';
 import type { EngineListener } from './events.ts';
 import { contentHash } from '../store/content-hash.ts';
 import { redactSecrets } from '../store/url.ts';
-import { isPlaceholderAbstract } from '../core/selection.ts';
+import { isPlaceholderText } from '../core/selection.ts';
 
 export interface LoadRequest {
   /** How many more documents with a non-empty abstract are needed. */
@@ -54,11 +54,6 @@ export interface LoadResult {
 
 function toWrite(doc: DocumentWrite | Omit<DocumentWrite, 'contentHash'>): DocumentWrite {
   return { ...doc, abstract: doc.abstract.trim(), contentHash: contentHash(doc.abstract.trim()) };
-}
-
-function placeholder(abstract: string): boolean {
-  const t = abstract.trim();
-  return isPlaceholderAbstract({ abstractLength: t.length, shortAbstract: t.length < 64 ? t : null });
 }
 
 function messageOf(e: unknown): string {
@@ -132,7 +127,7 @@ export async function loadDocuments(
     for (const doc of pending) {
       if (reload.has(doc.docId)) {
         reload.delete(doc.docId);
-        if (!placeholder(doc.abstract)) {
+        if (!isPlaceholderText(doc.abstract)) {
           writes.push(toWrite(doc));
           reloading.add(doc.docId);
         } else result.notReloaded.push(doc.docId);

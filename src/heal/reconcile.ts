@@ -18,6 +18,7 @@ import type { BatchRunner } from './batch-runner.ts';
 import type { EngineListener } from './events.ts';
 import { inspect } from './inspect.ts';
 import { loadDocuments } from './load-documents.ts';
+import { calibrationFor } from './calibrate.ts';
 
 export interface EngineDeps {
   store: Store;
@@ -45,6 +46,12 @@ export interface ReconcileOptions {
   secondsPerDocument?: number;
   /** Overrides spec.healing.forceRegenerate (the controller honours it once per generation). */
   forceRegenerate?: boolean;
+  /**
+   * DryRun only: when no earlier heal of the model is recorded, time a few documents through the model in this
+   * process (src/heal/calibrate.ts; nothing is written) for the plan's estimate. Loads the model (the CLI's
+   * `plan` does it; the controller does not, its pods need not hold the model).
+   */
+  calibrate?: boolean;
 }
 
 export interface ReconcileResult {
@@ -112,7 +119,13 @@ export async function reconcile(
     inspection.target.map((t) => t.embedding.ledger),
     expect.fingerprint,
   );
-  const plan = buildPlan(inspection, { ...planInput, throughput }, expect);
+  let plan = buildPlan(inspection, { ...planInput, throughput }, expect);
+  const embedWorkPlanned = plan.embed.length > 0 || (wantsEmbeddings && plan.documentsToLoad > 0);
+  if (options.calibrate && spec.mode === 'DryRun' && throughput === null && embedWorkPlanned) {
+    const c = await calibrationFor(plan, deps, signal);
+    if (c && 'error' in c) plan.summary.estimateFrom = `no estimate: the calibration failed: ${c.error}`;
+    else if (c) plan = buildPlan(inspection, { ...planInput, throughput, calibration: c }, expect);
+  }
   emit({ type: 'plan', plan });
 
   const healed = {

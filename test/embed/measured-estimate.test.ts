@@ -2,10 +2,11 @@
  * The plan's time estimate is measured: after a first heal, the estimate for the next heal of the same size comes
  * from the ledger the first one wrote (src/core/throughput.ts) and lands within ±25% of that heal's actual
  * embedding time. Real embedder (small generated model), real SQLite store, the CLI's wiring, one process. Also
- * the estimator's pure rules: per fingerprint, pauses between heals left out, nothing from a single batch.
+ * the estimator's pure rules: per fingerprint, pauses between heals left out, nothing from a single batch. And
+ * before any heal: `plan` (DryRun) times a few documents through the model (src/heal/calibrate.ts), writing nothing.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -106,5 +107,55 @@ describe('the plan estimate after a first heal', () => {
       median >= 0.75 && median <= 1.25,
       `median estimate/actual ${median.toFixed(2)} (${seen.join('; ')}); first heal ${first.seconds.toFixed(2)} s`,
     );
+  });
+});
+
+describe('the plan estimate before any heal (calibration)', () => {
+  it('comes from a few documents timed just now, from the source or the database, and writes nothing', async (t) => {
+    const model = await smallModel('eta', { hidden: 128, heads: 4, intermediate: 512, layers: 4 });
+    const N = 96;
+    const db = path.join(dir, 'calibrate.db');
+    const run = async (mode: 'DryRun' | 'AutoFix', targetState = 'ragas-eval') => {
+      const { spec } = specFromFlags(
+        { docCount: String(N), db, model, dimension: '128', batchSize: '8', targetState },
+        mode,
+      );
+      let start = 0;
+      let end = 0;
+      const onEvent = (e: EngineEvent) => {
+        if (e.type === 'embedder-ready') start = performance.now();
+        if (e.type === 'embed-progress') end = performance.now();
+      };
+      const wired = await wire(spec, onEvent, () => undefined);
+      try {
+        const r = await reconcile(spec, wired.deps, { calibrate: mode === 'DryRun' });
+        return { r, seconds: (end - start) / 1000 };
+      } finally {
+        await wired.close();
+      }
+    };
+    const perDocument = (from: string | undefined): number => {
+      assert.match(from ?? '', /^calibrated: [\d.]+ s per document, timed just now on 8 documents/);
+      return Number(/([\d.]+) s per document/.exec(from!)![1]);
+    };
+    // An empty database: the sample is the source's first documents; the plan writes no file.
+    const empty = await run('DryRun');
+    const fromSource = perDocument(empty.r.plan.summary.estimateFrom);
+    assert.equal(existsSync(db), false, 'DryRun created no database');
+    // The documents loaded, none embedded: the sample is read from the database.
+    assert.ok((await run('AutoFix', 'documents')).r.ready);
+    const loaded = await run('DryRun');
+    const fromStore = perDocument(loaded.r.plan.summary.estimateFrom);
+    assert.equal(loaded.r.embedded, 0, 'the calibration wrote no embedding');
+    // The heal it estimated. Calibration leaves out reading, writing and the first batch's warm-up; a figure far
+    // off (a model load timed with it, per-token taken for per-document) would fall outside these wide bounds.
+    const healed = await run('AutoFix');
+    assert.ok(healed.r.ready);
+    const ratio = (fromStore * N) / healed.seconds;
+    t.diagnostic(
+      `calibrated ${fromSource.toFixed(4)} s/doc (source), ${fromStore.toFixed(4)} s/doc (database); ` +
+        `estimate ${(fromStore * N).toFixed(2)} s, actual ${healed.seconds.toFixed(2)} s, ratio ${ratio.toFixed(2)}`,
+    );
+    assert.ok(ratio > 1 / 3 && ratio < 3, `estimate/actual ${ratio.toFixed(2)}`);
   });
 });

@@ -172,6 +172,51 @@ test('ValidateOnly and DryRun: the gaps and the plan, no model loaded, nothing w
   }
 });
 
+test('DryRun with calibrate and no earlier heal recorded: the estimate is timed on a few documents, nothing written', async () => {
+  const spec = fakeSpec(20, { ...fast, mode: 'DryRun' });
+  // An empty database: the sample comes from the source, the first documents it would load.
+  const store = memoryStore();
+  const embedder = fakeEmbedder();
+  const { deps } = fakeDeps(spec, store, embedder, fakeDocs(20));
+  const r = await reconcile(spec, deps, { calibrate: true });
+  assert.match(
+    r.plan.summary.estimateFrom ?? '',
+    /^calibrated: [\d.]+ s per document, timed just now on 8 documents/,
+  );
+  assert.ok(r.plan.summary.estimatedSeconds !== undefined && r.plan.summary.estimatedSeconds >= 0);
+  assert.deepEqual(
+    embedder.calls.map((c) => c.length),
+    [1, 8],
+    'one untimed warm-up document, then the timed sample',
+  );
+  assert.equal(embedder.closed, true, 'the model is closed after the calibration');
+  assert.equal((await store.checkSchema({ dimension: FAKE_DIM })).empty, true, 'nothing written');
+
+  // Without calibrate (the controller), or outside DryRun, no model is loaded for the estimate.
+  for (const [mode, calibrate] of [
+    ['DryRun', false],
+    ['ValidateOnly', true],
+  ] as const) {
+    const e = fakeEmbedder();
+    const other = fakeSpec(20, { ...fast, mode });
+    await reconcile(other, fakeDeps(other, store, e, fakeDocs(20)).deps, { calibrate });
+    assert.equal(e.calls.length, 0, `${mode}, calibrate ${calibrate}: no embed call`);
+  }
+
+  // A model that does not load: the plan stands, and says why it has no estimate.
+  const broken = fakeDeps(spec, store, fakeEmbedder(), fakeDocs(20)).deps;
+  broken.openEmbedder = async () => {
+    throw new Error('the model has dimension 8, the spec declares 4');
+  };
+  const b = await reconcile(spec, broken, { calibrate: true });
+  assert.equal(b.plan.summary.estimatedSeconds, undefined);
+  assert.match(
+    b.plan.summary.estimateFrom ?? '',
+    /^no estimate: the calibration failed: the model has dimension 8/,
+  );
+  await store.close();
+});
+
 test('a batch runner that cannot open (model does not fit) stops the pass before any write', async () => {
   const spec = fakeSpec(3, fast);
   const store = memoryStore();
