@@ -10,6 +10,7 @@ import type { HealingPlan } from '../core/plan.ts';
 import type { DocumentSource, Embedder, EmbedInput } from '../core/ports.ts';
 import type { Store } from '../core/store-port.ts';
 import { isPlaceholderText } from '../core/selection.ts';
+import { redactSecrets } from '../store/url.ts';
 
 /** Documents timed by a calibration (after one untimed warm-up call). */
 export const CALIBRATION_DOCUMENTS = 8;
@@ -89,6 +90,6 @@ export async function calibrationFor(
     }
   } catch (e) {
     if (signal?.aborted) throw e;
-    return { error: (e as Error)?.message ?? String(e) };
+    return { error: redactSecrets((e as Error)?.message ?? String(e)) };
   }
 }
