@@ -223,7 +223,16 @@ export function workerDeployment(
   const container: V1Container = {
     name: 'worker',
     image: spec.workers.image ?? settings.image,
-    args: ['worker', '--port', String(settings.port), '--token-file', `${TOKEN_DIR}/token`],
+    // The worker takes as many batches at once as the controller sends it (more would be refused with 429).
+    args: [
+      'worker',
+      '--port',
+      String(settings.port),
+      '--token-file',
+      `${TOKEN_DIR}/token`,
+      '--max-in-flight',
+      String(settings.inFlightPerEndpoint),
+    ],
     env,
     ports: [{ name: 'http', containerPort: settings.port, protocol: 'TCP' }],
     readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },

@@ -101,6 +101,16 @@ test('worker manifests: Secret, NetworkPolicy, Service, PDB, Deployment in that 
   );
 });
 
+test('the worker accepts as many batches at once as the controller sends each endpoint (no 429 by design)', () => {
+  for (const n of [1, 3]) {
+    const d = workerManifests(owner, spec(), { ...settings, inFlightPerEndpoint: n }, 1, 't').find(
+      (m) => m.kind === 'Deployment',
+    ) as { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+    const args = d.spec.template.spec.containers[0]!.args;
+    assert.equal(args[args.indexOf('--max-in-flight') + 1], String(n), args.join(' '));
+  }
+});
+
 test('worker flags: labels and resources are parsed, bad ones rejected naming the flag', () => {
   assert.deepEqual(parseLabels('app.kubernetes.io/name=datastate, app.kubernetes.io/component=controller'), {
     'app.kubernetes.io/name': 'datastate',
