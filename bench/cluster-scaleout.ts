@@ -10,7 +10,7 @@
  * average; not a test (no timed assertion anywhere).
  *
  *   make cluster-up && make cluster-demo DOCS=200     # once: the chart, PostgreSQL, corpus, model
- *   node bench/cluster-scaleout.ts [--docs N] [--rounds R] [--small]
+ *   node bench/cluster-scaleout.ts [--docs N] [--rounds R] [--small] [--in-flight K]
  *     (as root; defaults: 100 documents, 1 round, the BERT-base-shaped SYNTHETIC model, generated on first use)
  *
  * Each run heals N fresh documents into its own schema (SCALE<dim>_<replicas>_<round>): first untimed, only the
@@ -31,6 +31,8 @@ const arg = (name: string, dflt: number): number => {
 };
 const docs = arg('docs', 100);
 const rounds = arg('rounds', 1);
+// Batches in flight per worker pod (the chart's workers.inFlightPerEndpoint; the pods take as many at once).
+const inFlight = arg('in-flight', 1);
 const batchSize = Math.max(1, Math.ceil(docs / 20));
 // bert-base: the BERT-base-shaped SYNTHETIC model (h768/L12, 436 MB), where inference dominates; small: h32.
 const preset = process.argv.includes('--small') ? 'small' : 'bert-base';
@@ -226,7 +228,9 @@ function heal(
 const values = join(root, '.datastate', 'cluster-demo', 'values.yaml');
 const install = (flags: string): string =>
   sh(`make -s k8s-install K8S_HELM_FLAGS="-f ${values} ${flags}" K8S_INSTALL_WAIT=3m`);
-install('--set replicaCount=1 --set-string resources.requests.cpu=0');
+install(
+  `--set replicaCount=1 --set-string resources.requests.cpu=0 --set workers.inFlightPerEndpoint=${inFlight}`,
+);
 const rows: { replicas: number; seconds: number; embedSeconds: number }[] = [];
 try {
   for (let round = 1; round <= rounds; round++) {
@@ -251,5 +255,5 @@ const mean = (r: number, key: 'seconds' | 'embedSeconds'): number => {
 console.log(
   `throughput ratio 2 pods / 1 pod: ${(mean(1, 'seconds') / mean(2, 'seconds')).toFixed(2)}x switch to Ready, ` +
     `${(mean(1, 'embedSeconds') / mean(2, 'embedSeconds')).toFixed(2)}x over the embedding window ` +
-    `(${docs} docs, ${rounds} round(s), ${preset} model; ${loadavg()} now)`,
+    `(${docs} docs, ${rounds} round(s), ${preset} model, ${inFlight} batch(es) in flight per pod; ${loadavg()} now)`,
 );
