@@ -166,7 +166,29 @@ export abstract class SqlDialect {
     );
   }
 
-  countTokens(): string {
+  /**
+   * The qualified table of per-document token-row counts the database keeps by triggers on the token table
+   * (one row per doc_id: doc_id, token_rows), where the dialect has one; null where it counts the rows.
+   */
+  readonly countsTable: string | null = null;
+
+  /**
+   * Whether the counts table can be trusted now: it and its triggers exist exactly as the dialect makes them.
+   * Asked on every inspection (a catalog lookup), never remembered: a trigger dropped since would go unseen.
+   */
+  async countsKept(_s: SqlSession): Promise<boolean> {
+    return false;
+  }
+
+  /** The counts table's rows for documents that have token rows (a stale negative count shows too). */
+  protected keptCounts(): string {
+    return `SELECT doc_id, token_rows FROM ${this.countsTable} WHERE token_rows <> 0`;
+  }
+
+  /** Total token rows and documents with token rows; from the counts table when `kept` (see countsKept). */
+  countTokens(kept = false): string {
+    if (kept)
+      return `SELECT COALESCE(SUM(token_rows), 0) AS token_rows, COUNT(*) AS docs FROM (${this.keptCounts()}) k`;
     if (this.looseIndexScan)
       return (
         `${this.tokenDocIdsCte()}SELECT (SELECT COUNT(*) FROM ${this.t.tokens}) AS token_rows, ` +
@@ -176,7 +198,12 @@ export abstract class SqlDialect {
   }
 
   /** Ids with token or ledger rows but no document (order is applied by the store, the same on every database). */
-  orphans(): string {
+  orphans(kept = false): string {
+    if (kept)
+      return (
+        `SELECT o.doc_id FROM (SELECT doc_id FROM (${this.keptCounts()}) k UNION SELECT doc_id FROM ${this.t.ledger}) o ` +
+        `WHERE NOT EXISTS (SELECT 1 FROM ${this.t.docs} d WHERE d.${this.c.docs.docId} = o.doc_id)`
+      );
     const tokenIds = this.looseIndexScan
       ? `SELECT doc_id FROM tdocs WHERE doc_id IS NOT NULL`
       : `SELECT ${this.as(this.c.tokens.docId, 'doc_id')} FROM ${this.t.tokens}`;
@@ -225,6 +252,11 @@ export abstract class SqlDialect {
     return `SELECT ${this.as(t.docId, 'doc_id')}, ${this.as(t.embedding, 'token_embedding')} FROM ${this.t.tokens} WHERE ${f.sql}`;
   }
 
+  /** Sets a document's kept count to zero (parameter: doc_id), run by a rewrite after deleting its rows. */
+  resetTokenCount(): string {
+    return `DELETE FROM ${this.countsTable} WHERE doc_id = ?`;
+  }
+
   /** Statements that keep other sessions off the token table until the transaction ends (rebuild). */
   lockTokens(): string[] {
     return [];
@@ -237,7 +269,7 @@ export abstract class SqlDialect {
    * otherwise the store runs documentHashes, ledgerRows and tokenCounts.
    */
   readonly joinsEmbeddingStates: boolean = false;
-  embeddingStatesJoined(_f: IdFilter): string {
+  embeddingStatesJoined(_f: IdFilter, _kept = false): string {
     throw new Error(`${this.name}: no joined embeddingStates statement`);
   }
 
