@@ -198,7 +198,8 @@ export class MemoryDatabase {
     const rows = this.table('tokens').get(docId) ?? [];
     const from = rows.find((r) => r.index === fromIndex);
     if (!from) return;
-    if (rows.some((r) => r.index === toIndex)) throw new Error(`UNIQUE constraint failed: ${docId}/${toIndex}`);
+    if (rows.some((r) => r.index === toIndex))
+      throw new Error(`UNIQUE constraint failed: ${docId}/${toIndex}`);
     this.setTokenRows(docId, [...rows, { ...from, index: toIndex }]);
   }
 
@@ -210,14 +211,21 @@ export class MemoryDatabase {
     const target = this.table('tokens').get(toDocId) ?? [];
     if (target.some((r) => r.index === tokenIndex))
       throw new Error(`UNIQUE constraint failed: ${toDocId}/${tokenIndex}`);
-    this.setTokenRows(docId, rows.filter((r) => r !== row));
+    this.setTokenRows(
+      docId,
+      rows.filter((r) => r !== row),
+    );
     this.setTokenRows(toDocId, [...target, row]);
   }
 
   /** A document's token rows, in token_index order; none: it has no entry (as in a table). */
   setTokenRows(docId: string, rows: TokenRow[]): void {
     const tokens = this.table('tokens');
-    if (rows.length) tokens.set(docId, rows.sort((a, b) => a.index - b.index));
+    if (rows.length)
+      tokens.set(
+        docId,
+        rows.sort((a, b) => a.index - b.index),
+      );
     else tokens.delete(docId);
   }
 
@@ -229,7 +237,9 @@ export class MemoryDatabase {
 
   /** The stored vector of one token row. */
   vector(docId: string, tokenIndex: number): Float32Array {
-    const row = this.table('tokens').get(docId)?.find((r) => r.index === tokenIndex);
+    const row = this.table('tokens')
+      .get(docId)
+      ?.find((r) => r.index === tokenIndex);
     if (!row) throw new Error(`no token row ${docId}/${tokenIndex}`);
     return row.vector;
   }

@@ -46,7 +46,10 @@ export function sqliteCounter(n: TableNames): SqliteCounter {
   const sub = (v: string) => `UPDATE ${c} SET token_rows = token_rows - 1 WHERE doc_id = ${v}`;
   const trigger = (suffix: string, event: string, body: string[]) => {
     const name = `${table}_${suffix}`;
-    return [name, `CREATE TRIGGER ${s}.${ident(name)} ${event} ON ${tokens} BEGIN ${body.join(';')};END`] as const;
+    return [
+      name,
+      `CREATE TRIGGER ${s}.${ident(name)} ${event} ON ${tokens} BEGIN ${body.join(';')};END`,
+    ] as const;
   };
   return {
     table,
@@ -97,7 +100,8 @@ export async function counterFaults(
     const r = row('trigger', name);
     if (!r) faults.push(`trigger ${name} does not exist`);
     // sqlite_master keeps the statement as written, less the schema before the trigger's name.
-    else if (r.sql !== sql.replace(`CREATE TRIGGER ${ident(n.schema)}.`, 'CREATE TRIGGER ')) faults.push(`trigger ${name} differs from the one datastate creates`);
+    else if (r.sql !== sql.replace(`CREATE TRIGGER ${ident(n.schema)}.`, 'CREATE TRIGGER '))
+      faults.push(`trigger ${name} differs from the one datastate creates`);
   }
   return faults;
 }

@@ -205,7 +205,12 @@ export async function checkSqliteSchema(
             `vector dimension is ${Number(m[1]) / 4}, expected ${expect.dimension}: the stored vectors are of another model ` +
             `(or declare embedding.dimension: ${Number(m[1]) / 4})`,
           // Dropping the table drops the counter's triggers: the fix makes the counter again.
-          fix: [`DROP TABLE ${t(n.tokens)}`, `DELETE FROM ${t(n.ledger)}`, obj.sql, ...counterMigration(n)].join('; '),
+          fix: [
+            `DROP TABLE ${t(n.tokens)}`,
+            `DELETE FROM ${t(n.ledger)}`,
+            obj.sql,
+            ...counterMigration(n),
+          ].join('; '),
           liveDimension: Number(m[1]) / 4,
         });
     }
