@@ -83,11 +83,11 @@ export class SqlStore implements Store {
   private async byChunks(
     s: SqlSession,
     ids: readonly string[],
-    table: 'docs' | 'tokens' | 'ledger',
+    table: 'docs' | 'tokens' | 'ledger' | 'counts',
     build: (f: ReturnType<SqlDialect['idFilter']>) => string,
   ): Promise<Row[]> {
     const out: Row[] = [];
-    const column = table === 'ledger' ? 'doc_id' : this.sql.c[table].docId;
+    const column = table === 'ledger' ? 'doc_id' : table === 'counts' ? 'k.doc_id' : this.sql.c[table].docId;
     for (const chunk of chunks([...new Set(ids)], this.sql.idChunk)) {
       const f = this.sql.idFilter(column, chunk);
       out.push(...(await s.query(build(f), f.params)));
@@ -142,14 +142,16 @@ export class SqlStore implements Store {
     await this.ready();
     const { hashes, ledger, tokens } = await this.client.withSession(
       async (s): Promise<{ hashes: Row[]; ledger: Row[]; tokens: Row[] }> => {
+        const kept = await this.sql.countsKept(s);
         if (!this.sql.joinsEmbeddingStates)
           return {
             hashes: await this.byChunks(s, docIds, 'docs', (f) => this.sql.documentHashes(f)),
             ledger: await this.byChunks(s, docIds, 'ledger', (f) => this.sql.ledgerRows(f)),
-            tokens: await this.byChunks(s, docIds, 'tokens', (f) => this.sql.tokenCounts(f)),
+            tokens: await this.byChunks(s, docIds, kept ? 'counts' : 'tokens', (f) =>
+              this.sql.tokenCounts(f, kept),
+            ),
           };
         // The dialect has it all in one statement: split its rows into the three kinds.
-        const kept = await this.sql.countsKept(s);
         const rows = await this.byChunks(s, docIds, 'docs', (f) => this.sql.embeddingStatesJoined(f, kept));
         return {
           hashes: rows.map((r) => ({ doc_id: r.doc_id, content_hash: r.doc_hash })),

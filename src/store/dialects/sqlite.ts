@@ -14,6 +14,7 @@ import {
   SqlDialect,
   bareOrQuoted,
   checkIdentifier,
+  counterProblem,
   schemaReport,
   type IdFilter,
   type TableNames,
@@ -215,23 +216,9 @@ export async function checkSqliteSchema(
         });
     }
   }
-  const counter = await counterProblem(query, n);
+  const counter = counterProblem(sqliteCounter(n).object, await counterFaults(query, n), counterMigration(n));
   if (counter && present === 3) problems.push(counter);
   return schemaReport(problems, present);
-}
-
-/** The token-row counter as a schema problem, when it is not whole (its fix remakes it with one full count). */
-async function counterProblem(query: SqliteQuery, n: TableNames): Promise<SchemaProblem | null> {
-  const faults = await counterFaults(query, n);
-  if (!faults.length) return null;
-  return {
-    kind: 'missing',
-    object: sqliteCounter(n).object,
-    problem:
-      `token-row counter is not whole (${faults.join('; ')}): inspection counts every token row instead ` +
-      `(healing makes it, with one full count)`,
-    fix: counterMigration(n).join('; '),
-  };
 }
 
 /** SQLite's SQL for the SQL store, over node:sqlite or over ODBC. */

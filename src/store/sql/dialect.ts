@@ -57,6 +57,22 @@ export function schemaReport(problems: SchemaProblem[], present: number): Schema
   return { ok: problems.length === 0, empty: present === 0, ...(partial ? { partial } : {}), problems };
 }
 
+/**
+ * The token-row counter (the dialect's countsTable and its triggers) as a schema problem when it is not whole:
+ * `faults` say what is wrong, `migration` remakes it with one full count (createSchema runs the same).
+ */
+export function counterProblem(object: string, faults: string[], migration: string[]): SchemaProblem | null {
+  if (!faults.length) return null;
+  return {
+    kind: 'missing',
+    object,
+    problem:
+      `token-row counter is not whole (${faults.join('; ')}): inspection counts every token row instead ` +
+      `(healing makes it, with one full count)`,
+    fix: migration.join('; '),
+  };
+}
+
 /** A column name bare when it is all lower case, else quoted by `quote` (see SqlDialect.column). */
 export function bareOrQuoted(name: string, quote: (id: string) => string): string {
   return /^[a-z_][a-z0-9_]*$/.test(name) ? checkIdentifier(name) : quote(name);
@@ -238,8 +254,20 @@ export abstract class SqlDialect {
     return `SELECT ${LEDGER_COLUMNS.join(', ')} FROM ${this.t.ledger} WHERE ${f.sql}`;
   }
 
-  tokenCounts(f: IdFilter): string {
+  /**
+   * Per document: token_rows, first_index, last_index. When `kept`, the filter is on the counts table's
+   * k.doc_id (see countsTable): the count is read, the ends of the range are two seeks on the token key.
+   */
+  tokenCounts(f: IdFilter, kept = false): string {
     const t = this.c.tokens;
+    if (kept) {
+      const end = (fn: string) =>
+        `(SELECT ${fn}(e.${t.tokenIndex}) FROM ${this.t.tokens} e WHERE e.${t.docId} = k.doc_id)`;
+      return (
+        `SELECT k.doc_id, k.token_rows, ${end('MIN')} AS first_index, ${end('MAX')} AS last_index ` +
+        `FROM ${this.countsTable} k WHERE ${f.sql} AND k.token_rows <> 0`
+      );
+    }
     return (
       `SELECT ${this.as(t.docId, 'doc_id')}, COUNT(*) AS token_rows, MIN(${t.tokenIndex}) AS first_index, ` +
       `MAX(${t.tokenIndex}) AS last_index FROM ${this.t.tokens} WHERE ${f.sql} GROUP BY ${t.docId}`
