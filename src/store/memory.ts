@@ -474,7 +474,7 @@ export class MemoryStore implements Store {
     this.enter('writeEmbeddings');
     if (!writes.length) return;
     for (const w of writes) checkWrite(w);
-    const tokens = this.db.table('tokens');
+    this.db.table('tokens'); // it must exist: checked before the first change
     const ledger = this.db.table('ledger');
     const last = new Map<string, EmbeddingWrite>();
     for (const w of writes) last.set(w.embedding.docId, w);
