@@ -2,7 +2,9 @@
  * The store side of a no-op inspection on a healthy SQLite dataset, for this checkout and another commit side by
  * side in one process (not a test): counts(), candidates() and embeddingStates() of every document, as
  * src/heal/inspect.ts runs them, on one file of `docs` documents x `tokens` token rows (dimension `dim`), written
- * once by SQL (zero vectors: the queries never read vectors). Rounds alternate old, new, new, old, ...
+ * once by SQL (zero vectors: the queries never read vectors) into the schema this checkout's createSchema makes,
+ * so its token-row counter's triggers (docs/databases.md) count the rows as they go in; the other commit's store
+ * reads the same file its own way. Rounds alternate old, new, new, old, ...
  *
  *   node bench/store-inspect.ts --baseline 7dce2ee [--docs 10000 --tokens 360 --dim 32 --rounds 6]
  */

@@ -19,7 +19,9 @@
  * compares the SQLite store of this checkout with the one of another commit (extracted with git archive into a
  * temporary directory, opened through its own src/store/index.ts openStore), side by side in one process:
  * rounds alternate old, new, new, old, ... on fresh files, and the medians are compared. --write-docs puts
- * the result in its section of docs/benchmarks.md (which npm run bench keeps).
+ * the result in its section of docs/benchmarks.md (which npm run bench keeps). With --baseline-store postgres
+ * the two stores are PostgreSQL's (`pg`, binary COPY), a fresh database of DATASTATE_TEST_PG_URL per round
+ * (printed only; --write-docs is for SQLite).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -46,6 +48,7 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '8' },
     only: { type: 'string' },
     baseline: { type: 'string' },
+    'baseline-store': { type: 'string', default: 'sqlite' },
     rounds: { type: 'string', default: '6' },
     'write-docs': { type: 'boolean', default: false },
   },
@@ -211,6 +214,27 @@ log(
   `workload: ${DOCS} documents x ${TOKENS} tokens = ${ROWS} rows of ${DIM} float32 (${MB.toFixed(1)} MB of vectors), batches of ${BATCH} documents`,
 );
 
+/** A new database on DATASTATE_TEST_PG_URL's server, and how to drop it. */
+async function freshPgDatabase(tag: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = process.env.DATASTATE_TEST_PG_URL;
+  if (!admin)
+    throw new Error('--baseline-store postgres needs DATASTATE_TEST_PG_URL (scripts/ci-databases.sh)');
+  const name = `datastate_bench_${process.pid}_${tag}`;
+  const run = async (sql: string) => {
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await run(`CREATE DATABASE ${name}`);
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return { url: u.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
 /** Old (another commit) vs new SQLite store, alternating in one process; prints and returns the medians. */
 async function compareWithBaseline(rev: string): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'ds-bench-baseline-'));
@@ -230,8 +254,10 @@ async function compareWithBaseline(rev: string): Promise<void> {
     type Open = (c: object) => Promise<Store>;
     const old = (await import(join(root, 'src/store/index.ts'))) as { openStore: Open };
     const cur = (await import('../src/store/index.ts')) as unknown as { openStore: Open };
+    const onPg = args['baseline-store'] === 'postgres';
+    if (onPg && args['write-docs']) throw new Error('--write-docs is for the SQLite comparison');
     const config = (url: string) => ({
-      dialect: 'sqlite',
+      dialect: onPg ? 'postgres' : 'sqlite',
       url,
       schema: 'RAG',
       tables: {
@@ -246,9 +272,11 @@ async function compareWithBaseline(rev: string): Promise<void> {
     for (let r = 0; r < rounds; r++)
       for (const which of r % 2 ? (['new', 'old'] as const) : (['old', 'new'] as const)) {
         const file = join(root, `${which}-${r}.db`);
-        const store = await (which === 'old' ? old : cur).openStore(config(file));
+        const pgdb = onPg ? await freshPgDatabase(`${which}_${r}`) : null;
+        const store = await (which === 'old' ? old : cur).openStore(config(pgdb?.url ?? file));
         const seconds = await timeStore(store);
         await store.close();
+        await pgdb?.drop();
         for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
         times[which].push(seconds);
         cpus[which].push(lastCpuSeconds);
@@ -265,7 +293,7 @@ async function compareWithBaseline(rev: string): Promise<void> {
     const load = (await import('node:os')).loadavg()[0]!.toFixed(1);
     const label = `${head}${dirty ? ' + uncommitted changes' : ''}`;
     const table = [
-      `| SQLite store (node:sqlite) | median rows/s | MB/s | best rows/s | median rows per CPU second | rounds (rows/s) |`,
+      `| ${onPg ? 'PostgreSQL store (pg, COPY)' : 'SQLite store (node:sqlite)'} | median rows/s | MB/s | best rows/s | median rows per CPU second | rounds (rows/s) |`,
       `| -------------------------- | ------------ | ---- | ----------- | -------------------------- | --------------- |`,
       ...(['old', 'new'] as const).map(
         (w) =>

@@ -56,6 +56,8 @@ export interface MemoryDocument {
 }
 
 interface TokenRow {
+  /** token_index: 0..n-1 as written; out-of-band changes can leave gaps or move rows. */
+  index: number;
   text: string;
   vector: Float32Array;
 }
@@ -184,6 +186,49 @@ export class MemoryDatabase {
     this.table(table).delete(docId);
   }
 
+  /** Deletes one token row (DELETE ... WHERE doc_id = ? AND token_index = ?). */
+  deleteTokenRow(docId: string, tokenIndex: number): void {
+    const rows = this.table('tokens').get(docId) ?? [];
+    const kept = rows.filter((r) => r.index !== tokenIndex);
+    this.setTokenRows(docId, kept);
+  }
+
+  /** Adds a copy of one token row under another token_index (INSERT ... SELECT), refused if it is taken. */
+  copyTokenRow(docId: string, fromIndex: number, toIndex: number): void {
+    const rows = this.table('tokens').get(docId) ?? [];
+    const from = rows.find((r) => r.index === fromIndex);
+    if (!from) return;
+    if (rows.some((r) => r.index === toIndex))
+      throw new Error(`UNIQUE constraint failed: ${docId}/${toIndex}`);
+    this.setTokenRows(docId, [...rows, { ...from, index: toIndex }]);
+  }
+
+  /** Gives one token row another doc_id (UPDATE ... SET doc_id = ?), refused if that key is taken. */
+  moveTokenRow(docId: string, tokenIndex: number, toDocId: string): void {
+    const rows = this.table('tokens').get(docId) ?? [];
+    const row = rows.find((r) => r.index === tokenIndex);
+    if (!row) return;
+    const target = this.table('tokens').get(toDocId) ?? [];
+    if (target.some((r) => r.index === tokenIndex))
+      throw new Error(`UNIQUE constraint failed: ${toDocId}/${tokenIndex}`);
+    this.setTokenRows(
+      docId,
+      rows.filter((r) => r !== row),
+    );
+    this.setTokenRows(toDocId, [...target, row]);
+  }
+
+  /** A document's token rows, in token_index order; none: it has no entry (as in a table). */
+  setTokenRows(docId: string, rows: TokenRow[]): void {
+    const tokens = this.table('tokens');
+    if (rows.length)
+      tokens.set(
+        docId,
+        rows.sort((a, b) => a.index - b.index),
+      );
+    else tokens.delete(docId);
+  }
+
   /** The doc_ids a table's rows carry, one per row (SELECT doc_id FROM table). */
   rowIds(table: MemoryTable): string[] {
     if (table !== 'tokens') return [...this.table(table).keys()];
@@ -192,7 +237,9 @@ export class MemoryDatabase {
 
   /** The stored vector of one token row. */
   vector(docId: string, tokenIndex: number): Float32Array {
-    const row = this.table('tokens').get(docId)?.[tokenIndex];
+    const row = this.table('tokens')
+      .get(docId)
+      ?.find((r) => r.index === tokenIndex);
     if (!row) throw new Error(`no token row ${docId}/${tokenIndex}`);
     return row.vector;
   }
@@ -345,9 +392,11 @@ export class MemoryStore implements Store {
     const ledger = this.db.table('ledger');
     return docIds.map((docId): EmbeddingState => {
       const l = ledger.get(docId);
-      const rows = tokens.get(docId)?.length ?? 0;
+      const list = tokens.get(docId) ?? [];
+      const rows = list.length;
       return {
-        ...(rows > 0 ? { firstIndex: 0, lastIndex: rows - 1 } : {}),
+        // The rows are kept in token_index order: the ends of the range are the first and the last.
+        ...(rows > 0 ? { firstIndex: list[0]!.index, lastIndex: list[rows - 1]!.index } : {}),
         docId,
         contentHash: docs.get(docId)?.content_hash ?? null,
         ledger: l
@@ -359,7 +408,7 @@ export class MemoryStore implements Store {
               embeddedAt: l.embeddedAt,
             }
           : null,
-        tokenRows: tokens.get(docId)?.length ?? 0,
+        tokenRows: rows,
       };
     });
   }
@@ -425,7 +474,7 @@ export class MemoryStore implements Store {
     this.enter('writeEmbeddings');
     if (!writes.length) return;
     for (const w of writes) checkWrite(w);
-    const tokens = this.db.table('tokens');
+    this.db.table('tokens'); // it must exist: checked before the first change
     const ledger = this.db.table('ledger');
     const last = new Map<string, EmbeddingWrite>();
     for (const w of writes) last.set(w.embedding.docId, w);
@@ -443,11 +492,11 @@ export class MemoryStore implements Store {
       const rows: TokenRow[] = [];
       for (let i = 0; i < e.tokens.length; i++)
         rows.push({
+          index: i,
           text: e.tokens[i]!,
           vector: e.vectors.slice(i * e.dimension, (i + 1) * e.dimension),
         });
-      if (rows.length) tokens.set(e.docId, rows);
-      else tokens.delete(e.docId); // no token rows: the document has none (as in a table)
+      this.db.setTokenRows(e.docId, rows);
     }
   }
 

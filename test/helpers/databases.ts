@@ -86,6 +86,14 @@ export interface OutOfBand {
   deleteRow(table: TableKey, docId: string): Promise<void>;
   /** SELECT doc_id FROM table (one id per row), by the table's own name. */
   rowIds(table: TableKey): Promise<string[]>;
+  /** DELETE FROM the token table WHERE doc_id = ? AND token_index = ? */
+  deleteTokenRow(docId: string, tokenIndex: number): Promise<void>;
+  /** INSERT INTO the token table a copy of one row under another token_index (INSERT ... SELECT). */
+  copyTokenRow(docId: string, fromIndex: number, toIndex: number): Promise<void>;
+  /** UPDATE the token table SET doc_id = toDocId WHERE doc_id = ? AND token_index = ? */
+  moveTokenRow(docId: string, tokenIndex: number, toDocId: string): Promise<void>;
+  /** Empties the token table: TRUNCATE on PostgreSQL, DELETE FROM (no WHERE) on SQLite. */
+  truncateTokens(): Promise<void>;
 }
 
 export interface TestDb extends OutOfBand {
@@ -129,6 +137,19 @@ function sqlOutOfBand(db: SqlTestDb, names: TableNameOptions): SqlDb {
       )),
     deleteRow: async (t, docId) => void (await db.raw(`DELETE FROM ${T(t)} WHERE doc_id = ${lit(docId)}`)),
     rowIds: async (t) => (await db.raw(`SELECT doc_id FROM ${T(t)}`)).map((r) => String(r.doc_id)),
+    deleteTokenRow: async (docId, i) =>
+      void (await db.raw(`DELETE FROM ${T('tokens')} WHERE doc_id = ${lit(docId)} AND token_index = ${i}`)),
+    copyTokenRow: async (docId, from, to) =>
+      void (await db.raw(
+        `INSERT INTO ${T('tokens')} (doc_id, token_index, token_text, token_embedding) ` +
+          `SELECT doc_id, ${to}, token_text, token_embedding FROM ${T('tokens')} WHERE doc_id = ${lit(docId)} AND token_index = ${from}`,
+      )),
+    moveTokenRow: async (docId, i, to) =>
+      void (await db.raw(
+        `UPDATE ${T('tokens')} SET doc_id = ${lit(to)} WHERE doc_id = ${lit(docId)} AND token_index = ${i}`,
+      )),
+    truncateTokens: async () =>
+      void (await db.raw(`${db.name.endsWith('sqlite') ? 'DELETE FROM' : 'TRUNCATE TABLE'} ${T('tokens')}`)),
   };
 }
 
@@ -264,6 +285,10 @@ function openMemoryDb(names: TableNameOptions): TestDb {
       db.setColumn('docs', docId, column as keyof MemoryDocument, value),
     deleteRow: async (t, docId) => db.deleteRows(t, docId),
     rowIds: async (t) => db.rowIds(t),
+    deleteTokenRow: async (docId, i) => db.deleteTokenRow(docId, i),
+    copyTokenRow: async (docId, from, to) => db.copyTokenRow(docId, from, to),
+    moveTokenRow: async (docId, i, to) => db.moveTokenRow(docId, i, to),
+    truncateTokens: async () => db.execute(`DELETE FROM ${db.object(db.names.tokens)}`),
     cleanup: () => store.close(),
   };
 }

@@ -363,6 +363,40 @@ export function storeConformance(backend: BackendName): void {
       assert.ok(states.filter((s) => s.ledger).length >= 20);
     });
 
+    it("drift by anyone's SQL on the token table is found: a row deleted from the middle, one added, a doc_id changed, a truncation", async (db, store) => {
+      await store.createSchema({ dimension: DIM });
+      await store.upsertDocuments(['A', 'B', 'C'].map((id) => doc(id, `an abstract of ${id} long enough`)));
+      await store.writeEmbeddings(['A', 'B', 'C'].map((id) => emb(id, 5, 'h')));
+      // The SQL stores that keep per-document counts must be reading them here (the path under test).
+      if (store instanceof SqlStore && store.sql.countsTable)
+        assert.equal(await store.client.withSession((s) => store.sql.countsKept(s)), true);
+      const state = async (id: string) => {
+        const [s] = await store.embeddingStates([id]);
+        return [s!.tokenRows, s!.firstIndex, s!.lastIndex];
+      };
+      assert.deepEqual(await state('A'), [5, 0, 4]);
+      await db.deleteTokenRow('A', 2);
+      assert.deepEqual(await state('A'), [4, 0, 4]);
+      await db.copyTokenRow('B', 1, 5);
+      assert.deepEqual(await state('B'), [6, 0, 5]);
+      await db.moveTokenRow('C', 4, 'Z'); // C loses its last row; Z, no document, gets one
+      assert.deepEqual(await state('C'), [4, 0, 3]);
+      assert.deepEqual(await state('Z'), [1, 4, 4]);
+      const c = await store.counts();
+      assert.deepEqual([c.tokenRows, c.documentsWithTokens, c.orphanDocIds], [15, 4, ['Z']]);
+      // Our own rewrite of a document puts its rows (and any count kept of them) right.
+      await store.writeEmbeddings([emb('A', 5, 'h')]);
+      assert.deepEqual(await state('A'), [5, 0, 4]);
+      await db.truncateTokens();
+      const t = await store.counts();
+      assert.deepEqual([t.tokenRows, t.documentsWithTokens, t.orphanDocIds], [0, 0, []]);
+      assert.deepEqual(await state('A'), [0, undefined, undefined]);
+      await store.writeEmbeddings([emb('A', 3, 'h')]);
+      assert.deepEqual(await state('A'), [3, 0, 2]);
+      assert.equal((await store.counts()).tokenRows, 3);
+      assert.equal((await store.checkSchema({ dimension: DIM })).ok, true);
+    });
+
     it('the ledger: written with the tokens, read back exactly, removed with them; orphans are found', async (db, store) => {
       await store.createSchema({ dimension: DIM });
       await store.upsertDocuments([

@@ -143,6 +143,55 @@ describe('PostgreSQL with pgvector (PGlite)', () => {
       await db.cleanup();
     }
   });
+
+  test('token-row counter: a database made before it is counted, reported, and migrated by createSchema with one full count', async () => {
+    const db = await openTestDb('pglite');
+    const store = db.store as SqlStore;
+    const tokens = '"RAG"."DocumentTokenEmbeddings"';
+    const kept = () => store.client.withSession((s) => store.sql.countsKept(s));
+    const rows = async () => (await store.embeddingStates(['A', 'B'])).map((e) => e.tokenRows);
+    try {
+      await store.createSchema({ dimension: DIM });
+      await store.upsertDocuments([doc('A'), doc('B')]);
+      await store.writeEmbeddings([emb('A', ['a', 'b', 'c', 'd'], 1), emb('B', ['a', 'b', 'c'], 2)]);
+      // The previous version's schema: everything but the counter.
+      await db.raw(
+        ['insert', 'delete', 'update', 'truncate']
+          .map((t) => `DROP TRIGGER "DocumentTokenEmbeddings_counts_${t}" ON ${tokens}`)
+          .join('; ') +
+          `; DROP TABLE "RAG"."DocumentTokenEmbeddings_counts"; DROP FUNCTION "RAG"."DocumentTokenEmbeddings_counts_change"()`,
+      );
+      await db.raw(`DELETE FROM ${tokens} WHERE doc_id = 'A' AND token_index = 1`);
+      const report = await store.checkSchema({ dimension: DIM });
+      assert.deepEqual(
+        report.problems.map((p) => [p.kind, p.object]),
+        [['missing', 'RAG.DocumentTokenEmbeddings_counts']],
+      );
+      assert.equal(await kept(), false);
+      assert.deepEqual(await rows(), [3, 3]); // counted: the deletion is found
+      await store.createSchema({ dimension: DIM });
+      assert.deepEqual(await store.checkSchema({ dimension: DIM }), { ok: true, empty: false, problems: [] });
+      assert.equal(await kept(), true);
+      assert.deepEqual(await rows(), [3, 3]);
+      assert.equal((await store.counts()).tokenRows, 6);
+
+      // A disabled trigger lets writes past the counter: reported, not trusted, and createSchema counts again.
+      await db.raw(`ALTER TABLE ${tokens} DISABLE TRIGGER "DocumentTokenEmbeddings_counts_delete"`);
+      await db.raw(`DELETE FROM ${tokens} WHERE doc_id = 'B' AND token_index = 0`);
+      const disabled = await store.checkSchema({ dimension: DIM });
+      assert.match(
+        disabled.problems[0]!.problem,
+        /trigger DocumentTokenEmbeddings_counts_delete is disabled/,
+      );
+      assert.equal(await kept(), false);
+      assert.deepEqual(await rows(), [3, 2]);
+      await store.createSchema({ dimension: DIM });
+      assert.equal(await kept(), true);
+      assert.deepEqual(await rows(), [3, 2]);
+    } finally {
+      await db.cleanup();
+    }
+  });
 });
 
 describe('PostgreSQL server', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1' : false }, () => {

@@ -224,3 +224,76 @@ test('custom schema and table names', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test(
+  'token-row counter: a database made before it is read by counting, reported, and migrated by createSchema with one full count',
+  withStore(async (store, path) => {
+    await store.createSchema({ dimension: DIM });
+    await store.upsertDocuments([doc('A', 'an abstract long enough'), doc('B', 'another abstract here')]);
+    await store.writeEmbeddings([emb('A', 5, 'h'), emb('B', 5, 'h')]);
+    // The previous version's schema: everything but the counter (its table and triggers).
+    for (const t of ['insert', 'delete', 'update'])
+      await query(store, `DROP TRIGGER "RAG"."DocumentTokenEmbeddings_counts_${t}"`);
+    await query(store, `DROP TABLE "RAG"."DocumentTokenEmbeddings_counts"`);
+    await query(store, `DELETE FROM "RAG"."DocumentTokenEmbeddings" WHERE doc_id = 'A' AND token_index = 2`);
+    const report = await store.checkSchema({ dimension: DIM });
+    assert.deepEqual(
+      report.problems.map((p) => [p.kind, p.object]),
+      [['missing', 'RAG.DocumentTokenEmbeddings_counts']],
+    );
+    assert.match(report.problems[0]!.problem, /table DocumentTokenEmbeddings_counts does not exist/);
+    const rows = async (s: SqlStore) => (await s.embeddingStates(['A', 'B'])).map((e) => e.tokenRows);
+    // Not kept: counted, and the deletion is found (also by a read-only store, as validate opens it).
+    assert.equal(await store.client.withSession((s) => store.sql.countsKept(s)), false);
+    assert.deepEqual(await rows(store), [4, 5]);
+    assert.equal((await store.counts()).tokenRows, 9);
+    const readOnly = openSqliteStore({ path, readOnly: true });
+    try {
+      assert.deepEqual(await rows(readOnly), [4, 5]);
+    } finally {
+      await readOnly.close();
+    }
+    await store.createSchema({ dimension: DIM });
+    assert.deepEqual(await store.checkSchema({ dimension: DIM }), { ok: true, empty: false, problems: [] });
+    assert.equal(await store.client.withSession((s) => store.sql.countsKept(s)), true);
+    assert.deepEqual(
+      await query(
+        store,
+        `SELECT doc_id, token_rows FROM "RAG"."DocumentTokenEmbeddings_counts" ORDER BY doc_id`,
+      ),
+      [
+        { doc_id: 'A', token_rows: 4 },
+        { doc_id: 'B', token_rows: 5 },
+      ],
+    );
+    assert.deepEqual(await rows(store), [4, 5]);
+    await query(store, `DELETE FROM "RAG"."DocumentTokenEmbeddings" WHERE doc_id = 'B' AND token_index = 1`);
+    assert.deepEqual(await rows(store), [4, 4]);
+  }),
+);
+
+test(
+  'token-row counter: a trigger dropped or changed is reported and not trusted; createSchema counts again',
+  withStore(async (store) => {
+    await store.createSchema({ dimension: DIM });
+    await store.upsertDocuments([doc('A', 'an abstract long enough')]);
+    await store.writeEmbeddings([emb('A', 5, 'h')]);
+    await query(store, `DROP TRIGGER "RAG"."DocumentTokenEmbeddings_counts_delete"`);
+    await query(store, `DELETE FROM "RAG"."DocumentTokenEmbeddings" WHERE doc_id = 'A' AND token_index = 2`);
+    let report = await store.checkSchema({ dimension: DIM });
+    assert.match(report.problems[0]!.problem, /trigger DocumentTokenEmbeddings_counts_delete does not exist/);
+    assert.equal((await store.embeddingStates(['A']))[0]!.tokenRows, 4); // counted: the kept 5 is stale
+    // Made again by hand with another body: still not trusted.
+    await query(
+      store,
+      `CREATE TRIGGER "RAG"."DocumentTokenEmbeddings_counts_delete" AFTER DELETE ON "DocumentTokenEmbeddings" BEGIN SELECT 1;END`,
+    );
+    report = await store.checkSchema({ dimension: DIM });
+    assert.match(report.problems[0]!.problem, /counts_delete differs from the one datastate creates/);
+    assert.equal((await store.embeddingStates(['A']))[0]!.tokenRows, 4);
+    await store.createSchema({ dimension: DIM });
+    assert.equal((await store.checkSchema({ dimension: DIM })).ok, true);
+    assert.equal((await store.embeddingStates(['A']))[0]!.tokenRows, 4);
+    assert.equal((await store.counts()).tokenRows, 4);
+  }),
+);

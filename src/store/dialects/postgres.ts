@@ -15,7 +15,15 @@
 import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
-import { SqlDialect, checkIdentifier, schemaReport, type IdFilter, type TableNames } from '../sql/dialect.ts';
+import {
+  SqlDialect,
+  checkIdentifier,
+  counterProblem,
+  schemaReport,
+  type IdFilter,
+  type TableNames,
+} from '../sql/dialect.ts';
+import { pgCounter, pgCounterFaults, pgCounterLock, pgCounterMigration } from './postgres-counter.ts';
 import { PgBinaryCopy, joinFloats } from '../sql/vectors.ts';
 import { odbcText } from '../errors.ts';
 
@@ -88,8 +96,11 @@ export class PostgresDialect extends SqlDialect {
   vectorType: PgVectorType;
   private resolved = false;
 
+  override readonly countsTable: string;
+
   constructor(names: TableNames, options: PostgresDialectOptions = {}) {
     super(names);
+    this.countsTable = pgCounter(names).qualified;
     this.requested = options.vectorType ?? 'auto';
     this.bulk = options.bulk ?? 'copy';
     this.vectorType = this.requested === 'auto' ? 'real[]' : this.requested;
@@ -97,6 +108,10 @@ export class PostgresDialect extends SqlDialect {
 
   ident(id: string): string {
     return `"${checkIdentifier(id)}"`;
+  }
+
+  override async countsKept(s: SqlSession): Promise<boolean> {
+    return (await pgCounterFaults((sql, p) => s.query(sql, p), this.names)).length === 0;
   }
 
   idFilter(column: string, ids: readonly string[]): IdFilter {
@@ -436,6 +451,11 @@ export class PostgresDialect extends SqlDialect {
           }
         }
       }
+      if (present === 3) {
+        const faults = await pgCounterFaults((sql, p) => s.query(sql, p), n);
+        const counter = counterProblem(pgCounter(n).object, faults, pgCounterMigration(n));
+        if (counter) problems.push(counter);
+      }
       return schemaReport(problems, present);
     });
   }
@@ -445,6 +465,8 @@ export class PostgresDialect extends SqlDialect {
       `DROP TABLE ${this.t.tokens}`,
       `DELETE FROM ${this.t.ledger}`,
       ...this.createTokens(dimension, this.vectorType),
+      // Dropping the table drops the counter's triggers: the fix makes the counter again.
+      ...pgCounterMigration(this.names),
     ].join('; ');
   }
 
@@ -554,6 +576,9 @@ export class PostgresDialect extends SqlDialect {
         }
         if (!exists) for (const sql of obj.statements) await s.query(sql);
       }
+      // An old database (made before the counter) or a counter not whole: made again, with one full count.
+      if (!(await this.countsKept(s)))
+        for (const sql of [pgCounterLock(n), ...pgCounterMigration(n)]) await s.query(sql);
     });
     await this.prepare(client);
   }

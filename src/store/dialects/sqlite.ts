@@ -8,17 +8,19 @@
  */
 import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
-import type { Row, SqlClient, SqlValue } from '../sql/client.ts';
+import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
 import { DOCUMENT_FIELDS } from '../../core/columns.ts';
 import {
   SqlDialect,
   bareOrQuoted,
   checkIdentifier,
+  counterProblem,
   schemaReport,
   type IdFilter,
   type TableNames,
 } from '../sql/dialect.ts';
 import { float32Bytes } from '../sql/vectors.ts';
+import { counterFaults, counterMigration, sqliteCounter } from './sqlite-counter.ts';
 import { isTransientSqliteError, odbcText } from '../errors.ts';
 
 export function sqliteIdent(id: string): string {
@@ -203,11 +205,19 @@ export async function checkSqliteSchema(
           problem:
             `vector dimension is ${Number(m[1]) / 4}, expected ${expect.dimension}: the stored vectors are of another model ` +
             `(or declare embedding.dimension: ${Number(m[1]) / 4})`,
-          fix: `DROP TABLE ${t(n.tokens)}; DELETE FROM ${t(n.ledger)}; ${obj.sql}`,
+          // Dropping the table drops the counter's triggers: the fix makes the counter again.
+          fix: [
+            `DROP TABLE ${t(n.tokens)}`,
+            `DELETE FROM ${t(n.ledger)}`,
+            obj.sql,
+            ...counterMigration(n),
+          ].join('; '),
           liveDimension: Number(m[1]) / 4,
         });
     }
   }
+  const counter = counterProblem(sqliteCounter(n).object, await counterFaults(query, n), counterMigration(n));
+  if (counter && present === 3) problems.push(counter);
   return schemaReport(problems, present);
 }
 
@@ -224,9 +234,16 @@ export class SqliteDialect extends SqlDialect {
    */
   readonly tokenRowsPerInsert: number;
 
+  override readonly countsTable: string;
+
   constructor(names: TableNames, options: { tokenRowsPerInsert?: number } = {}) {
     super(names);
     this.tokenRowsPerInsert = options.tokenRowsPerInsert ?? 200;
+    this.countsTable = sqliteCounter(names).qualified;
+  }
+
+  override async countsKept(s: SqlSession): Promise<boolean> {
+    return (await counterFaults((sql, p) => s.query(sql, p), this.names)).length === 0;
   }
 
   ident(id: string): string {
@@ -244,12 +261,15 @@ export class SqliteDialect extends SqlDialect {
    * vs 1.0-1.4 s on a loaded machine), and the three separate statements cost more again.
    */
   override readonly joinsEmbeddingStates = true;
-  override embeddingStatesJoined(_f: IdFilter): string {
+  override embeddingStatesJoined(_f: IdFilter, kept = false): string {
     const t = this.c.tokens;
+    // Kept (see sqlite-counter.ts): one seek into the counts table instead of counting the document's range.
+    const rows = kept
+      ? `COALESCE((SELECT k.token_rows FROM ${this.countsTable} k WHERE k.doc_id = i.value), 0)`
+      : `(SELECT COUNT(*) FROM ${this.t.tokens} e WHERE e.${t.docId} = i.value)`;
     return (
       `SELECT i.value AS doc_id, d.${this.c.docs.contentHash} AS doc_hash, l.model_fingerprint, l.content_hash AS ledger_hash, ` +
-      `l.token_count, l.dimension, l.embedded_at, ` +
-      `(SELECT COUNT(*) FROM ${this.t.tokens} e WHERE e.${t.docId} = i.value) AS token_rows, ` +
+      `l.token_count, l.dimension, l.embedded_at, ${rows} AS token_rows, ` +
       // Two more seeks on the same key: the ends of the range, for rows out of sequence (not 0..n-1).
       `(SELECT MIN(${t.tokenIndex}) FROM ${this.t.tokens} e WHERE e.${t.docId} = i.value) AS first_index, ` +
       `(SELECT MAX(${t.tokenIndex}) FROM ${this.t.tokens} e WHERE e.${t.docId} = i.value) AS last_index ` +
@@ -297,6 +317,9 @@ export class SqliteDialect extends SqlDialect {
         );
         if (!row) await session.query(obj.sql);
       }
+      // An old database (made before the counter) or a counter not whole: made again, with one full count.
+      if (!(await this.countsKept(session)))
+        for (const sql of counterMigration(this.names)) await session.query(sql);
     });
   }
 

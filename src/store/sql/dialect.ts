@@ -57,6 +57,22 @@ export function schemaReport(problems: SchemaProblem[], present: number): Schema
   return { ok: problems.length === 0, empty: present === 0, ...(partial ? { partial } : {}), problems };
 }
 
+/**
+ * The token-row counter (the dialect's countsTable and its triggers) as a schema problem when it is not whole:
+ * `faults` say what is wrong, `migration` remakes it with one full count (createSchema runs the same).
+ */
+export function counterProblem(object: string, faults: string[], migration: string[]): SchemaProblem | null {
+  if (!faults.length) return null;
+  return {
+    kind: 'missing',
+    object,
+    problem:
+      `token-row counter is not whole (${faults.join('; ')}): inspection counts every token row instead ` +
+      `(healing makes it, with one full count)`,
+    fix: migration.join('; '),
+  };
+}
+
 /** A column name bare when it is all lower case, else quoted by `quote` (see SqlDialect.column). */
 export function bareOrQuoted(name: string, quote: (id: string) => string): string {
   return /^[a-z_][a-z0-9_]*$/.test(name) ? checkIdentifier(name) : quote(name);
@@ -166,7 +182,29 @@ export abstract class SqlDialect {
     );
   }
 
-  countTokens(): string {
+  /**
+   * The qualified table of per-document token-row counts the database keeps by triggers on the token table
+   * (one row per doc_id: doc_id, token_rows), where the dialect has one; null where it counts the rows.
+   */
+  readonly countsTable: string | null = null;
+
+  /**
+   * Whether the counts table can be trusted now: it and its triggers exist exactly as the dialect makes them.
+   * Asked on every inspection (a catalog lookup), never remembered: a trigger dropped since would go unseen.
+   */
+  async countsKept(_s: SqlSession): Promise<boolean> {
+    return false;
+  }
+
+  /** The counts table's rows for documents that have token rows (a stale negative count shows too). */
+  protected keptCounts(): string {
+    return `SELECT doc_id, token_rows FROM ${this.countsTable} WHERE token_rows <> 0`;
+  }
+
+  /** Total token rows and documents with token rows; from the counts table when `kept` (see countsKept). */
+  countTokens(kept = false): string {
+    if (kept)
+      return `SELECT COALESCE(SUM(token_rows), 0) AS token_rows, COUNT(*) AS docs FROM (${this.keptCounts()}) k`;
     if (this.looseIndexScan)
       return (
         `${this.tokenDocIdsCte()}SELECT (SELECT COUNT(*) FROM ${this.t.tokens}) AS token_rows, ` +
@@ -176,7 +214,12 @@ export abstract class SqlDialect {
   }
 
   /** Ids with token or ledger rows but no document (order is applied by the store, the same on every database). */
-  orphans(): string {
+  orphans(kept = false): string {
+    if (kept)
+      return (
+        `SELECT o.doc_id FROM (SELECT doc_id FROM (${this.keptCounts()}) k UNION SELECT doc_id FROM ${this.t.ledger}) o ` +
+        `WHERE NOT EXISTS (SELECT 1 FROM ${this.t.docs} d WHERE d.${this.c.docs.docId} = o.doc_id)`
+      );
     const tokenIds = this.looseIndexScan
       ? `SELECT doc_id FROM tdocs WHERE doc_id IS NOT NULL`
       : `SELECT ${this.as(this.c.tokens.docId, 'doc_id')} FROM ${this.t.tokens}`;
@@ -211,8 +254,20 @@ export abstract class SqlDialect {
     return `SELECT ${LEDGER_COLUMNS.join(', ')} FROM ${this.t.ledger} WHERE ${f.sql}`;
   }
 
-  tokenCounts(f: IdFilter): string {
+  /**
+   * Per document: token_rows, first_index, last_index. When `kept`, the filter is on the counts table's
+   * k.doc_id (see countsTable): the count is read, the ends of the range are two seeks on the token key.
+   */
+  tokenCounts(f: IdFilter, kept = false): string {
     const t = this.c.tokens;
+    if (kept) {
+      const end = (fn: string) =>
+        `(SELECT ${fn}(e.${t.tokenIndex}) FROM ${this.t.tokens} e WHERE e.${t.docId} = k.doc_id)`;
+      return (
+        `SELECT k.doc_id, k.token_rows, ${end('MIN')} AS first_index, ${end('MAX')} AS last_index ` +
+        `FROM ${this.countsTable} k WHERE ${f.sql} AND k.token_rows <> 0`
+      );
+    }
     return (
       `SELECT ${this.as(t.docId, 'doc_id')}, COUNT(*) AS token_rows, MIN(${t.tokenIndex}) AS first_index, ` +
       `MAX(${t.tokenIndex}) AS last_index FROM ${this.t.tokens} WHERE ${f.sql} GROUP BY ${t.docId}`
@@ -223,6 +278,11 @@ export abstract class SqlDialect {
   tokenVectors(f: IdFilter): string {
     const t = this.c.tokens;
     return `SELECT ${this.as(t.docId, 'doc_id')}, ${this.as(t.embedding, 'token_embedding')} FROM ${this.t.tokens} WHERE ${f.sql}`;
+  }
+
+  /** Sets a document's kept count to zero (parameter: doc_id), run by a rewrite after deleting its rows. */
+  resetTokenCount(): string {
+    return `DELETE FROM ${this.countsTable} WHERE doc_id = ?`;
   }
 
   /** Statements that keep other sessions off the token table until the transaction ends (rebuild). */
@@ -237,7 +297,7 @@ export abstract class SqlDialect {
    * otherwise the store runs documentHashes, ledgerRows and tokenCounts.
    */
   readonly joinsEmbeddingStates: boolean = false;
-  embeddingStatesJoined(_f: IdFilter): string {
+  embeddingStatesJoined(_f: IdFilter, _kept = false): string {
     throw new Error(`${this.name}: no joined embeddingStates statement`);
   }
 
