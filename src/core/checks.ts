@@ -45,12 +45,16 @@ function listed(ids: string[]): string {
 
 export function checkSchema(inspection: Inspection): CheckResult {
   const { schema } = inspection;
-  if (schema.ok)
+  if (schema.ok) {
+    const advisories = schema.problems.filter((p) => p.advisory);
     return {
       name: 'schema_integrity',
       passed: true,
-      message: 'tables, columns, vector dimension and trigger as expected',
+      message:
+        'tables, columns, vector dimension and trigger as expected' +
+        advisories.map((p) => ` | advisory: ${p.object}: ${p.problem}; fix: ${p.fix}`).join(''),
     };
+  }
   if (schema.empty)
     return {
       name: 'schema_integrity',

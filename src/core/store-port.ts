@@ -26,6 +26,11 @@ export interface SchemaProblem {
    * table of another dimension is recreated by healing (rebuildTokenTable); a non-empty one stops it.
    */
   liveDimension?: number;
+  /**
+   * Set when the problem costs only time, not correctness (the token-row counter: without it inspection counts
+   * every token row, with the same result): the schema check still passes and names it; healing fixes it.
+   */
+  advisory?: boolean;
 }
 
 export interface SchemaReport {

@@ -7,6 +7,8 @@ import { openSqliteStore } from '../../src/store/embedded.ts';
 import type { SqlStore } from '../../src/store/sql-store.ts';
 import { contentHash } from '../../src/store/content-hash.ts';
 import type { DocumentWrite, EmbeddingWrite } from '../../src/core/store-port.ts';
+import { checkSchema } from '../../src/core/checks.ts';
+import type { Inspection } from '../../src/core/inspection.ts';
 
 const DIM = 4;
 
@@ -242,6 +244,15 @@ test(
       [['missing', 'RAG.DocumentTokenEmbeddings_counts']],
     );
     assert.match(report.problems[0]!.problem, /table DocumentTokenEmbeddings_counts does not exist/);
+    // Advisory: it costs time, not correctness, so the schema check passes (and names it) until a heal makes it.
+    assert.equal(report.problems[0]!.advisory, true);
+    assert.equal(report.ok, true);
+    const check = checkSchema({ schema: report } as Inspection);
+    assert.equal(check.passed, true);
+    assert.match(
+      check.message,
+      /advisory: RAG.DocumentTokenEmbeddings_counts: token-row counter is not whole/,
+    );
     const rows = async (s: SqlStore) => (await s.embeddingStates(['A', 'B'])).map((e) => e.tokenRows);
     // Not kept: counted, and the deletion is found (also by a read-only store, as validate opens it).
     assert.equal(await store.client.withSession((s) => store.sql.countsKept(s)), false);

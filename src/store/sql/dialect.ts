@@ -54,7 +54,8 @@ export function checkIdentifier(id: string): string {
 /** The report of a schema check that found `present` of the three tables (partial only when it is true). */
 export function schemaReport(problems: SchemaProblem[], present: number): SchemaReport {
   const partial = present > 0 && present < 3;
-  return { ok: problems.length === 0, empty: present === 0, ...(partial ? { partial } : {}), problems };
+  const ok = problems.every((p) => p.advisory);
+  return { ok, empty: present === 0, ...(partial ? { partial } : {}), problems };
 }
 
 /**
@@ -65,6 +66,7 @@ export function counterProblem(object: string, faults: string[], migration: stri
   if (!faults.length) return null;
   return {
     kind: 'missing',
+    advisory: true,
     object,
     problem:
       `token-row counter is not whole (${faults.join('; ')}): inspection counts every token row instead ` +
