@@ -24,24 +24,12 @@ import { dirname, resolve } from 'node:path';
 import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
 import { lowerKeys } from '../sql/client.ts';
 import { readOnlyUri } from './sqlite-readonly.ts';
+import { pause } from '../../core/timers.ts';
 
 /** SQLITE_BUSY (also its extended codes): the lock is held by another connection; waiting may help. */
 export function isSqliteBusy(error: unknown): boolean {
   const code = (error as { errcode?: unknown })?.errcode;
   return typeof code === 'number' && (code & 0xff) === 5;
-}
-
-/** Waits ms, or less if signal aborts first. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 export interface SqliteClientOptions {
