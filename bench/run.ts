@@ -994,7 +994,7 @@ findings.push(
   findings.push(
     `**Row 5, no-op reconcile < 1 s:** ${noop.ValidateOnly.median < 1 ? 'met' : 'MISSED'} in process (${f2(noop.ValidateOnly.median)} s), ` +
       `${cliWalls[1]! < 1 ? 'and' : 'but not'} for the whole CLI \`validate\` (${f2(cliWalls[1]!)} s, of which Node start-up and loading the modules ` +
-      `take about ${f2(Math.max(0, cliWalls[1]! - noop.ValidateOnly.median))} s). Where the in-process time goes (store queries): ` +
+      `take about ${f2(Math.max(0, cliWalls[1]! - noop.ValidateOnly.median))} s; see docs/runtime.md, "Start-up"). Where the in-process time goes (store queries): ` +
       `${Object.entries(q)
         .map(([k, v]) => `${k} ${f2(v)} s`)
         .join(', ')}. \`counts()\` (src/store/sql/dialect.ts) reads every token row: ` +

@@ -54,7 +54,10 @@ interface Use {
   typeOnly: boolean;
 }
 
-/** Every bare import of a file: `import ... from 'x'`, `export ... from 'x'`, `import 'x'`, `import('x')`. */
+/**
+ * Every bare import of a file: `import ... from 'x'`, `export ... from 'x'`, `import 'x'`, `import('x')`, and
+ * `lazyRequire('x')` / `lazyRequire<T>('x')` (src/core/lazy-require.ts: loaded on first use, a run-time load).
+ */
 function importsOf(source: string): { spec: string; typeOnly: boolean }[] {
   // Comments are not imports (a `//` only starts one at the start of a line or after a space, not in a URL).
   const text = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|\s)\/\/.*$/gm, '$1');
@@ -66,6 +69,8 @@ function importsOf(source: string): { spec: string; typeOnly: boolean }[] {
     const before = text.slice(Math.max(0, m.index - 7), m.index);
     found.push({ spec: m[1]!, typeOnly: /typeof\s*$/.test(before) });
   }
+  for (const m of text.matchAll(/\blazyRequire(?:<[^>()]*>)?\(\s*['"]([^'"]+)['"]\s*\)/g))
+    found.push({ spec: m[1]!, typeOnly: false });
   return found;
 }
 

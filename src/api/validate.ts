@@ -4,7 +4,8 @@
  */
 import { Kind, type TSchema } from '@sinclair/typebox';
 import { Value, type ValueError } from '@sinclair/typebox/value';
-import { parseDocument } from 'yaml';
+import type * as Yaml from 'yaml';
+import { lazyRequire } from '../core/lazy-require.ts';
 import {
   API_VERSION,
   KIND,
@@ -16,6 +17,9 @@ import {
   type DatasetStateSpec,
 } from './schema.ts';
 import { identifierProblem } from './identifiers.ts';
+
+/** Loaded when a manifest is parsed (-f, the controller's resources): flag-only runs do not load it. */
+const yaml = lazyRequire<typeof Yaml>('yaml');
 
 /** Bad input: a manifest, spec or flag that breaks a rule. The CLI maps it to exit code 2. */
 export class ValidationError extends Error {
@@ -218,7 +222,7 @@ export function parseSpec(input: unknown, prefix = 'spec'): DatasetStateSpec {
 
 /** Parses and validates a DatasetState manifest (YAML or JSON text). `origin` names the file in errors. */
 export function parseManifest(text: string, origin = 'manifest'): DatasetStateManifest {
-  const doc = parseDocument(text, { prettyErrors: true });
+  const doc = yaml().parseDocument(text, { prettyErrors: true });
   if (doc.errors.length)
     throw new ValidationError(
       doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),

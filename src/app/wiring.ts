@@ -11,8 +11,10 @@ import type { EngineListener } from '../heal/events.ts';
 import { inProcessBatchRunner } from '../heal/batch-runner.ts';
 import { backoffPolicyOf } from '../heal/retry.ts';
 import { openStore } from '../store/index.ts';
-import { openSource } from '../corpus/index.ts';
-import { ensureDemoModel, loadEmbedder, modelFingerprint } from '../embed/index.ts';
+// Only the fingerprint is read on every pass; the corpus readers (tar, saxes), the embedder (onnxruntime-node,
+// the tokenizer library) and the demo model's generator are imported on the paths that use them, so a no-op
+// validate or plan does not load them (test/unit/cli-module-graph.test.ts).
+import { modelFingerprint } from '../embed/model-fingerprint.ts';
 
 /** Where the embedded defaults live: the SQLite file, the generated model. */
 export function dataHome(): string {
@@ -35,6 +37,7 @@ export async function resolveModelDir(
 ): Promise<string> {
   if (spec.embedding.modelPath) return resolve(spec.embedding.modelPath);
   const dir = join(dataHome(), 'models', 'synthetic-bert-base');
+  const { ensureDemoModel } = await import('../embed/demo-model.ts');
   return ensureDemoModel(dir, { onProgress: (m) => onNote?.(m) });
 }
 
@@ -105,6 +108,7 @@ export async function wire(
     store,
     onEvent,
     openSource: async () => {
+      const { openSource } = await import('../corpus/index.ts');
       const source = openSource({ type: spec.source.type, path: spec.source.path });
       if (source.synthetic)
         onNote(
@@ -115,6 +119,7 @@ export async function wire(
     modelFingerprint: async () => modelFingerprint(await model(), embedderOptions),
     openEmbedder: async () => {
       const dir = await model();
+      const { loadEmbedder } = await import('../embed/onnx-embedder.ts');
       const embedder = await loadEmbedder(dir, { ...embedderOptions, ...options.parallelism });
       if (embedder.synthetic) onNote(syntheticModelNote(embedder.modelId));
       return embedder;

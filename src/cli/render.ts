@@ -2,11 +2,15 @@
  * What the CLI prints: progress while it works (a bar on a TTY, plain lines otherwise, on stderr) and a
  * report at the end (text, or one JSON object with --output json, on stdout).
  */
-import cliProgress from 'cli-progress';
+import type cliProgressModule from 'cli-progress';
+import { lazyRequire } from '../core/lazy-require.ts';
 import type { CheckResult } from '../api/schema.ts';
 import { describePlan, formatDuration, type HealingPlan } from '../core/plan.ts';
 import type { EngineEvent } from '../heal/events.ts';
 import type { ReconcileResult } from '../heal/reconcile.ts';
+
+/** Loaded when the first bar is drawn (a terminal, not --quiet): other runs do not load it. */
+const cliProgress = lazyRequire<typeof cliProgressModule>('cli-progress');
 
 export function checkLine(c: CheckResult): string {
   return `  ${c.passed ? 'PASS' : 'FAIL'}  ${c.name.padEnd(26)} ${c.message}`;
@@ -25,7 +29,7 @@ export function progressRenderer(options: {
   lineEveryMs?: number;
 }): ProgressRenderer {
   const err = (s: string) => process.stderr.write(s + '\n');
-  let bar: cliProgress.SingleBar | null = null;
+  let bar: cliProgressModule.SingleBar | null = null;
   let lastLine = 0;
   const every = options.lineEveryMs ?? 5000;
   const stopBar = () => {
@@ -86,14 +90,14 @@ export function progressRenderer(options: {
           const p = e.progress;
           if (options.tty) {
             if (!bar) {
-              bar = new cliProgress.SingleBar(
+              bar = new (cliProgress().SingleBar)(
                 {
                   format:
                     'embedding [{bar}] {percentage}% | {value}/{total} docs | {rate} docs/s | {tokens} tokens | ETA {etaText}',
                   stream: process.stderr,
                   hideCursor: true,
                 },
-                cliProgress.Presets.shades_classic,
+                cliProgress().Presets.shades_classic,
               );
               bar.start(p.total, p.processed, { rate: '0', tokens: 0, etaText: '…' });
             }

@@ -6,7 +6,7 @@
  * Updates use the Lease's resourceVersion, so two candidates can never both win.
  */
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import { sleep } from '../heal/retry.ts';
+import { sleep } from '../core/timers.ts';
 
 export interface LeaderElectionOptions {
   namespace: string;

@@ -147,3 +147,24 @@ export async function readModelDirConfig(dir: string): Promise<ModelDirConfig> {
   }
   return parseModelDirConfig(raw, file);
 }
+
+/** Which tokenizer file loadTokenizer will use: `file` if given, else the directory's tokenizer.json, else its
+ *  vocab.txt; null when there is none. */
+export async function tokenizerFileOf(dir: string, file?: string): Promise<string | null> {
+  if (file !== undefined) return path.resolve(file);
+  for (const name of [TOKENIZER_FILE, VOCAB_FILE]) {
+    const f = path.join(dir, name);
+    if ((await readIfExists(f)) !== null) return f;
+  }
+  return null;
+}
+
+/** A file's text, or null when it does not exist (another read error is a ModelLoadError naming the file). */
+export async function readIfExists(file: string): Promise<string | null> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new ModelLoadError(file, `cannot read: ${(e as Error).message}`, { cause: e });
+  }
+}

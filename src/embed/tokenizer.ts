@@ -6,11 +6,9 @@
  * BERT WordPiece tokenizer. Truncation and padding settings inside tokenizer.json are removed: the embedder
  * truncates, windows and pads itself.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ModelLoadError } from './errors.ts';
-import { TOKENIZER_FILE, VOCAB_FILE } from './model-dir.ts';
+import { TOKENIZER_FILE, VOCAB_FILE, readIfExists, tokenizerFileOf } from './model-dir.ts';
 import { bertTokenizerJson, parseVocabTxt } from './synthetic/vocab.ts';
 
 export interface Pieces {
@@ -102,15 +100,6 @@ export function tokenizerFromJson(
   };
 }
 
-async function readIfExists(file: string): Promise<string | null> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new ModelLoadError(file, `cannot read: ${(e as Error).message}`, { cause: e });
-  }
-}
-
 function fromJsonText(text: string, file: string): LoadedTokenizer {
   let json: unknown;
   try {
@@ -134,17 +123,6 @@ function fromVocabText(text: string, file: string, lowercase: boolean): LoadedTo
     throw new ModelLoadError(file, `not a BERT WordPiece vocabulary: ${(e as Error).message}`, { cause: e });
   }
   return tokenizerFromJson(json, file, 'vocab.txt');
-}
-
-/** Which tokenizer file loadTokenizer will use: `file` if given, else the directory's tokenizer.json, else its
- *  vocab.txt; null when there is none. */
-export async function tokenizerFileOf(dir: string, file?: string): Promise<string | null> {
-  if (file !== undefined) return path.resolve(file);
-  for (const name of [TOKENIZER_FILE, VOCAB_FILE]) {
-    const f = path.join(dir, name);
-    if ((await readIfExists(f)) !== null) return f;
-  }
-  return null;
 }
 
 /**

@@ -9,7 +9,8 @@
  */
 import type { DatasetStateSpec } from '../api/schema.ts';
 import { reconcile, type EngineDeps, type ReconcileOptions, type ReconcileResult } from './reconcile.ts';
-import { backoffDelay, sleep } from './retry.ts';
+import { backoffDelay } from './retry.ts';
+import { sleep } from '../core/timers.ts';
 
 export class DatabaseUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -4,27 +4,12 @@
  * retry, the controller's work queue and the worker dispatcher's endpoint cool-down all use backoffDelay.
  */
 import type { DatasetStateSpec } from '../api/schema.ts';
+import { sleep } from '../core/timers.ts';
 
 export interface BackoffPolicy {
   maxRetries: number;
   initialMs: number;
   maxMs: number;
-}
-
-/** Sleeps ms, or rejects with the signal's reason when it is aborted first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** The spec's retry policy for batches (healing.maxRetries, healing.backoff). */

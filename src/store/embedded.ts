@@ -11,7 +11,7 @@ import { SqlStore } from './sql-store.ts';
 import { tableNames, type TableNameOptions } from './sql/dialect.ts';
 
 export interface SqliteStoreOptions extends TableNameOptions {
-  /** Path of the database file; created (with its directory) if missing. */
+  /** Path of the database file; created (with its directory) if missing. ':memory:' is an in-memory database. */
   path: string;
   /** Milliseconds to wait for another writer's lock before giving up (default 10 s). */
   busyTimeoutMs?: number;

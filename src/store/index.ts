@@ -9,8 +9,6 @@ import type { ColumnOptions } from '../core/columns.ts';
 import type { Store } from '../core/store-port.ts';
 import { openSqliteStore } from './embedded.ts';
 import { StoreConfigError } from './errors.ts';
-import { openPostgresStore } from './postgres.ts';
-import { openOdbcStore } from './odbc.ts';
 import { checkPostgresUrl, parseDbUrl, redactUrl } from './url.ts';
 
 export { StoreConfigError } from './errors.ts';
@@ -101,7 +99,9 @@ export async function openStore(config: StoreConfig): Promise<Store> {
         onLockWait: config.onLockWait,
         ...names,
       });
-    case 'postgres':
+    case 'postgres': {
+      // pg and odbc are imported for their URL schemes only: a SQLite pass does not load them.
+      const { openPostgresStore } = await import('./postgres.ts');
       return openPostgresStore({
         url: parsed.url,
         readOnly: config.readOnly,
@@ -109,7 +109,9 @@ export async function openStore(config: StoreConfig): Promise<Store> {
         statementTimeoutMs,
         ...names,
       });
-    case 'odbc':
+    }
+    case 'odbc': {
+      const { openOdbcStore } = await import('./odbc.ts');
       return openOdbcStore({
         connectionString: parsed.connectionString,
         dialect: parsed.dialect,
@@ -118,5 +120,6 @@ export async function openStore(config: StoreConfig): Promise<Store> {
         statementTimeoutMs,
         ...names,
       });
+    }
   }
 }

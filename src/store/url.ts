@@ -1,7 +1,7 @@
 /**
  * Database URLs: which transport and SQL dialect a URL names, and how to print it without its credentials.
  *
- *   path/to/file.db | sqlite:PATH | file:PATH         embedded SQLite through node:sqlite
+ *   path/to/file.db | sqlite:PATH | file:PATH         embedded SQLite through node:sqlite (PATH :memory:: in memory)
  *   postgres://user:pass@host:port/db[?sslmode=...]   PostgreSQL through `pg` (postgresql:// too)
  *   iris:<ODBC connection string>                     InterSystems IRIS over ODBC (IRIS SQL)
  *   odbc:<ODBC connection string>                     the same: a bare ODBC URL speaks IRIS SQL

@@ -15,7 +15,8 @@ import type { DocumentRecord, EmbedOutcome } from '../../src/core/types.ts';
 import { inProcessBatchRunner } from '../../src/heal/batch-runner.ts';
 import type { EngineEvent } from '../../src/heal/events.ts';
 import type { EngineDeps } from '../../src/heal/reconcile.ts';
-import { backoffPolicyOf, sleep } from '../../src/heal/retry.ts';
+import { backoffPolicyOf } from '../../src/heal/retry.ts';
+import { sleep } from '../../src/core/timers.ts';
 import { contentHash } from '../../src/store/index.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 

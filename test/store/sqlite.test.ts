@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../../src/store/embedded.ts';
+import { openStore } from '../../src/store/index.ts';
 import type { SqlStore } from '../../src/store/sql-store.ts';
 import { contentHash } from '../../src/store/content-hash.ts';
 import type { DocumentWrite, EmbeddingWrite } from '../../src/core/store-port.ts';
@@ -308,3 +309,31 @@ test(
     assert.equal((await store.counts()).tokenRows, 4);
   }),
 );
+
+test(':memory: (sqlite::memory:, file::memory:) is an in-memory database, not a file named :memory:', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ds-sqlite-memory-'));
+  const cwd = process.cwd();
+  process.chdir(dir);
+  try {
+    for (const url of [':memory:', 'sqlite::memory:', 'file::memory:']) {
+      const store = await openStore({
+        dialect: 'sqlite',
+        url,
+        schema: 'main_ds',
+        tables: { sourceDocuments: 'docs', tokenEmbeddings: 'tokens', ledger: 'ledger' },
+      });
+      try {
+        assert.equal(store.description, 'sqlite::memory:');
+        await store.createSchema({ dimension: DIM });
+        await store.upsertDocuments([doc('m1', 'an abstract')]);
+        assert.equal((await store.counts()).documents, 1, url);
+      } finally {
+        await store.close();
+      }
+    }
+    assert.deepEqual(readdirSync(dir), [], 'no file was created');
+  } finally {
+    process.chdir(cwd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

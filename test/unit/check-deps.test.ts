@@ -27,7 +27,12 @@ test('check-deps names an unused dependency, a dev-only import in src, an undecl
       join(dir, 'package.json'),
       JSON.stringify({
         dependencies: { used: '1', unused: '1', 'only-in-tests': '1' },
-        devDependencies: { 'dev-in-src': '1', '@types/gone': '1', '@types/node': '1' },
+        devDependencies: {
+          'dev-in-src': '1',
+          'lazy-dev-in-src': '1',
+          '@types/gone': '1',
+          '@types/node': '1',
+        },
         scripts: { test: 'node --test' },
       }),
     );
@@ -35,6 +40,7 @@ test('check-deps names an unused dependency, a dev-only import in src, an undecl
     mkdirSync(join(dir, 'test'));
     // Spelled so that check-deps, reading this file, does not take the fixture's imports for this file's own.
     const dynamicImport = (spec: string) => `${'imp'}ort('${spec}')`;
+    const lazyLoad = (spec: string) => `${'lazy'}Require<typeof X>('${spec}')`;
     writeFileSync(
       join(dir, 'src', 'a.ts'),
       [
@@ -42,6 +48,7 @@ test('check-deps names an unused dependency, a dev-only import in src, an undecl
         "import type { T } from 'only-in-tests';",
         "import fs from 'node:fs';",
         `const m = await ${dynamicImport('dev-in-src')};`,
+        `const lazy = ${lazyLoad('lazy-dev-in-src')};`,
         "import undeclared from '@scope/undeclared/sub';",
         "// import 'in-a-comment';",
         `const url = 'http://example.invalid'; // ${dynamicImport('also-a-comment')}`,
@@ -49,7 +56,15 @@ test('check-deps names an unused dependency, a dev-only import in src, an undecl
     );
     writeFileSync(join(dir, 'test', 'a.test.ts'), "import { y } from 'only-in-tests';\n");
     mkdirSync(join(dir, 'docs'));
-    const listed = ['used', 'unused', 'only-in-tests', 'dev-in-src', '@types/gone', '@types/node'];
+    const listed = [
+      'used',
+      'unused',
+      'only-in-tests',
+      'dev-in-src',
+      'lazy-dev-in-src',
+      '@types/gone',
+      '@types/node',
+    ];
     writeFileSync(
       join(dir, 'docs', 'design-notes.md'),
       [
@@ -72,6 +87,7 @@ test('check-deps names an unused dependency, a dev-only import in src, an undecl
       'check-deps: @types/gone: types for gone, which nothing imports: remove it',
       'check-deps: dev-in-src: src/a.ts loads it at run time, but it is only a devDependency',
       'check-deps: ghost: docs/design-notes.md lists it, but package.json does not',
+      'check-deps: lazy-dev-in-src: src/a.ts loads it at run time, but it is only a devDependency',
       'check-deps: only-in-tests: a dependency, but only src/a.ts, test/a.test.ts import it: make it a devDependency',
       'check-deps: unused: declared in dependencies, but nothing imports it: remove it',
       'check-deps: used: declared, but docs/design-notes.md does not list it',

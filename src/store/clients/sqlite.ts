@@ -24,6 +24,7 @@ import { dirname, resolve } from 'node:path';
 import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
 import { lowerKeys } from '../sql/client.ts';
 import { readOnlyUri } from './sqlite-readonly.ts';
+import { pause } from '../../core/timers.ts';
 
 /** SQLITE_BUSY (also its extended codes): the lock is held by another connection; waiting may help. */
 export function isSqliteBusy(error: unknown): boolean {
@@ -31,21 +32,12 @@ export function isSqliteBusy(error: unknown): boolean {
   return typeof code === 'number' && (code & 0xff) === 5;
 }
 
-/** Waits ms, or less if signal aborts first. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
+/** SQLite's name for an in-memory database. */
+const MEMORY = ':memory:';
 
 export interface SqliteClientOptions {
-  /** Path of the database file; created (with its directory) if missing, unless readOnly. */
+  /** Path of the database file; created (with its directory) if missing, unless readOnly. ':memory:': an
+   *  in-memory database, gone when the client closes. */
   path: string;
   /** The name the file is attached under (the schema of the tables), already checked as an identifier. */
   schema: string;
@@ -100,10 +92,13 @@ export class SqliteClient implements SqlClient {
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(options: SqliteClientOptions) {
-    const path = resolve(options.path);
+    // ':memory:' (also sqlite::memory:, file::memory:) is SQLite's in-memory database, not a file of that name:
+    // it lives as long as this client, for a try-out or a test that needs no file.
+    const memory = options.path === MEMORY;
+    const path = memory ? MEMORY : resolve(options.path);
     this.path = path;
     this.description = `sqlite:${path}`;
-    if (!options.readOnly) mkdirSync(dirname(path), { recursive: true });
+    if (!options.readOnly && !memory) mkdirSync(dirname(path), { recursive: true });
     const schema = `"${options.schema}"`;
     this.busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
     this.signal = options.signal;
@@ -117,7 +112,7 @@ export class SqliteClient implements SqlClient {
     } else {
       this.db
         .prepare(`ATTACH DATABASE ? AS ${schema}`)
-        .run(existsSync(path) ? readOnlyUri(path) : ':memory:');
+        .run(!memory && existsSync(path) ? readOnlyUri(path) : MEMORY);
     }
   }
 
