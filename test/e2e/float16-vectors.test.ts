@@ -78,7 +78,14 @@ describe('float16 vectors on SQLite through the CLI', () => {
       assert.equal(reportOf(r).outcome.kind, 'ready');
       assert.equal(reportOf(r).embedded, DOCS);
     }
-    const v = await runCli(['validate', '-f', f16Manifest, '--db', f16, ...(await ensurePmcArgs(DOCS)).slice(3)]);
+    const v = await runCli([
+      'validate',
+      '-f',
+      f16Manifest,
+      '--db',
+      f16,
+      ...(await ensurePmcArgs(DOCS)).slice(3),
+    ]);
     assert.equal(v.code, 0, v.stderr + v.stdout);
 
     const wide = vectors(f32, 'float32');

@@ -530,13 +530,24 @@ export function storeConformance(backend: BackendName, precision: VectorPrecisio
         };
         // A float16 table of dimension 4 has the byte length of a float32 one of dimension 2: still found.
         await db.runFix(await mismatch(wide, 'float16', 'float32'));
-        assert.deepEqual(await wide.checkSchema({ dimension: DIM }), { ok: true, empty: false, problems: [] });
-        assert.deepEqual((await wide.embeddingStates(['A'])).map((e) => [e.tokenRows, e.ledger]), [[0, null]]);
+        assert.deepEqual(await wide.checkSchema({ dimension: DIM }), {
+          ok: true,
+          empty: false,
+          problems: [],
+        });
+        assert.deepEqual(
+          (await wide.embeddingStates(['A'])).map((e) => [e.tokenRows, e.ledger]),
+          [[0, null]],
+        );
         await wide.writeEmbeddings([emb('A', 2, 'h', DIM, 0.1)]);
         assert.deepEqual(await wide.badVectors(['A']), new Map());
         // ... and back: the float16 store sees the float32 table and recreates it as float16.
         await db.runFix(await mismatch(store, 'float32', 'float16'));
-        assert.deepEqual(await store.checkSchema({ dimension: DIM }), { ok: true, empty: false, problems: [] });
+        assert.deepEqual(await store.checkSchema({ dimension: DIM }), {
+          ok: true,
+          empty: false,
+          problems: [],
+        });
         await store.writeEmbeddings([emb('A', 2, 'h', DIM, 0.1)]);
         assert.deepEqual(await db.readVector('A', 1), [4.1, 5.1, 6.1, 7.1].map(Math.f16round));
         // A float that float16 cannot hold is refused before it is written (not stored as Infinity).

@@ -154,7 +154,9 @@ describe('PostgreSQL with pgvector (PGlite)', () => {
       await db.store.createSchema({ dimension: DIM });
       assert.equal(dialectOf(db.store as SqlStore).vectorType, 'halfvec');
       assert.equal(await columnType(db.store as SqlStore), `halfvec(${DIM})`);
-      await copyAndInsertAgree(db, (bulk) => openPgliteStore({ db: pglite, bulk, vectorPrecision: 'float16' }));
+      await copyAndInsertAgree(db, (bulk) =>
+        openPgliteStore({ db: pglite, bulk, vectorPrecision: 'float16' }),
+      );
       const [r] = await db.raw(
         `SELECT CAST(token_embedding AS text) AS v FROM "RAG"."DocumentTokenEmbeddings" WHERE doc_id = 'C' AND token_index = 1`,
       );

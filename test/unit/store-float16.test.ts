@@ -5,12 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  FLOAT16_MAX,
-  decodeVector,
-  float16Bytes,
-  vectorBytes,
-} from '../../src/store/sql/vectors.ts';
+import { FLOAT16_MAX, decodeVector, float16Bytes, vectorBytes } from '../../src/store/sql/vectors.ts';
 import { tableNames } from '../../src/store/sql/dialect.ts';
 import { SqliteDialect, sqliteSchemaObjects, sqliteTablePrecision } from '../../src/store/dialects/sqlite.ts';
 import { PostgresDialect } from '../../src/store/dialects/postgres.ts';
@@ -91,7 +86,10 @@ test('SQLite DDL: a float16 table checks 2 bytes a float under a named CHECK, wh
   assert.equal(sqliteTablePrecision(table(f32), f16), 'float32');
   // made by hand, quoted otherwise or not at all
   assert.equal(
-    sqliteTablePrecision('CREATE TABLE x (v BLOB constraint [DocumentTokenEmbeddings_float16] check (length(v) = 8))', f16),
+    sqliteTablePrecision(
+      'CREATE TABLE x (v BLOB constraint [DocumentTokenEmbeddings_float16] check (length(v) = 8))',
+      f16,
+    ),
     'float16',
   );
   const d = new SqliteDialect(f16);
@@ -131,8 +129,14 @@ test('PostgreSQL: float16 is halfvec(n) with pgvector; real[] cannot hold it and
 
 test('the spec: database.vectorPrecision defaults to float32, takes float16, refuses others and float16 on IRIS', () => {
   assert.equal(parseSpec({ docCount: 1 }).database.vectorPrecision, 'float32');
-  assert.equal(parseSpec({ docCount: 1, database: { vectorPrecision: 'float16' } }).database.vectorPrecision, 'float16');
-  assert.throws(() => parseSpec({ docCount: 1, database: { vectorPrecision: 'bfloat16' } }), /vectorPrecision/);
+  assert.equal(
+    parseSpec({ docCount: 1, database: { vectorPrecision: 'float16' } }).database.vectorPrecision,
+    'float16',
+  );
+  assert.throws(
+    () => parseSpec({ docCount: 1, database: { vectorPrecision: 'bfloat16' } }),
+    /vectorPrecision/,
+  );
   assert.throws(
     () => parseSpec({ docCount: 1, database: { dialect: 'iris', vectorPrecision: 'float16' } }),
     /database.vectorPrecision: float16 is not supported on IRIS/,

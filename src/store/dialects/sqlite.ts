@@ -79,8 +79,7 @@ export function sqliteSchemaObjects(n: TableNames, expect: SchemaExpectation): S
   const t = (name: string) => `${s}.${sqliteIdent(name)}`;
   const bytes = expect.dimension * bytesPerFloat(n.vectorPrecision);
   const col = (name: string) => bareOrQuoted(name, sqliteIdent);
-  const named =
-    n.vectorPrecision === 'float16' ? `CONSTRAINT ${sqliteIdent(float16Constraint(n))} ` : '';
+  const named = n.vectorPrecision === 'float16' ? `CONSTRAINT ${sqliteIdent(float16Constraint(n))} ` : '';
   const d = mapValues(n.columns.docs, col);
   const k = mapValues(n.columns.tokens, col);
   return [
@@ -133,7 +132,9 @@ export function float16Constraint(n: TableNames): string {
 /** The precision a token table's DDL declares: float16 when its length CHECK carries the float16 name. */
 export function sqliteTablePrecision(sql: string, n: TableNames): VectorPrecision {
   const name = float16Constraint(n); // an identifier (checked): no regular-expression characters
-  return new RegExp(`CONSTRAINT\\s+["\`\\[]?${name}["\`\\]]?\\s+CHECK`, 'i').test(sql) ? 'float16' : 'float32';
+  return new RegExp(`CONSTRAINT\\s+["\`\\[]?${name}["\`\\]]?\\s+CHECK`, 'i').test(sql)
+    ? 'float16'
+    : 'float32';
 }
 
 function mapValues<T extends Record<string, string>>(m: T, f: (v: string) => string): T {

@@ -199,7 +199,9 @@ export function decodeVector(value: unknown, precision: VectorPrecision = 'float
     const aligned = value.byteOffset % size === 0;
     const buffer = aligned ? value.buffer : value.slice(0, n * size).buffer;
     const offset = aligned ? value.byteOffset : 0;
-    return precision === 'float16' ? new Float16Array(buffer, offset, n) : new Float32Array(buffer, offset, n);
+    return precision === 'float16'
+      ? new Float16Array(buffer, offset, n)
+      : new Float32Array(buffer, offset, n);
   }
   if (Array.isArray(value)) return value.map(Number);
   if (typeof value === 'string') {
