@@ -72,7 +72,7 @@ export function vectorBytes(p: VectorPrecision, v: Float32Array, start: number, 
 
 /**
  * PostgreSQL binary COPY of token rows (doc_id text, token_index int4, token_text text, token_embedding
- * real[] | vector). See the COPY binary file format and pgvector's vector_recv.
+ * real[] | vector | halfvec). See the COPY binary file format and pgvector's vector_recv and halfvec_recv.
  */
 export type PgCopyVectorType = 'real[]' | 'vector' | 'halfvec';
 
