@@ -2,19 +2,25 @@
  * float16 token vectors against float32 (child of bench/run.ts, row 9): what halving the stored vectors costs and
  * gains, measured on real token vectors (the given model on PMC abstracts, through the embedder).
  *
- * - bytes per token on disk: the same rows written into two SQLite tables shaped like the store's token table
- *   (doc_id, token_index, token_text, token_embedding BLOB with its length CHECK; primary key index), one with
- *   float32 BLOBs, one with float16 (IEEE half, Float16Array); the pages of each table and its index (dbstat),
- *   over the rows;
- * - write rate: the same prepared INSERTs, one transaction per document, alternating float32 / float16 per
- *   chunk of documents so a change in machine load hits both alike;
- * - cosine of every float16 vector (widened back) to its float32 original: mean, min.
+ * Both go through the real store (src/store/embedded.ts), the same embeddings written into two SQLite files, one
+ * with database.vectorPrecision float32 (the default) and one with float16:
+ * - bytes per token on disk: the pages of the token table and its primary key index (dbstat), over the rows;
+ * - write rate: Store.writeEmbeddings (one transaction per batch of documents, as healing writes), alternating
+ *   float32 / float16 per repetition so a change in machine load hits both alike;
+ * - cosine of every float16 vector, read back from the float16 file and decoded as the store decodes it
+ *   (decodeVector), to its float32 original: mean, min.
  *
  *   node bench/float16.ts --model DIR --corpus PMC.tar.gz --db FILE [--docs 20] [--repeat 4]
+ *
+ * (--db FILE: FILE.f32 and FILE.f16 are made and removed.)
  *
  * --repeat writes the same documents' vectors that many times (under other doc ids) for steadier rates.
  */
 import { rmSync } from 'node:fs';
+import type { EmbeddingWrite } from '../src/core/store-port.ts';
+import type { TokenEmbedding } from '../src/core/types.ts';
+import { openSqliteStore } from '../src/store/embedded.ts';
+import { decodeVector, type VectorPrecision } from '../src/store/sql/vectors.ts';
 import { parseArgs } from 'node:util';
 import { DatabaseSync } from 'node:sqlite';
 import { loadEmbedder } from '../src/embed/index.ts';
@@ -39,77 +45,94 @@ await embedder.close();
 const embedded = outcomes.flatMap((o) => (o.ok ? [o] : []));
 const dim = embedded[0]!.dimension;
 
-// cosine float16 -> float32, as `datastate model compare` computes it
-const cos = cosineStats(
-  tokenCosines(
-    embedded,
-    embedded.map((e) => ({ ...e, vectors: Float32Array.from(new Float16Array(e.vectors)) })),
-  ),
-);
-
-rmSync(values.db, { force: true });
-const db = new DatabaseSync(values.db);
-db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
-// The store's token table (src/store/dialects/sqlite.ts): a rowid table, its primary key an index beside it.
-for (const [k, bytes] of [
-  ['f32', 4],
-  ['f16', 2],
-] as const)
-  db.exec(
-    `CREATE TABLE tok_${k} (doc_id TEXT NOT NULL, token_index INTEGER NOT NULL, token_text TEXT NOT NULL, ` +
-      `token_embedding BLOB NOT NULL CHECK (length(token_embedding) = ${bytes * dim}), PRIMARY KEY (doc_id, token_index))`,
-  );
-const insert = {
-  f32: db.prepare('INSERT INTO tok_f32 VALUES (?, ?, ?, ?)'),
-  f16: db.prepare('INSERT INTO tok_f16 VALUES (?, ?, ?, ?)'),
+const KINDS = { f32: 'float32', f16: 'float16' } as const satisfies Record<string, VectorPrecision>;
+const file = (k: keyof typeof KINDS) => `${values.db}.${k}`;
+const remove = () => {
+  for (const k of Object.keys(KINDS) as (keyof typeof KINDS)[])
+    for (const suffix of ['', '-wal', '-shm']) rmSync(file(k) + suffix, { force: true });
 };
-const blobs = embedded.map((e) => ({
-  e,
-  f32: new Uint8Array(e.vectors.buffer, e.vectors.byteOffset, e.vectors.byteLength),
-  f16: new Uint8Array(new Float16Array(e.vectors).buffer),
-}));
+remove();
+const stores = {
+  f32: openSqliteStore({ path: file('f32'), vectorPrecision: KINDS.f32 }),
+  f16: openSqliteStore({ path: file('f16'), vectorPrecision: KINDS.f16 }),
+};
+for (const store of Object.values(stores)) await store.createSchema({ dimension: dim });
+
+/** One repetition's writes: every document under its own id (#r), in batches of 4 as healing writes them. */
+const writesOf = (r: number): EmbeddingWrite[][] => {
+  const all = embedded.map((e): EmbeddingWrite => {
+    const embedding: TokenEmbedding = { ...e, docId: `${e.docId}#${r}` };
+    return {
+      embedding,
+      ledger: {
+        docId: embedding.docId,
+        modelFingerprint: 'bench',
+        contentHash: 'bench',
+        tokenCount: e.tokens.length,
+        dimension: dim,
+        embeddedAt: new Date(0).toISOString(),
+      },
+    };
+  });
+  const batches: EmbeddingWrite[][] = [];
+  for (let i = 0; i < all.length; i += 4) batches.push(all.slice(i, i + 4));
+  return batches;
+};
 const seconds = { f32: 0, f16: 0 };
 let rows = 0;
 const repeat = Math.max(1, Number(values.repeat));
 for (let r = 0; r < repeat; r++) {
+  const batches = writesOf(r);
   for (const kind of r % 2 === 0 ? (['f32', 'f16'] as const) : (['f16', 'f32'] as const)) {
-    const bytes = kind === 'f32' ? 4 : 2;
     const t0 = performance.now();
-    for (const b of blobs) {
-      db.exec('BEGIN');
-      const blob = b[kind];
-      for (let t = 0; t < b.e.tokens.length; t++)
-        insert[kind].run(
-          `${b.e.docId}#${r}`,
-          t,
-          b.e.tokens[t]!,
-          blob.subarray(t * dim * bytes, (t + 1) * dim * bytes),
-        );
-      db.exec('COMMIT');
-    }
+    for (const b of batches) await stores[kind].writeEmbeddings(b);
     seconds[kind] += (performance.now() - t0) / 1000;
   }
-  rows += blobs.reduce((s, b) => s + b.e.tokens.length, 0);
+  rows += embedded.reduce((s, e) => s + e.tokens.length, 0);
 }
-db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-const size = (t: string) =>
-  Number(
-    (
-      db
-        .prepare(`SELECT SUM(pgsize) AS s FROM dbstat WHERE name IN (?, ?)`)
-        .get(t, `sqlite_autoindex_${t}_1`) as { s: number }
-    ).s,
-  );
-const bytes = { f32: size('tok_f32'), f16: size('tok_f16') };
-db.close();
-rmSync(values.db, { force: true });
-for (const suffix of ['-wal', '-shm']) rmSync(values.db + suffix, { force: true });
+for (const store of Object.values(stores)) await store.close();
+
+/** The token table's and its key's pages, and the vectors as the store decodes them (repetition 0). */
+function readBack(kind: keyof typeof KINDS): { bytes: number; vectors: Map<string, ArrayLike<number>> } {
+  const db = new DatabaseSync(file(kind));
+  try {
+    db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    db.exec(`ATTACH DATABASE '${file(kind).replace(/'/g, "''")}' AS "RAG"`);
+    const t = 'DocumentTokenEmbeddings';
+    const { s } = db
+      .prepare(`SELECT SUM(pgsize) AS s FROM dbstat WHERE name IN (?, ?)`)
+      .get(t, `sqlite_autoindex_${t}_1`) as { s: number };
+    const vectors = new Map<string, ArrayLike<number>>();
+    const rowsOf = db
+      .prepare(`SELECT doc_id, token_index, token_embedding AS v FROM "RAG"."${t}" WHERE doc_id LIKE '%#0'`)
+      .all() as { doc_id: string; token_index: number; v: Uint8Array }[];
+    for (const row of rowsOf)
+      vectors.set(`${row.doc_id}/${row.token_index}`, decodeVector(row.v, KINDS[kind]));
+    return { bytes: Number(s), vectors };
+  } finally {
+    db.close();
+  }
+}
+const wide = readBack('f32');
+const half = readBack('f16');
+remove();
+
+// cosine float16 -> float32 per token, as `datastate model compare` computes it
+const widened = (e: (typeof embedded)[number]) => {
+  const v = new Float32Array(e.vectors.length);
+  for (let t = 0; t < e.tokens.length; t++)
+    v.set(Array.from(half.vectors.get(`${e.docId}#0/${t}`)!), t * dim);
+  return { ...e, vectors: v };
+};
+const cos = cosineStats(tokenCosines(embedded, embedded.map(widened)));
+if (wide.vectors.size !== half.vectors.size) throw new Error('the two stores hold different token rows');
+
 emit({
   documents: embedded.length,
   dimension: dim,
   rows,
   tokens: cos.tokens,
   cosine: { mean: cos.mean, min: cos.min },
-  bytesPerToken: { f32: bytes.f32 / rows, f16: bytes.f16 / rows },
+  bytesPerToken: { f32: wide.bytes / rows, f16: half.bytes / rows },
   rowsPerSecond: { f32: rows / seconds.f32, f16: rows / seconds.f16 },
 });

@@ -27,7 +27,8 @@
  *   8 scale: `datastate ensure` of --scale-docs (default 50,000) synthetic documents with the small model on SQLite
  *     (heal time, peak RSS, then the CLI's no-op `validate`), and --pg-docs (default 10,000) on a private PostgreSQL
  *     (test/helpers/private-postgres.ts; the row is left out, saying why, without the server binaries)
- *   9 float16 vs float32 token vectors: bytes per token, SQLite write rate side by side, cosine (bench/float16.ts)
+ *   9 float16 vs float32 token vectors through the store option (database.vectorPrecision): bytes per token,
+ *     write rate side by side, cosine (bench/float16.ts)
  */
 import { spawn } from 'node:child_process';
 import {
@@ -895,7 +896,7 @@ for (const r of [rowBert, rowSmall]) {
     });
   rows.push({
     id: '9',
-    what: 'float16 vs float32 token vectors: SQLite BLOB rows, same INSERTs side by side (bench/float16.ts)',
+    what: 'float16 vs float32 token vectors: `database.vectorPrecision`, the SQLite store side by side (bench/float16.ts)',
     model: LABEL.bert,
     data: `${f16.documents} PMC abstracts, ${f0(f16.tokens)} tokens × ${f16.dimension}, ${f0(f16.rows)} rows written each`,
     result:
@@ -1034,14 +1035,17 @@ findings.push(
       `heal ${f1(scaleRun.wall)} s, peak RSS ${mib(scaleRun.usage.maxRssKiB)}, no-op validate ${f2(scaleValidate.map((r) => r.wall).sort((a, b) => a - b)[1]!)} s, with the tiny model. ` +
       `With the BERT-base shape (768 dimensions) the seed's 50,000 PMC abstracts are ~${f0(vectors / 1e6)} M token vectors ` +
       `(${f1(tokensPerDoc)} stored per document in row 2): float32 ${f1((vectors * 3072) / 1e9)} GB of vector data alone ` +
-      `(${f0(f16.bytesPerToken.f32 * (768 / f16.dimension))} bytes per token row measured in SQLite: ${f1((vectors * f16.bytesPerToken.f32) / 1e9)} GB), float16 half that; ` +
+      `(${f0(f16.bytesPerToken.f32 * (768 / f16.dimension))} bytes per token row measured in SQLite: ${f1((vectors * f16.bytesPerToken.f32) / 1e9)} GB), ` +
+      `with \`database.vectorPrecision: float16\` ${f1((vectors * f16.bytesPerToken.f16) / 1e9)} GB (row 9's ${f0(f16.bytesPerToken.f16)} bytes per token row; computed, not written); ` +
       `embedding at this run's bare rates takes ${f1(hours(rowBert.bare.rate))} h fp32 and ${f1(hours(rowBert.bare.rate * quant.bare.ratio))} h int8 (row 7's ratio) on ${nproc} cores.`,
   );
   findings.push(
-    `**Row 9, float16:** halves the vector bytes (${f0(f16.bytesPerToken.f16)} against ${f0(f16.bytesPerToken.f32)} bytes per token row with its key and token text) ` +
+    `**Row 9, float16** (\`database.vectorPrecision: float16\`, through the store): halves the vector bytes (${f0(f16.bytesPerToken.f16)} against ${f0(f16.bytesPerToken.f32)} bytes per token row with its key and token text, ` +
+      `${pct(f16.bytesPerToken.f16 / f16.bytesPerToken.f32)}) and writes ${f2(f16.rowsPerSecond.f16 / f16.rowsPerSecond.f32)}× as fast through \`Store.writeEmbeddings\`, ` +
       `at a cosine to float32 of ${f16.cosine.mean.toFixed(7)} on average (worst ${f16.cosine.min.toFixed(7)}), far below what int8 inference changes (row 7). ` +
-      `The store does not offer it yet: it writes float32 BLOBs (SQLite, IRIS) and \`real[]\` or pgvector \`vector\` (PostgreSQL); pgvector (and so \`halfvec\`) is not installed on this machine ` +
-      `(scripts/ci-databases.sh installs it only when an apt source offers it; Debian bookworm's does not).`,
+      `A 50,000-document BERT-base dataset (${f1(tokensPerDoc)} token rows per document, row 2) would take ${f1((vectors * f16.bytesPerToken.f32) / 1e9)} GB float32 and ` +
+      `${f1((vectors * f16.bytesPerToken.f16) / 1e9)} GB float16 (computed from these bytes per token row, token table and its key only). ` +
+      `PostgreSQL: pgvector's \`halfvec\` (tested in PGlite); refused without pgvector and on IRIS. pgvector is not installed on this machine's PostgreSQL.`,
   );
 }
 

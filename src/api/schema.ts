@@ -170,6 +170,11 @@ export const DatabaseSchema = Type.Object(
       description:
         'Longest run of one statement (PostgreSQL statement_timeout; ODBC query timeout, in whole seconds); then it fails and is retried with healing.backoff.',
     }),
+    vectorPrecision: StringEnum(['float32', 'float16'], {
+      default: 'float32',
+      description:
+        "How the token table stores each vector float: float32 (4 bytes, exact) or float16 (2 bytes, IEEE half: ~3 significant digits). float16 is a SQLite BLOB of 2 x dimension bytes or pgvector's halfvec(n); refused on PostgreSQL without pgvector and on IRIS. Switching it on an existing dataset is a schema problem: recreate the token table (every document is embedded again).",
+    }),
   },
   { default: {}, additionalProperties: false },
 );

@@ -144,6 +144,10 @@ function crossFieldProblems(spec: DatasetStateSpec, prefix: string): string[] {
     problems.push(
       `${p}embedding.stride: must be < embedding.maxTokens (${spec.embedding.stride} >= ${spec.embedding.maxTokens})`,
     );
+  if (spec.database.vectorPrecision === 'float16' && spec.database.dialect === 'iris')
+    problems.push(
+      `${p}database.vectorPrecision: float16 is not supported on IRIS (its VECTOR type has no half-precision element type); use float32`,
+    );
   problems.push(...nameProblems(spec, p));
   return problems;
 }

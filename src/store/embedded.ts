@@ -2,8 +2,9 @@
  * The embedded default store: one SQLite file, SQLite's SQL (src/store/dialects/sqlite.ts) over node:sqlite
  * (src/store/clients/sqlite.ts), on the same SQL store core as every other database (src/store/sql-store.ts).
  *
- * Vectors are stored as little-endian float32 BLOBs (4 bytes per dimension); a CHECK constraint pins their
- * byte length to the declared dimension, so no vector of another dimension can be written.
+ * Vectors are stored as little-endian float32 BLOBs (4 bytes per dimension), or float16 (2 bytes) under
+ * database.vectorPrecision: float16; a CHECK constraint pins their byte length to the declared dimension, so no
+ * vector of another dimension can be written.
  */
 import { SqliteClient } from './clients/sqlite.ts';
 import { SqliteDialect } from './dialects/sqlite.ts';

@@ -7,6 +7,7 @@
  */
 import type { ColumnOptions } from '../core/columns.ts';
 import type { Store } from '../core/store-port.ts';
+import type { VectorPrecision } from './sql/vectors.ts';
 import { openSqliteStore } from './embedded.ts';
 import { StoreConfigError } from './errors.ts';
 import { checkPostgresUrl, parseDbUrl, redactUrl } from './url.ts';
@@ -25,6 +26,8 @@ export interface StoreConfig {
   tables: { sourceDocuments: string; tokenEmbeddings: string; ledger: string };
   /** Column names of the source and token tables (spec.database.columns); defaults for those not given. */
   columns?: ColumnOptions;
+  /** How the token table stores its floats (spec.database.vectorPrecision); default float32. */
+  vectorPrecision?: VectorPrecision;
   /**
    * The pass will not write (ValidateOnly, DryRun). The SQLite store then opens its file read-only and does not
    * create a missing one; PostgreSQL sessions are read-only; IRIS's schema check skips its (rolled-back) INSERT
@@ -69,7 +72,12 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     throw new StoreConfigError(
       `database.url looks like ${parsed.dialect} but database.dialect is ${config.dialect}`,
     );
-  const names = { schema: config.schema, tables: config.tables, columns: config.columns };
+  const names = {
+    schema: config.schema,
+    tables: config.tables,
+    columns: config.columns,
+    vectorPrecision: config.vectorPrecision,
+  };
   const lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   const statementTimeoutMs = config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   if (!parsed) {

@@ -204,12 +204,13 @@ export class SqlStore implements Store {
     const bad = new Map<string, number>();
     if (!docIds.length) return bad;
     await this.ready();
+    const precision = this.sql.names.vectorPrecision;
     // A few documents per query: the vectors of one group are checked and let go before the next is read.
     await this.client.withSession(async (s) => {
       for (const group of chunks([...new Set(docIds)], VECTOR_READ_DOCS)) {
         const f = this.sql.idFilter(this.sql.c.tokens.docId, group);
         for (const r of await s.query(this.sql.tokenVectors(f), f.params)) {
-          if (!isBadVector(decodeVector(r.token_embedding))) continue;
+          if (!isBadVector(decodeVector(r.token_embedding, precision))) continue;
           const id = text(r.doc_id)!;
           bad.set(id, (bad.get(id) ?? 0) + 1);
         }

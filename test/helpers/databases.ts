@@ -23,6 +23,7 @@ import { openPgliteStore, openPostgresStore } from '../../src/store/postgres.ts'
 import { openOdbcStore } from '../../src/store/odbc.ts';
 import { loadOdbc } from '../../src/store/clients/odbc.ts';
 import type { TableNameOptions } from '../../src/store/sql/dialect.ts';
+import type { VectorPrecision } from '../../src/store/sql/vectors.ts';
 import type { PgliteLike } from '../../src/store/clients/pglite.ts';
 import { MemoryStore, type MemoryDocument } from '../../src/store/memory.ts';
 
@@ -40,6 +41,18 @@ export const BACKENDS: SqlBackendName[] = [
   'odbc+postgres',
   'odbc+sqlite',
   ...(process.env.DATASTATE_TEST_IRIS_URL ? (['iris'] as const) : []),
+];
+
+/**
+ * The backends that store float16 vectors (database.vectorPrecision: float16): SQLite (BLOBs, both drivers) and
+ * pgvector's halfvec (PGlite). The test PostgreSQL has no pgvector, so float16 is refused there
+ * (test/store/postgres.test.ts); with DATASTATE_TEST_PGVECTOR=1 (a server that has it) it joins.
+ */
+export const FLOAT16_BACKENDS: SqlBackendName[] = [
+  'sqlite',
+  'odbc+sqlite',
+  'pglite',
+  ...(process.env.DATASTATE_TEST_PGVECTOR === '1' ? (['postgres', 'odbc+postgres'] as const) : []),
 ];
 
 export const SKIP_DB_TESTS = process.env.DATASTATE_SKIP_DB_TESTS === '1';
@@ -99,8 +112,8 @@ export interface OutOfBand {
 export interface TestDb extends OutOfBand {
   name: BackendName;
   store: Store;
-  /** Opens another store on the same database (a second writer). */
-  openAnother(): Promise<Store>;
+  /** Opens another store on the same database (a second writer), with other table options if given. */
+  openAnother(options?: TableNameOptions): Promise<Store>;
   /** Reads back the stored vector of one token row as float32 values. */
   readVector(docId: string, tokenIndex: number): Promise<number[]>;
   cleanup(): Promise<void>;
@@ -224,9 +237,10 @@ export function psqlOdbcConnectionString(url: string): string {
   );
 }
 
-function fromBlob(b: unknown): number[] {
+function fromBlob(b: unknown, precision: VectorPrecision = 'float32'): number[] {
   const bytes = b instanceof ArrayBuffer ? new Uint8Array(b) : (b as Uint8Array);
   const copy = new Uint8Array(bytes);
+  if (precision === 'float16') return [...new Float16Array(copy.buffer, 0, copy.length / 2)];
   return [...new Float32Array(copy.buffer, 0, copy.length / 4)];
 }
 
@@ -305,21 +319,21 @@ async function openSqlTestDb(name: SqlBackendName, names: TableNameOptions): Pro
     case 'sqlite': {
       const dir = mkdtempSync(join(tmpdir(), 'ds-store-'));
       const path = join(dir, 'sub', 'x.db');
-      const open = () => openSqliteStore({ path, ...names });
+      const open = (o: TableNameOptions = {}) => openSqliteStore({ path, ...names, ...o });
       const store = open();
       const others: Store[] = [];
       return {
         name,
         store,
-        async openAnother() {
-          const s = open();
+        async openAnother(o?: TableNameOptions) {
+          const s = open(o);
           others.push(s);
           return s;
         },
         raw: (sql) => sqlStoreRaw(store, sql),
         async readVector(docId, i) {
           const [r] = await sqlStoreRaw(store, vectorQuery(`${docId}\u0000${i}`));
-          return fromBlob(r!.v);
+          return fromBlob(r!.v, names.vectorPrecision);
         },
         dropTriggerSql: sqliteDropTrigger,
         async cleanup() {
@@ -331,26 +345,27 @@ async function openSqlTestDb(name: SqlBackendName, names: TableNameOptions): Pro
     case 'odbc+sqlite': {
       await loadOdbc();
       const dir = mkdtempSync(join(tmpdir(), 'ds-store-odbc-'));
-      const open = () =>
+      const open = (o: TableNameOptions = {}) =>
         openOdbcStore({
           connectionString: `Driver=SQLite3;Database=${join(dir, 'sub', 'x.db')}`,
           dialect: 'sqlite',
           ...names,
+          ...o,
         });
       const store = open();
       const others: Store[] = [];
       return {
         name,
         store,
-        async openAnother() {
-          const s = open();
+        async openAnother(o?: TableNameOptions) {
+          const s = open(o);
           others.push(s);
           return s;
         },
         raw: (sql) => sqlStoreRaw(store, sql),
         async readVector(docId, i) {
           const [r] = await sqlStoreRaw(store, vectorQuery(`${docId}\u0000${i}`));
-          return fromBlob(r!.v);
+          return fromBlob(r!.v, names.vectorPrecision);
         },
         dropTriggerSql: sqliteDropTrigger,
         async cleanup() {
@@ -363,21 +378,22 @@ async function openSqlTestDb(name: SqlBackendName, names: TableNameOptions): Pro
     case 'odbc+postgres': {
       if (name === 'odbc+postgres') await loadOdbc();
       const db = await createPgDatabase();
-      const open = () =>
+      const open = (o: TableNameOptions = {}) =>
         name === 'postgres'
-          ? openPostgresStore({ url: db.url, ...names })
+          ? openPostgresStore({ url: db.url, ...names, ...o })
           : openOdbcStore({
               connectionString: psqlOdbcConnectionString(db.url),
               dialect: 'postgres',
               ...names,
+              ...o,
             });
       const store = open();
       const others: Store[] = [];
       return {
         name,
         store,
-        async openAnother() {
-          const s = open();
+        async openAnother(o?: TableNameOptions) {
+          const s = open(o);
           others.push(s);
           return s;
         },
@@ -401,11 +417,12 @@ async function openSqlTestDb(name: SqlBackendName, names: TableNameOptions): Pro
     }
     case 'iris': {
       const url = process.env.DATASTATE_TEST_IRIS_URL!;
-      const open = () =>
+      const open = (o: TableNameOptions = {}) =>
         openOdbcStore({
           connectionString: url.replace(/^(odbc\+iris|iris|odbc):/i, ''),
           dialect: 'iris',
           ...names,
+          ...o,
         });
       const store = open();
       const others: Store[] = [];
@@ -413,8 +430,8 @@ async function openSqlTestDb(name: SqlBackendName, names: TableNameOptions): Pro
       return {
         name,
         store,
-        async openAnother() {
-          const s = open();
+        async openAnother(o?: TableNameOptions) {
+          const s = open(o);
           others.push(s);
           return s;
         },
@@ -440,8 +457,8 @@ async function openSqlTestDb(name: SqlBackendName, names: TableNameOptions): Pro
       return {
         name,
         store,
-        async openAnother() {
-          return openPgliteStore({ db: pglite, ...names });
+        async openAnother(o?: TableNameOptions) {
+          return openPgliteStore({ db: pglite, ...names, ...o });
         },
         raw: (sql) => sqlStoreRaw(store, sql),
         async readVector(docId, i) {

@@ -13,6 +13,7 @@ import { contentHash } from '../../src/store/content-hash.ts';
 import { SqlStore } from '../../src/store/sql-store.ts';
 import { openTestDb, skipReason, type BackendName, type TestDb } from './databases.ts';
 import type { TableNameOptions } from '../../src/store/sql/dialect.ts';
+import type { VectorPrecision } from '../../src/store/sql/vectors.ts';
 
 const DIM = 4;
 
@@ -56,11 +57,30 @@ async function retrying<T>(store: Store, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function storeConformance(backend: BackendName): void {
-  describe(`store conformance: ${backend}`, { skip: skipReason(backend) }, () => {
+/** Values that float32 keeps exactly (the extremes of its range, a subnormal, 1/3). */
+const SPECIAL_FLOAT32 = [
+  0.1,
+  1e-8,
+  3.4028234663852886e38,
+  -1.1754943508222875e-38,
+  1.401298464324817e-45,
+  123456.789,
+  -2.5,
+  1 / 3,
+];
+/** The same for float16: its largest finite value, smallest normal and subnormal, one that rounds to 0. */
+const SPECIAL_FLOAT16 = [0.1, 1e-9, 65504, -6.103515625e-5, 5.960464477539063e-8, 123.456, -2.5, 1 / 3];
+
+/**
+ * The suite on one backend, with the token table at the given precision (database.vectorPrecision): float32
+ * round-trips every float exactly, float16 every float as Math.f16round makes it.
+ */
+export function storeConformance(backend: BackendName, precision: VectorPrecision = 'float32'): void {
+  const title = precision === 'float32' ? backend : `${backend}, float16 vectors`;
+  describe(`store conformance: ${title}`, { skip: skipReason(backend) }, () => {
     const it = (title: string, fn: (db: TestDb, store: Store) => Promise<void>, names?: TableNameOptions) =>
       test(title, async () => {
-        const db = await openTestDb(backend as BackendName, names);
+        const db = await openTestDb(backend as BackendName, { vectorPrecision: precision, ...names });
         try {
           await fn(db, db.store);
         } finally {
@@ -268,21 +288,13 @@ export function storeConformance(backend: BackendName): void {
         doc('A', 'alpha abstract text, long enough'),
         doc('B', 'beta abstract text, long enough'),
       ]);
-      const special = [
-        0.1,
-        1e-8,
-        3.4028234663852886e38,
-        -1.1754943508222875e-38,
-        1.401298464324817e-45,
-        123456.789,
-        -2.5,
-        1 / 3,
-      ];
+      const special = precision === 'float16' ? SPECIAL_FLOAT16 : SPECIAL_FLOAT32;
+      const round = precision === 'float16' ? Math.f16round : Math.fround;
       const w = emb('A', 2, 'h');
       w.embedding.vectors.set(special);
       await store.writeEmbeddings([w]);
-      assert.deepEqual(await db.readVector('A', 0), special.slice(0, 4).map(Math.fround));
-      assert.deepEqual(await db.readVector('A', 1), special.slice(4).map(Math.fround));
+      assert.deepEqual(await db.readVector('A', 0), special.slice(0, 4).map(round));
+      assert.deepEqual(await db.readVector('A', 1), special.slice(4).map(round));
       // B is fine, C's vectors have another dimension: the database refuses C and none of the batch lands.
       await assert.rejects(store.writeEmbeddings([emb('B', 3, 'h'), emb('C', 2, 'h', 8)]));
       assert.deepEqual(
@@ -530,6 +542,54 @@ export function storeConformance(backend: BackendName): void {
       },
       { schema: 'EVAL', tables: { sourceDocuments: 'Docs', tokenEmbeddings: 'Toks', ledger: 'Led' } },
     );
+
+    if (precision === 'float16')
+      it('precision: a table of the other precision is a schema problem whose DDL recreates it; no mixed encodings', async (db, store) => {
+        await store.createSchema({ dimension: DIM });
+        await store.upsertDocuments([doc('A', 'an abstract that is long enough')]);
+        await store.writeEmbeddings([emb('A', 2, 'h')]);
+        const wide = await db.openAnother({ vectorPrecision: 'float32' });
+        const mismatch = async (s: Store, live: string, declared: string) => {
+          const r = await s.checkSchema({ dimension: DIM });
+          assert.equal(r.ok, false);
+          assert.equal(r.problems.length, 1, JSON.stringify(r.problems));
+          const [p] = r.problems;
+          assert.equal(p!.object, 'RAG.DocumentTokenEmbeddings.token_embedding');
+          assert.match(
+            p!.problem,
+            new RegExp(`stores ${live} vectors.*database.vectorPrecision is ${declared}`),
+          );
+          assert.equal(p!.liveDimension, undefined); // not a dimension to rebuild: the precision differs
+          return p!.fix;
+        };
+        // A float16 table of dimension 4 has the byte length of a float32 one of dimension 2: still found.
+        await db.runFix(await mismatch(wide, 'float16', 'float32'));
+        assert.deepEqual(await wide.checkSchema({ dimension: DIM }), {
+          ok: true,
+          empty: false,
+          problems: [],
+        });
+        assert.deepEqual(
+          (await wide.embeddingStates(['A'])).map((e) => [e.tokenRows, e.ledger]),
+          [[0, null]],
+        );
+        await wide.writeEmbeddings([emb('A', 2, 'h', DIM, 0.1)]);
+        assert.deepEqual(await wide.badVectors(['A']), new Map());
+        // ... and back: the float16 store sees the float32 table and recreates it as float16.
+        await db.runFix(await mismatch(store, 'float32', 'float16'));
+        assert.deepEqual(await store.checkSchema({ dimension: DIM }), {
+          ok: true,
+          empty: false,
+          problems: [],
+        });
+        await store.writeEmbeddings([emb('A', 2, 'h', DIM, 0.1)]);
+        assert.deepEqual(await db.readVector('A', 1), [4.1, 5.1, 6.1, 7.1].map(Math.f16round));
+        // A float that float16 cannot hold is refused before it is written (not stored as Infinity).
+        const big = emb('A', 1, 'h2');
+        big.embedding.vectors[0] = 70000;
+        await assert.rejects(store.writeEmbeddings([big]), /out of float16's range/);
+        assert.equal((await store.embeddingStates(['A']))[0]!.ledger!.contentHash, 'h');
+      });
 
     it('description names the database without its password', async (_db, store) => {
       assert.ok(store.description.length > 0);

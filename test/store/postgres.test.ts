@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { EmbeddingWrite } from '../../src/core/store-port.ts';
 import { contentHash } from '../../src/store/content-hash.ts';
+import { StoreConfigError } from '../../src/store/errors.ts';
 import { openPgliteStore, openPostgresStore } from '../../src/store/postgres.ts';
 import type { PostgresDialect } from '../../src/store/dialects/postgres.ts';
 import type { SqlStore } from '../../src/store/sql-store.ts';
@@ -192,9 +193,63 @@ describe('PostgreSQL with pgvector (PGlite)', () => {
       await db.cleanup();
     }
   });
+
+  test('float16: halfvec(n), written alike by binary COPY (halfvec_recv) and by INSERT', async () => {
+    const db = await openTestDb('pglite', { vectorPrecision: 'float16' });
+    const pglite = (
+      (db.store as SqlStore).client as unknown as { db: Parameters<typeof openPgliteStore>[0]['db'] }
+    ).db;
+    try {
+      await db.store.createSchema({ dimension: DIM });
+      assert.equal(dialectOf(db.store as SqlStore).vectorType, 'halfvec');
+      assert.equal(await columnType(db.store as SqlStore), `halfvec(${DIM})`);
+      await copyAndInsertAgree(db, (bulk) =>
+        openPgliteStore({ db: pglite, bulk, vectorPrecision: 'float16' }),
+      );
+      const [r] = await db.raw(
+        `SELECT CAST(token_embedding AS text) AS v FROM "RAG"."DocumentTokenEmbeddings" WHERE doc_id = 'C' AND token_index = 1`,
+      );
+      // halfvec prints each float16 as a float4 would be printed: read back, it is the float16 of what was written
+      assert.deepEqual(
+        (JSON.parse(String(r!.v)) as number[]).map(Math.f16round),
+        [...emb('C', TRICKY, 0.25).embedding.vectors.slice(DIM, 2 * DIM)].map(Math.f16round),
+      );
+    } finally {
+      await db.cleanup();
+    }
+  });
 });
 
 describe('PostgreSQL server', { skip: SKIP_DB_TESTS ? 'DATASTATE_SKIP_DB_TESTS=1' : false }, () => {
+  test('float16 without pgvector is refused (StoreConfigError) before anything is created; with it, halfvec(n)', async () => {
+    const db = await openTestDb('postgres', { vectorPrecision: 'float16' });
+    try {
+      const available =
+        (await db.raw(`SELECT 1 AS x FROM pg_available_extensions WHERE name = 'vector'`)).length > 0;
+      if (available) {
+        await db.store.createSchema({ dimension: DIM });
+        assert.equal(await columnType(db.store as SqlStore), `halfvec(${DIM})`);
+        return;
+      }
+      const refused = (e: unknown) =>
+        e instanceof StoreConfigError && /float16 needs the pgvector extension \(halfvec/.test(e.message);
+      await assert.rejects(db.store.checkSchema({ dimension: DIM }), refused);
+      await assert.rejects(db.store.createSchema({ dimension: DIM }), refused);
+      assert.deepEqual(await db.raw(`SELECT nspname FROM pg_namespace WHERE nspname = 'RAG'`), []);
+      // a float32 table already there: the schema check names the mismatch (no silent float32 writes)
+      const f32 = await db.openAnother({ vectorPrecision: 'float32' });
+      await f32.createSchema({ dimension: DIM });
+      const f16 = await db.openAnother();
+      const r = await f16.checkSchema({ dimension: DIM });
+      assert.equal(r.ok, false);
+      const problems = r.problems.map((p) => p.problem).join('\n');
+      assert.match(problems, /stores float32 vectors \(real\[\]\), database.vectorPrecision is float16/);
+      assert.match(problems, /pgvector extension is not installed/);
+    } finally {
+      await db.cleanup();
+    }
+  });
+
   test('vectors are pgvector vector(n) when the server has the extension, else real[] with a CHECK on their length', async () => {
     const db = await openTestDb('postgres');
     try {

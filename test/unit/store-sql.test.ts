@@ -35,7 +35,7 @@ test('vector text is exact: every float32 reads back as itself', () => {
 });
 
 test('binary COPY stream: header, one row of each vector type, trailer', () => {
-  for (const type of ['real[]', 'vector'] as const) {
+  for (const type of ['real[]', 'vector', 'halfvec'] as const) {
     const c = new PgBinaryCopy(type, 64); // a small chunk size, so rows span chunks
     c.row(c.encodeId('PMC1'), 7, 'tök', new Float32Array([9, 1.5, -2, 9]), 1, 2);
     c.row(c.encodeId('PMC1'), 8, '', new Float32Array([0.25, 4]), 0, 2);
@@ -64,6 +64,13 @@ test('binary COPY stream: header, one row of each vector type, trailer', () => {
         assert.deepEqual(
           [v.readInt16BE(0), v.readInt16BE(2), v.readFloatBE(4), v.readFloatBE(8)],
           [2, 0, ...floats],
+        );
+      } else if (type === 'halfvec') {
+        // pgvector's halfvec_recv: dim, unused, then IEEE halves in network order (1.5 0x3e00, -2 0xc000, ...)
+        const half = { 1.5: 0x3e00, [-2]: 0xc000, 0.25: 0x3400, 4: 0x4400 } as Record<number, number>;
+        assert.deepEqual(
+          [v.length, v.readInt16BE(0), v.readInt16BE(2), v.readUInt16BE(4), v.readUInt16BE(6)],
+          [8, 2, 0, half[floats[0]], half[floats[1]]],
         );
       } else {
         // ndim, has-null, element type float4 (700), length, lower bound, then (length, value) per element

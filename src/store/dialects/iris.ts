@@ -38,7 +38,7 @@ import {
   type TableNames,
 } from '../sql/dialect.ts';
 import { joinFloats } from '../sql/vectors.ts';
-import { odbcText } from '../errors.ts';
+import { StoreConfigError, odbcText } from '../errors.ts';
 
 /**
  * Ids bound in one IN list. IRIS documents no small per-statement parameter limit we could verify, and has
@@ -72,6 +72,12 @@ export class IrisDialect extends SqlDialect {
   constructor(names: TableNames, options: { probe?: boolean } = {}) {
     super(names);
     this.probe = options.probe ?? true;
+    // IRIS's VECTOR element types are DOUBLE, DECIMAL, FLOAT, INTEGER and STRING: no half-precision float.
+    if (names.vectorPrecision === 'float16')
+      throw new StoreConfigError(
+        'database.vectorPrecision float16 is not supported on IRIS (its VECTOR type has no half-precision ' +
+          'element type); declare database.vectorPrecision: float32',
+      );
   }
 
   ident(id: string): string {

@@ -9,6 +9,10 @@
  * (ALTER COLUMN ... TYPE vector(n) USING token_embedding::vector(n)); on disk it costs about the same, but in binary COPY
  * it is 8 bytes a float (4 for `vector`).
  *
+ * Under database.vectorPrecision: float16 the column is pgvector's `halfvec(n)` (pgvector >= 0.7; 2 bytes a float):
+ * the user traded the exact round trip for half the bytes. Without pgvector there is no half type (real[] is
+ * float4 only), so float16 is refused (StoreConfigError, exit 2) before anything is created or written.
+ *
  * Token rows are written with binary COPY over `pg` (measured fastest; see docs/databases.md), or multi-row
  * INSERTs where COPY is not available (ODBC).
  */
@@ -24,10 +28,21 @@ import {
   type TableNames,
 } from '../sql/dialect.ts';
 import { pgCounter, pgCounterFaults, pgCounterLock, pgCounterMigration } from './postgres-counter.ts';
-import { PgBinaryCopy, joinFloats } from '../sql/vectors.ts';
-import { odbcText } from '../errors.ts';
+import { PgBinaryCopy, checkHalfRange, joinFloats } from '../sql/vectors.ts';
+import { StoreConfigError, odbcText } from '../errors.ts';
 
-export type PgVectorType = 'vector' | 'real[]';
+export type PgVectorType = 'vector' | 'halfvec' | 'real[]';
+
+/** pgvector's types (vector, halfvec): the column then needs the extension. */
+function isPgvector(t: PgVectorType): boolean {
+  return t !== 'real[]';
+}
+
+/** `vector(768)` / `halfvec(768)` as format_type writes them (maybe schema-qualified, quoted): [type, dimension]. */
+function pgvectorColumn(live: string): [PgVectorType, number] | null {
+  const m = /^(?:\S+\.)?"?(vector|halfvec)"?\((\d+)\)$/.exec(live);
+  return m ? [m[1] as PgVectorType, Number(m[2])] : null;
+}
 
 export interface PostgresDialectOptions {
   /** auto (default): keep what the table has; for a new table pgvector's vector when available, else real[]. */
@@ -104,6 +119,24 @@ export class PostgresDialect extends SqlDialect {
     this.requested = options.vectorType ?? 'auto';
     this.bulk = options.bulk ?? 'copy';
     this.vectorType = this.requested === 'auto' ? 'real[]' : this.requested;
+    if (names.vectorPrecision === 'float16' && this.requested === 'real[]')
+      throw new StoreConfigError(
+        'database.vectorPrecision float16 needs pgvector (halfvec); PostgreSQL real[] holds float32 only',
+      );
+  }
+
+  /** The column type a new token table gets once pgvector is known to be there. */
+  private pgvectorType(): PgVectorType {
+    return this.names.vectorPrecision === 'float16' ? 'halfvec' : 'vector';
+  }
+
+  /** Refuses float16 where this database has no pgvector: PostgreSQL's real[] holds float32 only. */
+  private noHalfType(): StoreConfigError {
+    return new StoreConfigError(
+      'database.vectorPrecision float16 needs the pgvector extension (halfvec, pgvector >= 0.7), which this ' +
+        'PostgreSQL does not have (or datastate may not create): real[] holds float32 only. Install pgvector, ' +
+        'or declare database.vectorPrecision: float32',
+    );
   }
 
   ident(id: string): string {
@@ -140,13 +173,15 @@ export class PostgresDialect extends SqlDialect {
   }
 
   insertTokens(rows: number): string {
-    const cast = this.vectorType === 'vector' ? 'CAST(? AS vector)' : 'CAST(? AS real[])';
+    const cast = `CAST(? AS ${this.vectorType})`;
     return `INSERT INTO ${this.t.tokens} (${this.tokenColumns().join(', ')}) VALUES ${Array(rows).fill(`(?, ?, ?, ${cast})`).join(', ')}`;
   }
 
   tokenParams(e: TokenEmbedding, i: number): SqlValue[] {
+    if (this.vectorType === 'halfvec')
+      for (let j = 0; j < e.dimension; j++) checkHalfRange(e.vectors[i * e.dimension + j]!);
     const floats = joinFloats(e.vectors, i * e.dimension, e.dimension);
-    return [e.docId, i, e.tokens[i]!, this.vectorType === 'vector' ? `[${floats}]` : `{${floats}}`];
+    return [e.docId, i, e.tokens[i]!, isPgvector(this.vectorType) ? `[${floats}]` : `{${floats}}`];
   }
 
   copyTokens(): string {
@@ -180,7 +215,7 @@ export class PostgresDialect extends SqlDialect {
         statements: [`CREATE SCHEMA IF NOT EXISTS ${this.ident(n.schema)}`],
       }),
     ];
-    if (vectorType === 'vector')
+    if (isPgvector(vectorType))
       objects.push(
         pgObject({
           kind: 'extension',
@@ -247,12 +282,11 @@ export class PostgresDialect extends SqlDialect {
    */
   private createTokens(dimension: number, vectorType: PgVectorType): string[] {
     const k = this.c.tokens;
-    const column =
-      vectorType === 'vector'
-        ? `${k.embedding} vector(${dimension}) NOT NULL`
-        : `${k.embedding} real[] NOT NULL ${this.dimensionConstraint(dimension)}`;
+    const column = isPgvector(vectorType)
+      ? `${k.embedding} ${vectorType}(${dimension}) NOT NULL`
+      : `${k.embedding} real[] NOT NULL ${this.dimensionConstraint(dimension)}`;
     const create = `CREATE TABLE ${this.t.tokens} (${k.docId} text NOT NULL, ${k.tokenIndex} integer NOT NULL, ${k.tokenText} text NOT NULL, ${column}, PRIMARY KEY (${k.docId}, ${k.tokenIndex}))`;
-    return vectorType === 'vector'
+    return isPgvector(vectorType)
       ? [create]
       : [create, `ALTER TABLE ${this.t.tokens} ALTER COLUMN ${k.embedding} SET STORAGE EXTERNAL`];
   }
@@ -266,7 +300,7 @@ export class PostgresDialect extends SqlDialect {
         [k.docId, 'text'],
         [k.tokenIndex, 'integer'],
         [k.tokenText, 'text'],
-        [k.embedding, this.vectorType === 'vector' ? `vector(${dimension})` : 'real[]'],
+        [k.embedding, isPgvector(this.vectorType) ? `${this.vectorType}(${dimension})` : 'real[]'],
       ],
       ledger: [
         ['doc_id', 'text'],
@@ -296,17 +330,29 @@ export class PostgresDialect extends SqlDialect {
     return row ? String(row.data_type) : null;
   }
 
-  /** Keeps the vector type the table has; for a new table, pgvector's when available (vectorType auto). */
+  /**
+   * Keeps the vector type the table has when its precision is the declared one;
+   * for a new table, pgvector's when available (vectorType auto): vector, or halfvec under float16, which
+   * without pgvector is refused here, before anything is created or written.
+   */
   override async prepare(client: SqlClient): Promise<void> {
     await client.withSession(async (s) => {
       const live = await this.liveVectorColumn(s);
-      if (live !== null) this.vectorType = /^(\S+\.)?"?vector"?\(/.test(live) ? 'vector' : 'real[]';
-      else if (this.requested !== 'auto') this.vectorType = this.requested;
+      const liveType = live === null ? null : (pgvectorColumn(live)?.[0] ?? 'real[]');
+      if (liveType !== null && (liveType === 'halfvec') === (this.names.vectorPrecision === 'float16'))
+        this.vectorType = liveType;
+      // A table of the other precision is a schema problem (checkSchema): writes follow the declared one, the
+      // type the fix's DDL creates, so a store that saw the old table writes right once the fix has run.
+      else if (liveType !== null) this.vectorType = this.pgvectorType();
+      else if (this.requested !== 'auto')
+        this.vectorType = this.requested === 'vector' ? this.pgvectorType() : this.requested;
       else
         this.vectorType = (await s.query(`SELECT name FROM pg_available_extensions WHERE name = 'vector'`))
           .length
-          ? 'vector'
+          ? this.pgvectorType()
           : 'real[]';
+      if (live === null && this.vectorType === 'real[]' && this.names.vectorPrecision === 'float16')
+        throw this.noHalfType();
     });
     this.resolved = true;
   }
@@ -460,11 +506,11 @@ export class PostgresDialect extends SqlDialect {
     });
   }
 
-  private rebuildTokens(dimension: number): string {
+  private rebuildTokens(dimension: number, vectorType: PgVectorType = this.vectorType): string {
     return [
       `DROP TABLE ${this.t.tokens}`,
       `DELETE FROM ${this.t.ledger}`,
-      ...this.createTokens(dimension, this.vectorType),
+      ...this.createTokens(dimension, vectorType),
       // Dropping the table drops the counter's triggers: the fix makes the counter again.
       ...pgCounterMigration(this.names),
     ].join('; ');
@@ -478,9 +524,23 @@ export class PostgresDialect extends SqlDialect {
     problems: SchemaProblem[],
   ): void {
     const object = `${obj.object}.${this.names.columns.tokens.embedding}`;
-    const vec = /^(?:\S+\.)?"?vector"?\((\d+)\)$/.exec(liveType);
+    const vec = pgvectorColumn(liveType);
+    const declared = this.names.vectorPrecision;
+    const livePrecision = vec?.[0] === 'halfvec' ? 'float16' : 'float32';
+    if (livePrecision !== declared) {
+      problems.push({
+        kind: 'mismatch',
+        object,
+        problem:
+          `the table stores ${livePrecision} vectors (${liveType}), database.vectorPrecision is ${declared}: ` +
+          `datastate does not mix encodings in one table; recreate it (every document is embedded again) or ` +
+          `declare database.vectorPrecision: ${livePrecision}`,
+        fix: this.rebuildTokens(expect.dimension, declared === 'float16' ? 'halfvec' : 'vector'),
+      });
+      return;
+    }
     if (vec) {
-      const live = Number(vec[1]);
+      const live = vec[1];
       if (live !== expect.dimension)
         problems.push({
           kind: 'mismatch',
@@ -541,14 +601,16 @@ export class PostgresDialect extends SqlDialect {
     await client.transaction(async (s) => {
       // Two controllers creating the schema at once wait for each other instead of racing on the catalogs.
       await s.query(`SELECT pg_advisory_xact_lock(${ADVISORY_KEY})`);
-      if (this.vectorType === 'vector' && this.requested === 'auto') {
-        // pgvector is available but maybe not ours to install (CREATE EXTENSION needs privileges): then real[].
+      if (isPgvector(this.vectorType) && this.requested === 'auto') {
+        // pgvector is available but maybe not ours to install (CREATE EXTENSION needs privileges): then real[]
+        // (float32), or no table at all under float16.
         await s.query('SAVEPOINT datastate_extension');
         try {
           await s.query('CREATE EXTENSION IF NOT EXISTS vector');
           await s.query('RELEASE SAVEPOINT datastate_extension');
-        } catch {
+        } catch (e) {
           await s.query('ROLLBACK TO SAVEPOINT datastate_extension');
+          if (this.names.vectorPrecision === 'float16') throw Object.assign(this.noHalfType(), { cause: e });
           this.vectorType = 'real[]';
         }
       }

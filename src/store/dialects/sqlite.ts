@@ -4,7 +4,9 @@
  * written through one is read through the other.
  *
  * The database file is attached under the schema name, so tables are addressed as "RAG"."SourceDocuments".
- * Vectors are little-endian float32 BLOBs; a CHECK on their byte length pins the dimension.
+ * Vectors are little-endian float32 BLOBs (or float16 under database.vectorPrecision: float16); a CHECK on their
+ * byte length pins the dimension. A float16 table names that CHECK <table>_float16, which is how the schema check
+ * tells the two apart (a float16 vector of 768 floats has the byte length of a float32 one of 384).
  */
 import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/store-port.ts';
 import type { TokenEmbedding } from '../../core/types.ts';
@@ -19,7 +21,7 @@ import {
   type IdFilter,
   type TableNames,
 } from '../sql/dialect.ts';
-import { float32Bytes } from '../sql/vectors.ts';
+import { bytesPerFloat, vectorBytes, type VectorPrecision } from '../sql/vectors.ts';
 import { counterFaults, counterMigration, sqliteCounter } from './sqlite-counter.ts';
 import { isTransientSqliteError, odbcText } from '../errors.ts';
 
@@ -77,8 +79,9 @@ export function sqliteAffinity(declared: string): 'INTEGER' | 'TEXT' | 'BLOB' | 
 export function sqliteSchemaObjects(n: TableNames, expect: SchemaExpectation): SchemaObject[] {
   const s = sqliteIdent(n.schema);
   const t = (name: string) => `${s}.${sqliteIdent(name)}`;
-  const bytes = expect.dimension * 4;
+  const bytes = expect.dimension * bytesPerFloat(n.vectorPrecision);
   const col = (name: string) => bareOrQuoted(name, sqliteIdent);
+  const named = n.vectorPrecision === 'float16' ? `CONSTRAINT ${sqliteIdent(float16Constraint(n))} ` : '';
   const d = mapValues(n.columns.docs, col);
   const k = mapValues(n.columns.tokens, col);
   return [
@@ -99,7 +102,7 @@ export function sqliteSchemaObjects(n: TableNames, expect: SchemaExpectation): S
       name: n.tokens,
       sql:
         `CREATE TABLE ${t(n.tokens)} (${k.docId} TEXT NOT NULL, ${k.tokenIndex} INTEGER NOT NULL, ${k.tokenText} TEXT NOT NULL, ` +
-        `${k.embedding} BLOB NOT NULL CHECK (length(${k.embedding}) = ${bytes}), PRIMARY KEY (${k.docId}, ${k.tokenIndex}))`,
+        `${k.embedding} BLOB NOT NULL ${named}CHECK (length(${k.embedding}) = ${bytes}), PRIMARY KEY (${k.docId}, ${k.tokenIndex}))`,
     },
     {
       object: `${n.schema}.${n.ledger}`,
@@ -121,6 +124,19 @@ export function sqliteSchemaObjects(n: TableNames, expect: SchemaExpectation): S
         `BEGIN UPDATE ${sqliteIdent(n.docs)} SET ${d.contentHash} = NULL WHERE ${d.docId} = NEW.${d.docId}; END`,
     },
   ];
+}
+
+/** The name of the length CHECK of a float16 token table (its mark: a float32 table's CHECK has no name). */
+export function float16Constraint(n: TableNames): string {
+  return `${n.tokens}_float16`;
+}
+
+/** The precision a token table's DDL declares: float16 when its length CHECK carries the float16 name. */
+export function sqliteTablePrecision(sql: string, n: TableNames): VectorPrecision {
+  const name = float16Constraint(n); // an identifier (checked): no regular-expression characters
+  return new RegExp(`CONSTRAINT\\s+["\`\\[]?${name}["\`\\]]?\\s+CHECK`, 'i').test(sql)
+    ? 'float16'
+    : 'float32';
 }
 
 function mapValues<T extends Record<string, string>>(m: T, f: (v: string) => string): T {
@@ -190,7 +206,15 @@ export async function checkSqliteSchema(
     }
     if (obj.table === 'tokens') {
       const m = new RegExp(`length\\(\\s*["\`\\[]?${vector}["\`\\]]?\\s*\\)\\s*=\\s*(\\d+)`, 'i').exec(sql);
-      const bytes = expect.dimension * 4;
+      const livePrecision = sqliteTablePrecision(sql, n);
+      const liveDimension = m ? Number(m[1]) / bytesPerFloat(livePrecision) : 0;
+      // Dropping the table drops the counter's triggers: the fix makes the counter again.
+      const rebuild = [
+        `DROP TABLE ${t(n.tokens)}`,
+        `DELETE FROM ${t(n.ledger)}`,
+        obj.sql,
+        ...counterMigration(n),
+      ].join('; ');
       if (!m)
         problems.push({
           kind: 'mismatch',
@@ -198,21 +222,25 @@ export async function checkSqliteSchema(
           problem: `no dimension constraint (expected vectors of dimension ${expect.dimension})`,
           fix: `recreate ${obj.object} with: ${obj.sql}`,
         });
-      else if (Number(m[1]) !== bytes)
+      else if (livePrecision !== n.vectorPrecision)
         problems.push({
           kind: 'mismatch',
           object: `${obj.object}.${vector}`,
           problem:
-            `vector dimension is ${Number(m[1]) / 4}, expected ${expect.dimension}: the stored vectors are of another model ` +
-            `(or declare embedding.dimension: ${Number(m[1]) / 4})`,
-          // Dropping the table drops the counter's triggers: the fix makes the counter again.
-          fix: [
-            `DROP TABLE ${t(n.tokens)}`,
-            `DELETE FROM ${t(n.ledger)}`,
-            obj.sql,
-            ...counterMigration(n),
-          ].join('; '),
-          liveDimension: Number(m[1]) / 4,
+            `the table stores ${livePrecision} vectors (of dimension ${liveDimension}), database.vectorPrecision is ` +
+            `${n.vectorPrecision}: datastate does not mix encodings in one table; recreate it (every document is ` +
+            `embedded again) or declare database.vectorPrecision: ${livePrecision}`,
+          fix: rebuild,
+        });
+      else if (liveDimension !== expect.dimension)
+        problems.push({
+          kind: 'mismatch',
+          object: `${obj.object}.${vector}`,
+          problem:
+            `vector dimension is ${liveDimension}, expected ${expect.dimension}: the stored vectors are of another model ` +
+            `(or declare embedding.dimension: ${liveDimension})`,
+          fix: rebuild,
+          liveDimension,
         });
     }
   }
@@ -300,7 +328,8 @@ export class SqliteDialect extends SqlDialect {
   }
 
   tokenParams(e: TokenEmbedding, i: number): SqlValue[] {
-    return [e.docId, i, e.tokens[i]!, float32Bytes(e.vectors, i * e.dimension, e.dimension)];
+    const p = this.names.vectorPrecision;
+    return [e.docId, i, e.tokens[i]!, vectorBytes(p, e.vectors, i * e.dimension, e.dimension)];
   }
 
   async checkSchema(client: SqlClient, expect: SchemaExpectation): Promise<SchemaReport> {

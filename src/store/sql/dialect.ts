@@ -16,6 +16,7 @@ import type { SchemaExpectation, SchemaProblem, SchemaReport } from '../../core/
 import type { TokenEmbedding } from '../../core/types.ts';
 import type { SqlDialectName } from '../url.ts';
 import type { SqlClient, SqlSession, SqlValue } from './client.ts';
+import type { VectorPrecision } from './vectors.ts';
 
 export interface TableNames {
   schema: string;
@@ -24,12 +25,16 @@ export interface TableNames {
   ledger: string;
   /** The column names of the source and token tables (spec.database.columns). */
   columns: ColumnMap;
+  /** How the token table stores its floats (spec.database.vectorPrecision). */
+  vectorPrecision: VectorPrecision;
 }
 
 export interface TableNameOptions {
   schema?: string;
   tables?: { sourceDocuments?: string; tokenEmbeddings?: string; ledger?: string };
   columns?: ColumnOptions;
+  /** float32 (default) or float16. */
+  vectorPrecision?: VectorPrecision;
 }
 
 /** The names to use: those given, else the spec's defaults (src/api/schema.ts); each checked as an identifier. */
@@ -43,7 +48,7 @@ export function tableNames(o: TableNameOptions): TableNames {
   for (const n of Object.values(names)) checkIdentifier(n);
   const columns = columnMap(o.columns);
   for (const n of [...Object.values(columns.docs), ...Object.values(columns.tokens)]) checkIdentifier(n);
-  return { ...names, columns };
+  return { ...names, columns, vectorPrecision: o.vectorPrecision ?? 'float32' };
 }
 
 export function checkIdentifier(id: string): string {
