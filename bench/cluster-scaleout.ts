@@ -87,7 +87,21 @@ function ready(name: string): void {
   sh(
     `kubectl wait --for=jsonpath='{.status.observedGeneration}'=$(kubectl get dss ${name} -o jsonpath='{.metadata.generation}') dss/${name} --timeout=10m`,
   );
-  sh(`kubectl wait --for=condition=Ready dss/${name} --timeout=60m`);
+  // Ready, or give up once the DatasetState has been Failed or Degraded for a minute (an image older than the
+  // checkout's CRD refuses its fields, say), saying why, instead of waiting out the hour.
+  let badSince = 0;
+  for (const t0 = Date.now(); Date.now() - t0 < 3600_000;) {
+    const [ready, phase, error] = sh(
+      `kubectl get dss ${name} -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}|{.status.phase}|{.status.lastError}'`,
+    ).split('|');
+    if (ready === 'True') return;
+    if (phase === 'Failed' || phase === 'Degraded') {
+      badSince ||= Date.now();
+      if (Date.now() - badSince > 60_000) throw new Error(`dss/${name} is ${phase}: ${error}`);
+    } else badSince = 0;
+    spawnSync('sleep', ['1']);
+  }
+  throw new Error(`dss/${name} not Ready within an hour`);
 }
 
 /** CPU seconds a pod's cgroup has used so far (cgroup v1 cpuacct, as kubelet sets it up here), 0 when not found. */
