@@ -87,19 +87,20 @@ function ready(name: string): void {
   sh(
     `kubectl wait --for=jsonpath='{.status.observedGeneration}'=$(kubectl get dss ${name} -o jsonpath='{.metadata.generation}') dss/${name} --timeout=10m`,
   );
-  // Ready, or give up once the DatasetState has been Failed or Degraded for a minute (an image older than the
-  // checkout's CRD refuses its fields, say), saying why, instead of waiting out the hour.
-  let badSince = 0;
-  for (const t0 = Date.now(); Date.now() - t0 < 3600_000;) {
-    const [ready, phase, error] = sh(
-      `kubectl get dss ${name} -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}|{.status.phase}|{.status.lastError}'`,
+  // Ready (kubectl wait watches, so the wait costs no CPU), or give up once the DatasetState has been Failed or
+  // Degraded at two checks a minute apart (an image older than the checkout's CRD refuses its fields, say),
+  // saying why, instead of waiting out the hour.
+  let bad = 0;
+  for (let minute = 0; minute < 60; minute++) {
+    const w = spawnSync('kubectl', ['wait', '--for=condition=Ready', `dss/${name}`, '--timeout=60s'], {
+      env,
+    });
+    if (w.status === 0) return;
+    const [phase, error] = sh(
+      `kubectl get dss ${name} -o jsonpath='{.status.phase}|{.status.lastError}'`,
     ).split('|');
-    if (ready === 'True') return;
-    if (phase === 'Failed' || phase === 'Degraded') {
-      badSince ||= Date.now();
-      if (Date.now() - badSince > 60_000) throw new Error(`dss/${name} is ${phase}: ${error}`);
-    } else badSince = 0;
-    spawnSync('sleep', ['1']);
+    bad = phase === 'Failed' || phase === 'Degraded' ? bad + 1 : 0;
+    if (bad >= 2) throw new Error(`dss/${name} is ${phase}: ${error}`);
   }
   throw new Error(`dss/${name} not Ready within an hour`);
 }
