@@ -120,8 +120,9 @@ export async function reconcile(
     expect.fingerprint,
   );
   let plan = buildPlan(inspection, { ...planInput, throughput }, expect);
-  const embedWorkPlanned = plan.embed.length > 0 || (wantsEmbeddings && plan.documentsToLoad > 0);
-  if (options.calibrate && spec.mode === 'DryRun' && throughput === null && embedWorkPlanned) {
+  // Embedding work ahead (a calibration only changes the plan's estimate, not its work).
+  const embedWorkAhead = wantsEmbeddings && (plan.embed.length > 0 || plan.documentsToLoad > 0);
+  if (options.calibrate && spec.mode === 'DryRun' && throughput === null && embedWorkAhead) {
     const c = await calibrationFor(plan, deps, signal);
     if (c && 'error' in c) plan.summary.estimateFrom = `no estimate: the calibration failed: ${c.error}`;
     else if (c) plan = buildPlan(inspection, { ...planInput, throughput, calibration: c }, expect);
@@ -171,7 +172,6 @@ export async function reconcile(
   // Open the batch runner first when there will be embedding work: a model that does not fit (dimension)
   // stops the run before any write.
   let runner: BatchRunner | null = null;
-  const embedWorkAhead = wantsEmbeddings && (plan.embed.length > 0 || plan.documentsToLoad > 0);
   try {
     if (embedWorkAhead) {
       const t0 = Date.now();
