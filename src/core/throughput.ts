@@ -4,8 +4,10 @@
  * Every batch's ledger rows share one `embeddedAt` (taken when the batch finished embedding), so the rows with a
  * model's fingerprint give, per batch, its completion time, documents and tokens. The time between two consecutive
  * batches is what the second one cost (reading, tokenizing, embedding, the previous write): the heal's real pace on
- * the machine that did it, whatever the model. Intervals much longer than the typical one are pauses between heals
- * and are left out; the first batch of every heal has no interval (its start is not recorded).
+ * the machine that did it, whatever the model. Intervals much slower per token than the typical one are pauses
+ * between heals (closing, loading the model, inspecting, loading documents: often well under a second when heals
+ * follow each other) and are left out; the first batch of every heal has no interval (its start is not recorded).
+ * Judged per token, not per interval: a batch of long documents takes longer and is no pause.
  */
 
 export interface LedgerStamp {
@@ -37,9 +39,8 @@ export interface Calibration {
 
 /** At most this many of the latest intervals are used: the current pace, not last month's. */
 export const MAX_INTERVALS = 200;
-/** An interval longer than this many times the median one (and than PAUSE_FLOOR_SECONDS) is a pause. */
-export const PAUSE_FACTOR = 5;
-export const PAUSE_FLOOR_SECONDS = 1;
+/** An interval slower per token than this many times the median interval's seconds per token is a pause. */
+export const PAUSE_FACTOR = 3;
 
 /** Throughput of `fingerprint` from the ledger rows, or null when fewer than two batches of it are recorded. */
 export function measuredThroughput(
@@ -63,10 +64,11 @@ export function measuredThroughput(
     .slice(1)
     .map((t, i) => ({ seconds: (t - times[i]!) / 1000, batch: batches.get(t)! }));
   const recent = intervals.slice(-MAX_INTERVALS);
-  const sorted = recent.map((x) => x.seconds).sort((a, b) => a - b);
+  // Seconds per token; a batch of documents without tokens (none are written) is weighed as one token.
+  const pace = (x: (typeof recent)[number]) => x.seconds / Math.max(1, x.batch.tokens);
+  const sorted = recent.map(pace).sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)]!;
-  const limit = Math.max(PAUSE_FLOOR_SECONDS, PAUSE_FACTOR * median);
-  const kept = recent.filter((x) => x.seconds <= limit && x.seconds > 0);
+  const kept = recent.filter((x) => x.seconds > 0 && pace(x) <= PAUSE_FACTOR * median);
   if (kept.length === 0) return null;
   const seconds = kept.reduce((s, x) => s + x.seconds, 0);
   const documents = kept.reduce((s, x) => s + x.batch.documents, 0);

@@ -42,6 +42,17 @@ describe('measured throughput (ledger)', () => {
     assert.equal(measuredThroughput(rows, 'unknown'), null);
     assert.equal(measuredThroughput(rows, null), null);
   });
+
+  it('leaves out a short pause between heals that follow each other, keeps a batch of long documents', () => {
+    // heal 1: batches of 2 x 100 tokens every 0.1 s; 0.6 s to close, reload and inspect; heal 2 the same, with
+    // one batch of 2 x 300 tokens that took 0.3 s (the same pace per token).
+    const rows = [0, 0.1, 0.2, 0.3, 0.9, 1.0, 1.1].flatMap((t) => [stamp(t), stamp(t)]);
+    rows.push(stamp(1.4, 300), stamp(1.4, 300));
+    const t = measuredThroughput(rows, 'm')!;
+    assert.equal(t.batches, 6);
+    assert.equal(t.documents, 12);
+    assert.ok(Math.abs(t.secondsPerToken - 0.0005) < 1e-9, String(t.secondsPerToken));
+  });
 });
 
 describe('the plan estimate after a first heal', () => {
