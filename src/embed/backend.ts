@@ -1,12 +1,18 @@
 /**
  * Where the model runs: on the calling thread (sessions: 0), or in a pool of session threads (Node worker threads), each with its own
  * onnxruntime session. Both take batches from one FIFO queue; a pool hands the next batch to whichever session
- * thread is free, so the cores stay busy until the queue is empty. (Why session threads by default: docs/embedding.md,
+ * thread has room, so the cores stay busy until the queue is empty. (Why session threads by default: docs/embedding.md,
  * "Parallelism".)
  *
  * onnxruntime-node's session.run is synchronous on the thread that calls it. In the pool, that is a session
  * thread (a Node worker thread), so the main thread's event loop stays free to read and write the database, report progress and
  * answer health checks while the model runs.
+ *
+ * Each session thread holds up to SESSION_THREAD_DEPTH batches: the one it runs and the next, waiting in its own
+ * message port. Handing out batches and taking results in is the main thread's work, and the main thread also
+ * reads, tokenizes and writes (a node:sqlite write blocks its event loop for the whole transaction): with one
+ * batch per thread, a thread that had finished sat idle until the main thread got round to sending it the next.
+ * With the next batch already in its port, it starts at once.
  */
 import { Worker } from 'node:worker_threads';
 import { EmbedderError, ModelLoadError } from './errors.ts';
@@ -28,18 +34,22 @@ interface Job {
   reject: (e: unknown) => void;
 }
 
-interface Slot {
+export interface Slot {
   exec(rows: readonly (readonly number[])[]): Promise<RunResult>;
 }
 
-/** FIFO queue of batches over a fixed set of slots (sessions). */
-class SlotQueue {
+/** Batches a session thread holds at once: the one it runs and the next (see the top of this file). */
+export const SESSION_THREAD_DEPTH = 2;
+
+/** FIFO queue of batches over a fixed set of slots (sessions), each taking up to `depth` batches at once. */
+export class SlotQueue {
   private readonly queue: Job[] = [];
+  /** One entry per batch a slot can take now; round-robin, so the first batches go to different slots. */
   private readonly idle: Slot[];
   private broken: Error | null = null;
 
-  constructor(slots: Slot[]) {
-    this.idle = [...slots];
+  constructor(slots: Slot[], depth = 1) {
+    this.idle = Array.from({ length: depth }, () => slots).flat();
   }
 
   submit(rows: readonly (readonly number[])[], signal?: AbortSignal): Promise<RunResult> {
@@ -245,7 +255,7 @@ export async function sessionThreadsBackend(settings: SessionSettings, sessions:
     await Promise.all(pool.map((w) => w.close()));
     throw e;
   }
-  const q = new SlotQueue(pool);
+  const q = new SlotQueue(pool, SESSION_THREAD_DEPTH);
   queue = q;
   if (brokenEarly) q.break(brokenEarly);
   return {
