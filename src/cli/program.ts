@@ -146,6 +146,10 @@ function ensureOptions(cmd: Command, withModes: boolean): Command {
       'model directory: model.onnx + tokenizer.json (default: the generated SYNTHETIC BERT-base model)',
     )
     .option('--dimension <n>', 'declared vector dimension (default 768)')
+    .option(
+      '--vector-precision <p>',
+      'float32 (default) or float16: how the token table stores vectors (SQLite BLOB, pgvector halfvec)',
+    )
     .option('--batch-size <n>', 'documents per batch, or auto')
     .option('--order-by <order>', 'doc_id | newest | random')
     .option('--seed <n>', 'seed for --order-by random')

@@ -21,6 +21,7 @@ export interface EnsureFlags {
   orderBy?: string;
   seed?: string;
   dimension?: string;
+  vectorPrecision?: string;
 }
 
 function integerFlag(name: string, value: string): number {
@@ -89,6 +90,7 @@ export function specFromFlags(
     const dialect = dialectOfUrl(envUrl);
     if (dialect && dialect !== 'sqlite') sub('database').dialect = dialect;
   }
+  if (flags.vectorPrecision !== undefined) sub('database').vectorPrecision = flags.vectorPrecision;
   if (flags.model !== undefined) sub('embedding').modelPath = flags.model;
   if (flags.dimension !== undefined) sub('embedding').dimension = integerFlag('dimension', flags.dimension);
   if (flags.orderBy !== undefined) sub('selection').orderBy = flags.orderBy;
@@ -117,4 +119,5 @@ const FLAG_OF_FIELD: Record<string, string> = {
   'spec.database.url': '--db',
   'spec.source.path': '--source',
   'spec.embedding.modelPath': '--model',
+  'spec.database.vectorPrecision': '--vector-precision',
 };

@@ -87,6 +87,13 @@ describe('float16 vectors on SQLite through the CLI', () => {
       ...(await ensurePmcArgs(DOCS)).slice(3),
     ]);
     assert.equal(v.code, 0, v.stderr + v.stdout);
+    // The same declaration by flag, without a manifest; a precision that does not exist is bad input.
+    const rest = (await ensurePmcArgs(DOCS)).slice(1);
+    const byFlag = await runCli(['validate', '--vector-precision', 'float16', '--db', f16, ...rest]);
+    assert.equal(byFlag.code, 0, byFlag.stderr + byFlag.stdout);
+    const bad = await runCli(['validate', '--vector-precision', 'float8', '--db', f16, ...rest]);
+    assert.equal(bad.code, 2, bad.stderr + bad.stdout);
+    assert.match(bad.stderr, /--vector-precision: must be one of "float32", "float16"/);
 
     const wide = vectors(f32, 'float32');
     const half = vectors(f16, 'float16');
