@@ -2,7 +2,8 @@
  * `npm run bench`: what a user feels — how fast and how cheaply datastate gets a dataset to its target state
  * (GitHub issue #9). Runs every sub-benchmark in its own child process (peak RSS and CPU time measured by the
  * kernel for the child, see bench/rss-hook.ts), prints a table and writes docs/benchmarks.md (machine,
- * versions, models, exact commands, targets met or missed and why). About 5-6 minutes on 2 cores.
+ * versions, models, exact commands, targets met or missed and why). About 13 minutes on 2 cores (measured
+ * 2026-12-02: 751 s), plus the models' generation the first time.
  *
  *   npm run bench [-- --quick] [-- --no-wait] [-- --out FILE] [-- --keep] [-- --bert-docs N]
  *
@@ -637,6 +638,21 @@ for (let i = 0; i < 3; i++)
   scaleValidate.push(
     await child(`8 CLI validate ${SIZES.scaleDocs}`, asValidate(ensureArgs(SIZES.scaleDocs, scaleDb))),
   );
+// The issue's goal is in process (<= 1 s at 50,000): the same no-op validate without Node's start-up.
+const scaleNoopRun = await child(`8 no-op reconcile ${SIZES.scaleDocs} in process`, [
+  'bench/noop.ts',
+  '--db',
+  scaleDb,
+  '--model',
+  MODEL.small,
+  '--dimension',
+  String(DIM.small),
+  '--doc-count',
+  String(SIZES.scaleDocs),
+  '--repeat',
+  '3',
+]);
+const scaleNoop = json<{ ValidateOnly: NoopMode; AutoFix: NoopMode }>(scaleNoopRun).ValidateOnly;
 const scaleDbBytes = ['', '-wal'].reduce(
   (n, suffix) => n + (existsSync(scaleDb + suffix) ? statSync(scaleDb + suffix).size : 0),
   0,
@@ -765,6 +781,8 @@ const liveGrowth = h1.heap.heapMiB + h1.heap.externalMiB - h0.heap.heapMiB - h0.
 const bytesPerDoc = (liveGrowth * 2 ** 20) / (h1.docs - h0.docs);
 // What is held for each document beyond the first: a few hundred bytes is its id and inspection row.
 const liveFlat = bytesPerDoc < 2048;
+// The JavaScript heap alone: where per-document objects (ids, inspection rows, the plan) live.
+const heapBytesPerDoc = ((h1.heap.heapMiB - h0.heap.heapMiB) * 2 ** 20) / (h1.docs - h0.docs);
 rows.push({
   id: '4',
   what: `\`datastate ensure\` peak RSS (getrusage maxrss) at ${rss.map((x) => f0(x.docs)).join(' / ')} docs`,
@@ -867,10 +885,11 @@ for (const r of [rowBert, rowSmall]) {
     data: `SYNTHETIC corpus, ${f0(scaleReport.healed.tokens)} token rows, database ${f1(scaleDbBytes / 1e9)} GB`,
     result:
       `heal **${f1(scaleRun.wall)} s** (${f0(SIZES.scaleDocs / scaleRun.wall)} docs/s), peak RSS **${mib(scaleRun.usage.maxRssKiB)}**; ` +
-      `no-op validate **${f2(walls[1]!)} s** wall (median of 3${scaleValidate.every((r) => json<CliReport>(r).ready) ? ', READY' : ', NOT READY'})`,
-    target: 'validate ≤ 1 s',
-    met: walls[1]! <= 1 ? 'met' : 'MISSED',
-    machine: `${cond(scaleRun)}; validate ${cond(scaleValidate[1]!)}`,
+      `no-op validate in process **${f2(scaleNoop.median)} s** (median of ${scaleNoop.runs.length}${scaleNoop.ready ? ', READY' : ', NOT READY'}; ` +
+      `store queries ${f2(Object.values(scaleNoop.queries).reduce((a, b) => a + b, 0))} s), whole CLI \`validate\` ${f2(walls[1]!)} s wall (median of 3${scaleValidate.every((r) => json<CliReport>(r).ready) ? ', READY' : ', NOT READY'})`,
+    target: 'in process ≤ 1 s',
+    met: scaleNoop.median <= 1 && scaleNoop.ready ? 'met' : 'MISSED',
+    machine: `${cond(scaleRun)}; in process ${cond(scaleNoopRun)}; CLI validate ${cond(scaleValidate[1]!)}`,
   });
   if ('skipped' in pgScale)
     rows.push({
@@ -928,17 +947,14 @@ const findings: string[] = [];
       `${f1(phaseCpu)} core-seconds (inference plus reading, tokenizing, copying vectors out of the workers, normalizing and writing — ` +
       `${f1(k.w.seconds)} s of SQLite writes alone), and on ${nproc} cores every one of those extra seconds is taken from inference: at full ` +
       `use of the cores that bounds the ratio near ${f2(r.x.inferenceCoreSeconds / phaseCpu)}. ` +
-      `Besides, with \`healing.concurrency: 1\` (the default) the cores are not fully used (${f2(busy)} of ${nproc} busy during the embed phase): ` +
-      `the next batch is read, tokenized and handed to the workers only after the previous one has finished embedding — and, by the ` +
-      `order of the promise callbacks in src/heal/embed-batches.ts, only after the previous batch's write has run on the main thread — ` +
-      `and at the end of every batch one worker waits for the other's last sequence.`;
+      `Idle cores are not what is left: the executor reads and tokenizes one batch ahead (prefetch 1) and each session thread holds ` +
+      `its next batch (src/embed/backend.ts), so ${f2(busy)} of ${nproc} cores were busy during the embed phase (bare: ${f2(r.bare.coresBusy)}).`;
     if (exps.length)
       s +=
-        ` The two effects multiply: ${f2(r.x.inferenceCoreSeconds / phaseCpu)} × ${f2(busy)}/${f2(r.bare.coresBusy)} (cores busy, heal/bare) = ` +
+        ` CPU bound and cores busy together: ${f2(r.x.inferenceCoreSeconds / phaseCpu)} × ${f2(busy)}/${f2(r.bare.coresBusy)} (cores busy, heal/bare) = ` +
         `${f2(((r.x.inferenceCoreSeconds / phaseCpu) * busy) / r.bare.coresBusy)}, against ${f3(r.x.ratio)} measured.` +
         ` Measured from the same loaded database: ${exps.map((x) => `${x.what.replace(/\*\*/g, '')} → ${f3(x.ratio)} (${f2(x.h.embed!.cpuSeconds / x.e)} cores busy)`).join('; ')}. ` +
-        `What would close it: concurrency 2 by default (or the executor dispatching the next batch before writing the previous one) ` +
-        `removes the idle gaps; the rest is CPU that ${nproc} cores cannot give twice — the writes already run at ${pct(k.ofRaw)} of SQLite's ` +
+        `So a second batch embedding at once adds nothing; what is left is CPU that ${nproc} cores cannot give twice — the writes run at ${pct(k.ofRaw)} of SQLite's ` +
         `raw bulk-load rate, so only a spare core (more cores than inference workers) or less work per token (fewer bytes to write, ` +
         `cheaper vector post-processing) would lift it. With ${LABEL.bert} the same work is ${pct(Math.max(0, rowBert.h.embed!.cpuSeconds - rowBert.x.inferenceCoreSeconds) / rowBert.x.inferenceCoreSeconds)} of the inference CPU (${f1(rowBert.h.embed!.cpuSeconds)} core-seconds in its embed phase against ${f1(rowBert.x.inferenceCoreSeconds)} for its tokens at the limit).`;
   }
@@ -979,7 +995,11 @@ findings.push(
     (liveFlat
       ? ` — the order of what the engine keeps per document by design (its id in the candidate list, the inspection and the plan; ` +
         `the largest sample also catches whichever batch's vectors are in flight). `
-      : ` — more than ids and inspection rows: something is held per document. `) +
+      : ` — more than ids and inspection rows. Of it, the JavaScript heap (where per-document objects live) grew ` +
+        `${f1(h1.heap.heapMiB - h0.heap.heapMiB)} MiB, ${f0(heapBytesPerDoc)} bytes per document, and external memory (ArrayBuffers: vectors, ` +
+        `the tokenizer's buffers) ${f1(h1.heap.externalMiB - h0.heap.externalMiB)} MiB; the peak is the largest of ${h0.heap.samples} samples at ` +
+        `${f0(h0.docs)} docs and of ${h1.heap.samples} at ${f0(h1.docs)}, so a longer run also has more chances to catch buffers in flight. ` +
+        `This run does not tell which. `) +
     (strictFlat || !liveFlat
       ? ''
       : `So the RSS rise is not data the main thread holds (the embedding workers keep only their session and the batch in ` +
@@ -998,9 +1018,16 @@ findings.push(
       `take about ${f2(Math.max(0, cliWalls[1]! - noop.ValidateOnly.median))} s; see docs/runtime.md, "Start-up"). Where the in-process time goes (store queries): ` +
       `${Object.entries(q)
         .map(([k, v]) => `${k} ${f2(v)} s`)
-        .join(', ')}. \`counts()\` (src/store/sql/dialect.ts) reads every token row: ` +
-      `COUNT(DISTINCT doc_id) and the orphan query's SELECT DISTINCT doc_id both scan the whole token index (${f0(big.report.healed.tokens)} entries); ` +
-      `finding the distinct doc_ids by skipping through the index (one seek per document) would make both proportional to the documents, not the tokens.`,
+        .join(
+          ', ',
+        )} (${f2(Object.values(q).reduce((a, b) => a + b, 0))} s in all, of the ${f2(noop.ValidateOnly.median)} s; the rest is wiring, ` +
+      `selection, the checks and the vector sample). None of them reads every token row (${f0(big.report.healed.tokens)} here): \`counts()\` sums ` +
+      `the token-row counter (one row per document, kept by triggers; docs/databases.md, "The token-row counter") and ` +
+      `\`embeddingStates()\` reads one counter row and two seeks on the token key per document, so the cost follows the documents (row 8 at ` +
+      `${f0(SIZES.scaleDocs)}). Issue #17's goals at 10,000 documents: in process ≤ 0.2 s — the inspection's store queries ` +
+      `${Object.values(q).reduce((a, b) => a + b, 0) <= 0.2 ? 'meet it' : 'miss it'}, the whole in-process validate ` +
+      `${noop.ValidateOnly.median <= 0.2 ? 'meets it' : 'misses it'} (${f2(noop.ValidateOnly.median)} s); the CLI's \`validate\` ≤ 0.6 s wall: ` +
+      `${cliWalls[1]! <= 0.6 ? 'met' : 'MISSED'} (${f2(cliWalls[1]!)} s)${big.docs === 10_000 ? '' : ` (this run had ${f0(big.docs)} documents)`}.`,
   );
 }
 {
@@ -1032,7 +1059,7 @@ findings.push(
   const hours = (rate: number) => vectors / rate / 3600;
   findings.push(
     `**Row 8, 50,000 documents:** ${SIZES.scaleDocs === 50_000 ? '' : `run at ${f0(SIZES.scaleDocs)} documents, not 50,000 (\`--scale-docs\`); `}` +
-      `heal ${f1(scaleRun.wall)} s, peak RSS ${mib(scaleRun.usage.maxRssKiB)}, no-op validate ${f2(scaleValidate.map((r) => r.wall).sort((a, b) => a - b)[1]!)} s, with the tiny model. ` +
+      `heal ${f1(scaleRun.wall)} s, peak RSS ${mib(scaleRun.usage.maxRssKiB)}, no-op validate ${f2(scaleNoop.median)} s in process (goal ≤ 1 s: ${scaleNoop.median <= 1 ? 'met' : 'MISSED'}) and ${f2(scaleValidate.map((r) => r.wall).sort((a, b) => a - b)[1]!)} s as a whole CLI process, with the tiny model. ` +
       `With the BERT-base shape (768 dimensions) the seed's 50,000 PMC abstracts are ~${f0(vectors / 1e6)} M token vectors ` +
       `(${f1(tokensPerDoc)} stored per document in row 2): float32 ${f1((vectors * 3072) / 1e9)} GB of vector data alone ` +
       `(${f0(f16.bytesPerToken.f32 * (768 / f16.dimension))} bytes per token row measured in SQLite: ${f1((vectors * f16.bytesPerToken.f32) / 1e9)} GB), ` +
