@@ -954,7 +954,7 @@ const findings: string[] = [];
         ` CPU bound and cores busy together: ${f2(r.x.inferenceCoreSeconds / phaseCpu)} × ${f2(busy)}/${f2(r.bare.coresBusy)} (cores busy, heal/bare) = ` +
         `${f2(((r.x.inferenceCoreSeconds / phaseCpu) * busy) / r.bare.coresBusy)}, against ${f3(r.x.ratio)} measured.` +
         ` Measured from the same loaded database: ${exps.map((x) => `${x.what.replace(/\*\*/g, '')} → ${f3(x.ratio)} (${f2(x.h.embed!.cpuSeconds / x.e)} cores busy)`).join('; ')}. ` +
-        `So a second batch embedding at once adds nothing; what is left is CPU that ${nproc} cores cannot give twice — the writes run at ${pct(k.ofRaw)} of SQLite's ` +
+        `So a second batch embedding at once adds little; what is left is CPU that ${nproc} cores cannot give twice — the writes run at ${pct(k.ofRaw)} of SQLite's ` +
         `raw bulk-load rate, so only a spare core (more cores than inference workers) or less work per token (fewer bytes to write, ` +
         `cheaper vector post-processing) would lift it. With ${LABEL.bert} the same work is ${pct(Math.max(0, rowBert.h.embed!.cpuSeconds - rowBert.x.inferenceCoreSeconds) / rowBert.x.inferenceCoreSeconds)} of the inference CPU (${f1(rowBert.h.embed!.cpuSeconds)} core-seconds in its embed phase against ${f1(rowBert.x.inferenceCoreSeconds)} for its tokens at the limit).`;
   }
