@@ -55,17 +55,25 @@ if (values.concurrency !== undefined) spec.healing.concurrency = Number(values.c
 const t0 = performance.now();
 const at = () => (performance.now() - t0) / 1000;
 const marks: { embedStart?: number; embedEnd?: number; loadEnd?: number; modelSeconds?: number } = {};
-/** CPU time of the whole process (every thread: getrusage RUSAGE_SELF) at the embedding phase's start and end. */
-const cpu: { start?: NodeJS.CpuUsage; end?: NodeJS.CpuUsage } = {};
+/** CPU seconds the main thread has used. */
+const threadCpuSeconds = (): number => {
+  const u = process.threadCpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+/** CPU time of the whole process (every thread: getrusage RUSAGE_SELF) and of the main thread at the embedding
+ *  phase's start and end. */
+const cpu: { start?: NodeJS.CpuUsage; end?: NodeJS.CpuUsage; mainStart?: number; mainEnd?: number } = {};
 let lastLog = 0;
 const onEvent = (e: EngineEvent) => {
   if (e.type === 'embed-progress') {
     if (marks.embedStart === undefined) {
       marks.embedStart = at();
       cpu.start = process.cpuUsage();
+      cpu.mainStart = threadCpuSeconds();
     }
     marks.embedEnd = at();
     cpu.end = process.cpuUsage();
+    cpu.mainEnd = threadCpuSeconds();
     if (at() - lastLog > 10) {
       lastLog = at();
       log(
@@ -96,14 +104,17 @@ if (values.prefetch !== undefined) {
       prefetch,
     });
 }
-const writes = { calls: 0, documents: 0, rows: 0, bytes: 0, seconds: 0 };
+/** cpuSeconds: CPU time of the main thread inside the writes (node:sqlite runs them on it, synchronously). */
+const writes = { calls: 0, documents: 0, rows: 0, bytes: 0, seconds: 0, cpuSeconds: 0 };
 const store = deps.store;
 const writeEmbeddings = store.writeEmbeddings.bind(store);
 const skipWrites = values['skip-writes'];
 store.writeEmbeddings = async (ws) => {
   const w0 = performance.now();
+  const c0 = threadCpuSeconds();
   if (!skipWrites) await writeEmbeddings(ws);
   writes.seconds += (performance.now() - w0) / 1000;
+  writes.cpuSeconds += threadCpuSeconds() - c0;
   writes.calls++;
   writes.documents += ws.length;
   for (const w of ws) {
@@ -132,6 +143,8 @@ emit({
           start: marks.embedStart,
           end: marks.embedEnd,
           cpuSeconds: (cpu.end!.user + cpu.end!.system - cpu.start!.user - cpu.start!.system) / 1e6,
+          /** Of which the main thread's (reading, tokenizing, handing batches out, taking vectors in, writing). */
+          mainThreadCpuSeconds: cpu.mainEnd! - cpu.mainStart!,
         },
   loadSeconds: marks.loadEnd ?? null,
   modelLoadSeconds: marks.modelSeconds ?? null,

@@ -8,11 +8,12 @@
  * thread (a Node worker thread), so the main thread's event loop stays free to read and write the database, report progress and
  * answer health checks while the model runs.
  *
- * Each session thread holds up to SESSION_THREAD_DEPTH batches: the one it runs and the next, waiting in its own
- * message port. Handing out batches and taking results in is the main thread's work, and the main thread also
- * reads, tokenizes and writes (a node:sqlite write blocks its event loop for the whole transaction): with one
- * batch per thread, a thread that had finished sat idle until the main thread got round to sending it the next.
- * With the next batch already in its port, it starts at once.
+ * Each session thread holds up to SESSION_THREAD_DEPTH batches: the one it runs and those after it, waiting in its
+ * own message port. Handing out batches and taking results in is the main thread's work, and the main thread also
+ * reads, tokenizes and writes: a node:sqlite write blocks its event loop for the whole transaction and its commit
+ * (with the WAL checkpoint), 50-100 ms for 16 documents of a small model, while one batch of such a model runs in
+ * about 10 ms. A thread that had run out of batches sat idle until the main thread got round to it; with enough
+ * batches already in its port, it never waits (docs/embedding.md, "Parallelism").
  */
 import { Worker } from 'node:worker_threads';
 import { EmbedderError, ModelLoadError } from './errors.ts';
@@ -38,8 +39,8 @@ export interface Slot {
   exec(rows: readonly (readonly number[])[]): Promise<RunResult>;
 }
 
-/** Batches a session thread holds at once: the one it runs and the next (see the top of this file). */
-export const SESSION_THREAD_DEPTH = 2;
+/** Batches a session thread holds at once: the one it runs and up to seven more (see the top of this file). */
+export const SESSION_THREAD_DEPTH = 8;
 
 /** FIFO queue of batches over a fixed set of slots (sessions), each taking up to `depth` batches at once. */
 export class SlotQueue {

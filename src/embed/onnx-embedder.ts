@@ -101,7 +101,11 @@ interface DocWork {
   row: Int32Array;
   /** Number of output vectors. */
   count: number;
-  vectors: Float32Array;
+  /** Whether every word piece of the one window gives a vector: the document's vectors are then one contiguous
+   *  range of its output row, taken as a view of the model's output (no copy). */
+  contiguous: boolean;
+  /** Filled by collect: a view of the output (contiguous) or a copy of the kept positions. */
+  vectors: Float32Array | null;
 }
 
 interface Seq {
@@ -188,9 +192,11 @@ class OnnxTokenEmbedder implements TokenEmbedder {
     const keepSpecial = this.info.keepSpecialTokens;
     const outTokens = keepSpecial ? [...prefix.tokens] : [];
     const row = new Int32Array(kept);
+    let skipped = 0;
     for (let i = 0; i < kept; i++) {
       if (skip !== null && skip.has(ids[i]!)) {
         row[i] = -1;
+        skipped++;
         continue;
       }
       row[i] = outTokens.length;
@@ -213,7 +219,8 @@ class OnnxTokenEmbedder implements TokenEmbedder {
       owner,
       row,
       count: outTokens.length,
-      vectors: new Float32Array(outTokens.length * this.dimension),
+      contiguous: windows.length === 1 && skipped === 0,
+      vectors: null,
     };
   }
 
@@ -227,9 +234,16 @@ class OnnxTokenEmbedder implements TokenEmbedder {
     const keepSpecial = this.info.keepSpecialTokens;
     const rowBase = rowIndex * seqLen * D;
     const content = win.end - win.start;
+    if (doc.contiguous) {
+      // [special prefix] content [special suffix] are consecutive positions of the row, in output order.
+      const first = keepSpecial ? 0 : pre;
+      doc.vectors = data.subarray(rowBase + first * D, rowBase + (first + doc.count) * D);
+      return;
+    }
+    const vectors = (doc.vectors ??= new Float32Array(doc.count * D));
     const copy = (pos: number, target: number): void => {
       const src = rowBase + pos * D;
-      doc.vectors.set(data.subarray(src, src + D), target * D);
+      vectors.set(data.subarray(src, src + D), target * D);
     };
     if (keepSpecial && w === 0) for (let p = 0; p < pre; p++) copy(p, p);
     for (let k = 0; k < content; k++) {
@@ -282,12 +296,13 @@ class OnnxTokenEmbedder implements TokenEmbedder {
     );
     const D = this.dimension;
     for (const doc of work) {
-      if (this.info.normalize) l2normalize(doc.vectors, D);
+      const vectors = doc.vectors!;
+      if (this.info.normalize) l2normalize(vectors, D);
       outcomes[doc.index] = {
         ok: true,
         docId: doc.docId,
         tokens: doc.tokens,
-        vectors: doc.vectors,
+        vectors,
         dimension: D,
       };
     }

@@ -20,8 +20,13 @@ try {
     }
     session.run(m.rows).then(
       (r) => {
-        // Copy out of onnxruntime's buffer into one we can hand over without another copy.
-        const data = r.data.slice();
+        // onnxruntime-node gives the output in an ArrayBuffer of its own, which is handed over as it is; only a
+        // view into a larger or shared buffer is copied first.
+        const whole =
+          r.data.buffer instanceof ArrayBuffer &&
+          r.data.byteOffset === 0 &&
+          r.data.byteLength === r.data.buffer.byteLength;
+        const data = whole ? r.data : r.data.slice();
         post({ type: 'result', id: m.id, data, seqLen: r.seqLen }, [data.buffer as ArrayBuffer]);
       },
       (e: unknown) => post({ type: 'run-error', id: m.id, message: (e as Error)?.message ?? String(e) }),

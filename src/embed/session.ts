@@ -32,6 +32,25 @@ export interface ModelSession {
   release(): Promise<void>;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** int32 values widened to int64. On little-endian machines by writing each value's two 32-bit words (its
+ *  sign in the high one), without making a BigInt per value. */
+export function int64Of(values: Int32Array): BigInt64Array {
+  const out = new BigInt64Array(values.length);
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]!);
+    return out;
+  }
+  const words = new Int32Array(out.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    words[2 * i] = v;
+    words[2 * i + 1] = v >> 31;
+  }
+  return out;
+}
+
 function metadataOf(session: ort.InferenceSession, which: 'input' | 'output'): TensorInfo[] {
   const meta = which === 'input' ? session.inputMetadata : session.outputMetadata;
   return meta.map((m) => ({
@@ -72,26 +91,18 @@ export async function openModelSession(s: SessionSettings): Promise<ModelSession
     const feeds = (rows: readonly (readonly number[])[]): Record<string, ort.Tensor> => {
       const b = rows.length;
       const len = Math.max(...rows.map((r) => r.length));
-      const n = b * len;
-      const make = (fill: (row: readonly number[], i: number) => number): ort.Tensor => {
-        if (idType === 'int64') {
-          const a = new BigInt64Array(n);
-          rows.forEach((row, r) => {
-            for (let i = 0; i < len; i++) a[r * len + i] = BigInt(fill(row, i));
-          });
-          return new ort.Tensor('int64', a, [b, len]);
-        }
-        const a = new Int32Array(n);
-        rows.forEach((row, r) => {
-          for (let i = 0; i < len; i++) a[r * len + i] = fill(row, i);
-        });
-        return new ort.Tensor('int32', a, [b, len]);
-      };
-      const f: Record<string, ort.Tensor> = {
-        input_ids: make((row, i) => (i < row.length ? row[i]! : s.padId)),
-        attention_mask: make((row, i) => (i < row.length ? 1 : 0)),
-      };
-      if (hasTokenTypes) f.token_type_ids = make(() => 0);
+      const ids = new Int32Array(b * len).fill(s.padId);
+      const mask = new Int32Array(b * len);
+      rows.forEach((row, r) => {
+        ids.set(row, r * len);
+        mask.fill(1, r * len, r * len + row.length);
+      });
+      const tensor = (values: Int32Array): ort.Tensor =>
+        idType === 'int64'
+          ? new ort.Tensor('int64', int64Of(values), [b, len])
+          : new ort.Tensor('int32', values, [b, len]);
+      const f: Record<string, ort.Tensor> = { input_ids: tensor(ids), attention_mask: tensor(mask) };
+      if (hasTokenTypes) f.token_type_ids = tensor(new Int32Array(b * len));
       return f;
     };
 

@@ -234,6 +234,35 @@ describe('ONNX token embedder (small generated model)', () => {
     }
   });
 
+  it('documents sharing one run each get their own vectors, normalized apart (kept as views of the output)', async () => {
+    const docs = [SAMPLE_DOCS[0]!, SAMPLE_DOCS[2]!, SAMPLE_DOCS[4]!].map((text, i) => ({
+      docId: `v${i}`,
+      text,
+    }));
+    for (const keepSpecialTokens of [false, true]) {
+      const opts = { threads: 1, maxPadFraction: 1, maxBatchTokens: 4096, keepSpecialTokens };
+      const together = await loadEmbedder(dir, { ...opts, normalize: true });
+      const alone = await loadEmbedder(dir, { ...opts, normalize: true, maxBatchSize: 1 });
+      try {
+        const t = (await together.embed(docs)).map(ok);
+        assert.equal(together.stats.runs, 1, 'the three documents went through one session run');
+        for (const [i, d] of docs.entries()) {
+          const a = ok((await alone.embed([d]))[0]);
+          assert.deepEqual(t[i]!.tokens, a.tokens);
+          assert.ok(
+            maxAbsDiff(t[i]!.vectors, a.vectors) < 1e-5,
+            `${d.docId}, keepSpecialTokens ${keepSpecialTokens}`,
+          );
+          for (let k = 0; k < a.tokens.length; k++)
+            assert.ok(Math.abs(Math.hypot(...t[i]!.vectors.subarray(k * D, (k + 1) * D)) - 1) < 1e-5);
+        }
+      } finally {
+        await together.close();
+        await alone.close();
+      }
+    }
+  });
+
   it('is deterministic: a second load gives bit-identical vectors and the same fingerprint', async () => {
     const docs = SAMPLE_DOCS.map((text, i) => ({ docId: `s${i}`, text }));
     const e = await loadEmbedder(dir, { dimension: D, threads: 1 });
