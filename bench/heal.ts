@@ -8,6 +8,8 @@
  *                      [--concurrency N]   (an experiment: spec.healing.concurrency, default 1)
  *                      [--prefetch N]      (an experiment: batches read and tokenized ahead, default 1; 0 = before)
  *                      [--skip-writes]     (a diagnostic: writeEmbeddings does nothing; not ready afterwards)
+ *                      [--defer-writes]    (a diagnostic: the writes are kept and done after the embed phase, alone,
+ *                                           to measure their CPU without inference beside them)
  *
  * Prints one JSON object (seconds, healed counts, tokens fed to the model, write time, ...).
  */
@@ -36,6 +38,8 @@ const { values } = parseArgs({
     prefetch: { type: 'string' },
     /** A diagnostic: embed everything but write nothing (the dataset is then, of course, not ready). */
     'skip-writes': { type: 'boolean', default: false },
+    /** A diagnostic: keep the writes and do them after the embed phase (vectors held in memory meanwhile). */
+    'defer-writes': { type: 'boolean', default: false },
   },
 });
 
@@ -109,12 +113,18 @@ const writes = { calls: 0, documents: 0, rows: 0, bytes: 0, seconds: 0, cpuSecon
 const store = deps.store;
 const writeEmbeddings = store.writeEmbeddings.bind(store);
 const skipWrites = values['skip-writes'];
-store.writeEmbeddings = async (ws) => {
+const deferWrites = values['defer-writes'];
+const deferred: Parameters<typeof writeEmbeddings>[0][] = [];
+const timedWrite = async (ws: Parameters<typeof writeEmbeddings>[0]): Promise<void> => {
   const w0 = performance.now();
   const c0 = threadCpuSeconds();
-  if (!skipWrites) await writeEmbeddings(ws);
+  await writeEmbeddings(ws);
   writes.seconds += (performance.now() - w0) / 1000;
   writes.cpuSeconds += threadCpuSeconds() - c0;
+};
+store.writeEmbeddings = async (ws) => {
+  if (deferWrites) deferred.push(ws);
+  else if (!skipWrites) await timedWrite(ws);
   writes.calls++;
   writes.documents += ws.length;
   for (const w of ws) {
@@ -124,12 +134,18 @@ store.writeEmbeddings = async (ws) => {
 };
 
 const result = await reconcile(spec, deps);
+let { ready, outcome } = result;
+if (deferWrites) {
+  // The writes alone, in the order the heal made them; then a pass that must find the dataset whole.
+  for (const ws of deferred.splice(0)) await timedWrite(ws);
+  ({ ready, outcome } = await reconcile(spec, deps));
+}
 const seconds = at();
 await wired.close();
 const e = embedder as TokenEmbedder | null;
 emit({
-  ready: result.ready,
-  outcome: result.outcome,
+  ready,
+  outcome,
   seconds,
   healed: result.healed,
   failures: result.failures.length,
@@ -157,4 +173,5 @@ emit({
   prefetch: values.prefetch === undefined ? 1 : Number(values.prefetch),
   writes,
   skipWrites,
+  deferWrites,
 });
