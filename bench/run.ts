@@ -972,8 +972,8 @@ const findings: string[] = [];
         `${f2(((r.x.inferenceCoreSeconds / phaseCpu) * busy) / r.bare.coresBusy)}, against ${f3(r.x.ratio)} measured.` +
         ` Measured from the same loaded database: ${exps.map((x) => `${x.what.replace(/\*\*/g, '')} → ${f3(x.ratio)} (${f2(x.h.embed!.cpuSeconds / x.e)} cores busy)`).join('; ')}. ` +
         (deferred
-          ? `The same writes took ${f2(deferred.h.writes.cpuSeconds)} CPU-seconds done alone after inference, against ${f2(k.w.cpuSeconds)} beside it: ` +
-            `sharing the cores with inference makes them ${f1(k.w.cpuSeconds / deferred.h.writes.cpuSeconds)}× dearer. `
+          ? `The same writes took ${f2(deferred.h.writes.cpuSeconds)} CPU-seconds done alone after inference, against ${f2(k.w.cpuSeconds)} beside it ` +
+            `(beside/alone ${f2(k.w.cpuSeconds / deferred.h.writes.cpuSeconds)}). `
           : '') +
         `So a second batch embedding at once adds little; what is left is CPU that ${nproc} cores cannot give twice — the writes run at ${pct(k.ofRaw)} of SQLite's ` +
         `raw bulk-load rate, so only a spare core (more cores than inference workers) or less work per token (fewer bytes to write, ` +
