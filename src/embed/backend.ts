@@ -26,6 +26,8 @@ export interface Backend {
   readonly parallelism: number;
   run(rows: readonly (readonly number[])[], signal?: AbortSignal): Promise<RunResult>;
   close(): Promise<void>;
+  /** Session threads only: batches that were waiting in the threads' ports at close() and were skipped. */
+  skippedAtClose?(): number;
 }
 
 interface Job {
@@ -109,7 +111,19 @@ export type FromSessionThread =
   | { type: 'ready'; output: string; dimension: number }
   | { type: 'init-error'; name: string; message: string; file?: string }
   | { type: 'result'; id: number; data: Float32Array; seqLen: number }
-  | { type: 'run-error'; id: number; message: string };
+  | { type: 'run-error'; id: number; message: string }
+  | { type: 'closed'; skipped: number };
+
+/**
+ * What a session thread gets at start: its session's settings, and one shared word the pool sets to 1 when it
+ * closes. The thread reads it before each run, so the batches still waiting in its port when the pool closes are
+ * skipped, not run (up to SESSION_THREAD_DEPTH - 1 of them: seconds with a large model, and after 10 s close()
+ * would have to terminate the thread).
+ */
+export interface SessionThreadData {
+  settings: SessionSettings;
+  closing: SharedArrayBuffer;
+}
 
 function revive(m: { name: string; message: string; file?: string }): Error {
   if (m.name === 'ModelLoadError' && m.file !== undefined) {
@@ -142,9 +156,12 @@ function threadExecArgv(): string[] | undefined {
 
 class SessionThread implements Slot {
   readonly worker: Worker;
+  /** Batches the thread skipped when it was closed (they were waiting in its port). */
+  skippedAtClose = 0;
+  private readonly closing = new Int32Array(new SharedArrayBuffer(4));
   private nextId = 1;
   private pending = new Map<number, { resolve: (r: RunResult) => void; reject: (e: unknown) => void }>();
-  private closing = false;
+  private closed = false;
   private exited = false;
   private readonly onBroken: (e: Error) => void;
 
@@ -152,10 +169,11 @@ class SessionThread implements Slot {
     this.onBroken = onBroken;
     const execArgv = threadExecArgv();
     this.worker = new Worker(new URL('./session-thread.ts', import.meta.url), {
-      workerData: settings,
+      workerData: { settings, closing: this.closing.buffer } satisfies SessionThreadData,
       ...(execArgv !== undefined && { execArgv }),
     });
     this.worker.on('message', (m: FromSessionThread) => {
+      if (m.type === 'closed') this.skippedAtClose = m.skipped;
       if (m.type === 'result' || m.type === 'run-error') {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
@@ -165,7 +183,7 @@ class SessionThread implements Slot {
       }
     });
     const died = (why: string): void => {
-      if (this.closing) return;
+      if (this.closed) return;
       const e = new EmbedderError(`inference session thread ${index} stopped: ${why}`);
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
@@ -226,7 +244,8 @@ class SessionThread implements Slot {
    * down a worker that still holds an onnxruntime session can abort the whole process in native code.
    */
   async close(): Promise<void> {
-    this.closing = true;
+    this.closed = true;
+    Atomics.store(this.closing, 0, 1);
     for (const p of this.pending.values()) p.reject(new EmbedderError('the embedder is closed'));
     this.pending.clear();
     if (this.exited) return;
@@ -268,5 +287,6 @@ export async function sessionThreadsBackend(settings: SessionSettings, sessions:
       q.break(new EmbedderError('the embedder is closed'));
       await Promise.all(pool.map((w) => w.close()));
     },
+    skippedAtClose: () => pool.reduce((n, w) => n + w.skippedAtClose, 0),
   };
 }

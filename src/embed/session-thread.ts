@@ -3,19 +3,29 @@
  * the pool sends it, one at a time. See backend.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { FromSessionThread, ToSessionThread } from './backend.ts';
-import { openModelSession, type SessionSettings } from './session.ts';
+import type { FromSessionThread, SessionThreadData, ToSessionThread } from './backend.ts';
+import { openModelSession } from './session.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('src/embed/session-thread.ts runs as a worker thread only');
 const post = (m: FromSessionThread, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
 
+const { settings, closing } = workerData as SessionThreadData;
+const closingFlag = new Int32Array(closing);
+let skipped = 0;
+
 try {
-  const session = await openModelSession(workerData as SessionSettings);
+  const session = await openModelSession(settings);
   port.on('message', (m: ToSessionThread) => {
     if (m.type === 'close') {
       // Release the session first, then let the thread end on its own (see SessionThread.close).
+      post({ type: 'closed', skipped });
       void session.release().finally(() => port.close());
+      return;
+    }
+    // The pool is closing: this batch waited in the port behind others and nobody waits for it any more.
+    if (Atomics.load(closingFlag, 0) === 1) {
+      skipped++;
       return;
     }
     session.run(m.rows).then(

@@ -22,6 +22,7 @@ import {
   type TokenEmbedder,
 } from '../../src/embed/index.ts';
 import type { EmbedOutcome } from '../../src/core/types.ts';
+import { SESSION_THREAD_DEPTH, sessionThreadsBackend } from '../../src/embed/backend.ts';
 import { SAMPLE_DOCS, longText, maxAbsDiff, smallModel, tempRoot } from '../fixtures/embed/models.ts';
 
 const D = 32;
@@ -309,6 +310,34 @@ describe('ONNX token embedder (small generated model)', () => {
       timeout: 20_000,
     });
     assert.equal(stdout.trim(), 'hello world');
+  });
+
+  it('close() skips the batches still waiting in the session threads (they are not run first)', async () => {
+    const tok = await loadTokenizer(dir);
+    const row = [101, ...tok.encode(longText(400)).ids.slice(0, 400), 102];
+    const backend = await sessionThreadsBackend(
+      {
+        modelFile: path.join(dir, 'model.onnx'),
+        threads: 1,
+        output: undefined,
+        probeIds: [101, 102],
+        padId: 0,
+      },
+      1,
+    );
+    const runs = Array.from({ length: SESSION_THREAD_DEPTH }, () => backend.run([row]));
+    const settled = Promise.allSettled(runs);
+    await backend.close();
+    const outcomes = await settled;
+    assert.ok(
+      outcomes.every((o) => o.status === 'rejected' && /closed/.test(String(o.reason))),
+      'nobody gets a result after close()',
+    );
+    // The thread held them all; at most the one it was running when close() came was run.
+    assert.ok(
+      backend.skippedAtClose!() >= SESSION_THREAD_DEPTH - 1,
+      `skipped ${backend.skippedAtClose!()} of ${SESSION_THREAD_DEPTH}`,
+    );
   });
 
   it('a dimension mismatch stops at load, naming both numbers and what to change', async () => {
