@@ -539,19 +539,21 @@ for (const docs of SIZES.heapCheck) {
 }
 
 // Row 5: no-op reconcile of the healthy biggest dataset.
-const noopRun = await child(`5 no-op reconcile ${big.docs} in process`, [
+/** bench/noop.ts on a healthy dataset of the small model: `repeat` no-op reconciles in one process. */
+const noopArgs = (db: string, docs: number, repeat: number): string[] => [
   'bench/noop.ts',
   '--db',
-  big.db,
+  db,
   '--model',
   MODEL.small,
   '--dimension',
   String(DIM.small),
   '--doc-count',
-  String(big.docs),
+  String(docs),
   '--repeat',
-  '5',
-]);
+  String(repeat),
+];
+const noopRun = await child(`5 no-op reconcile ${big.docs} in process`, noopArgs(big.db, big.docs, 5));
 const noop = json<{ ValidateOnly: NoopMode; AutoFix: NoopMode }>(noopRun);
 const cliValidate: Run[] = [];
 for (let i = 0; i < 3; i++)
@@ -655,19 +657,10 @@ for (let i = 0; i < 3; i++)
     await child(`8 CLI validate ${SIZES.scaleDocs}`, asValidate(ensureArgs(SIZES.scaleDocs, scaleDb))),
   );
 // The issue's goal is in process (<= 1 s at 50,000): the same no-op validate without Node's start-up.
-const scaleNoopRun = await child(`8 no-op reconcile ${SIZES.scaleDocs} in process`, [
-  'bench/noop.ts',
-  '--db',
-  scaleDb,
-  '--model',
-  MODEL.small,
-  '--dimension',
-  String(DIM.small),
-  '--doc-count',
-  String(SIZES.scaleDocs),
-  '--repeat',
-  '3',
-]);
+const scaleNoopRun = await child(
+  `8 no-op reconcile ${SIZES.scaleDocs} in process`,
+  noopArgs(scaleDb, SIZES.scaleDocs, 3),
+);
 const scaleNoop = json<{ ValidateOnly: NoopMode; AutoFix: NoopMode }>(scaleNoopRun).ValidateOnly;
 const scaleDbBytes = ['', '-wal'].reduce(
   (n, suffix) => n + (existsSync(scaleDb + suffix) ? statSync(scaleDb + suffix).size : 0),
