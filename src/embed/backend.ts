@@ -158,10 +158,10 @@ class SessionThread implements Slot {
   readonly worker: Worker;
   /** Batches the thread skipped when it was closed (they were waiting in its port). */
   skippedAtClose = 0;
+  /** One shared word, 1 once close() has begun: read here and by the thread before each run. */
   private readonly closing = new Int32Array(new SharedArrayBuffer(4));
   private nextId = 1;
   private pending = new Map<number, { resolve: (r: RunResult) => void; reject: (e: unknown) => void }>();
-  private closed = false;
   private exited = false;
   private readonly onBroken: (e: Error) => void;
 
@@ -183,7 +183,7 @@ class SessionThread implements Slot {
       }
     });
     const died = (why: string): void => {
-      if (this.closed) return;
+      if (Atomics.load(this.closing, 0) === 1) return;
       const e = new EmbedderError(`inference session thread ${index} stopped: ${why}`);
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
@@ -244,7 +244,6 @@ class SessionThread implements Slot {
    * down a worker that still holds an onnxruntime session can abort the whole process in native code.
    */
   async close(): Promise<void> {
-    this.closed = true;
     Atomics.store(this.closing, 0, 1);
     for (const p of this.pending.values()) p.reject(new EmbedderError('the embedder is closed'));
     this.pending.clear();
