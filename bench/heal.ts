@@ -43,6 +43,13 @@ const { values } = parseArgs({
   },
 });
 
+const skipWrites = values['skip-writes'];
+const deferWrites = values['defer-writes'];
+if (skipWrites && deferWrites)
+  throw new Error(
+    '--skip-writes and --defer-writes exclude each other: the writes are either thrown away or kept for later',
+  );
+
 const { spec } = specFromFlags(
   {
     docCount: values['doc-count'],
@@ -112,8 +119,6 @@ if (values.prefetch !== undefined) {
 const writes = { calls: 0, documents: 0, rows: 0, bytes: 0, seconds: 0, cpuSeconds: 0 };
 const store = deps.store;
 const writeEmbeddings = store.writeEmbeddings.bind(store);
-const skipWrites = values['skip-writes'];
-const deferWrites = values['defer-writes'];
 const deferred: Parameters<typeof writeEmbeddings>[0][] = [];
 const timedWrite = async (ws: Parameters<typeof writeEmbeddings>[0]): Promise<void> => {
   const w0 = performance.now();
