@@ -182,11 +182,12 @@ export function textReport(r: ReconcileResult, ctx: ReportContext): string {
   for (const n of ctx.notes) out.push('', `note: ${n}`);
   out.push('');
   if (r.ready) out.push(`READY: ${r.embedded}/${ctx.docCount} documents embedded; the target state holds.`);
-  else if (r.outcome.kind === 'gaps')
+  else if (r.outcome.kind === 'gaps') {
+    const failed = r.checks.filter((c) => !c.passed).length;
     out.push(
-      `NOT READY: ${r.checks.filter((c) => !c.passed).length} checks failed (${ctx.mode}: nothing was written).`,
+      `NOT READY: ${failed} ${failed === 1 ? 'check' : 'checks'} failed (${ctx.mode}: nothing was written).`,
     );
-  else out.push(`NOT READY: ${'message' in r.outcome ? r.outcome.message : 'checks failed'}.`);
+  } else out.push(`NOT READY: ${'message' in r.outcome ? r.outcome.message : 'checks failed'}.`);
   return out.join('\n');
 }
 
