@@ -1,11 +1,11 @@
 /**
  * The CLI's text report (src/cli/render.ts) of a pass that found gaps and wrote nothing: how many checks failed,
- * in words that agree with the number.
+ * in words that agree with the number; and the progress lines written when stderr is not a terminal.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { reconcile } from '../../src/heal/reconcile.ts';
-import { textReport } from '../../src/cli/render.ts';
+import { progressRenderer, textReport } from '../../src/cli/render.ts';
 import {
   fakeDeps,
   fakeDocs,
@@ -45,4 +45,37 @@ test('a gaps report names the failed checks in the singular for one and in the p
   assert.match(textReport(r2, context(3)), new RegExp(`^NOT READY: ${failed} checks failed `, 'm'));
   await one.close();
   await none.close();
+});
+
+test('progress lines without a terminal: one line at the end of embedding, though the engine reports the end twice', () => {
+  const lines: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((s: string) => (lines.push(s), true)) as typeof process.stderr.write;
+  try {
+    const r = progressRenderer({ tty: false, quiet: false, lineEveryMs: 0 });
+    const at = (processed: number, total: number) =>
+      r.onEvent({
+        type: 'embed-progress',
+        progress: { processed, total, percent: (100 * processed) / total, rate: 1 },
+        tokens: 10 * processed,
+      });
+    at(0, 2);
+    at(1, 2);
+    at(2, 2);
+    at(2, 2); // the phase's end, after the last batch's own report
+    at(0, 3); // a later phase (a pass tried again) starts counting again
+    at(3, 3);
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.deepEqual(
+    lines.map((l) => l.replace(/ \(.*/, '').trim()),
+    [
+      'embedding: 0/2 documents',
+      'embedding: 1/2 documents',
+      'embedding: 2/2 documents',
+      'embedding: 0/3 documents',
+      'embedding: 3/3 documents',
+    ],
+  );
 });
