@@ -260,7 +260,7 @@ test('bad flags and manifests exit 2 with a message naming the problem, and chan
     ],
     [['ensure', '--doc-count', '5', '--model', dir], /the model directory needs/],
     [['ensure', '--doc-count', '5', '--bogus'], /unknown option '--bogus'/],
-    [['ensure', '--doc-count', '5', '--db', notADatabase()], /file is not a database/],
+    [['ensure', '--doc-count', '5', '--db', notADatabase()], /not-a-database\.db is not an SQLite database/],
     [
       ['ensure', '--doc-count', '5', '--db', 'mysql://u:p@h/db'],
       /the scheme mysql: is not supported\s+accepted: .*postgres:\/\//,

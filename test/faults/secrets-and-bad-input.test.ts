@@ -66,7 +66,10 @@ test('every kind of bad input exits 2 with its message; --output json still prin
     );
   writeFileSync(aliasBomb, lines.join('\n') + '\n');
   const cases: { args: string[]; message: RegExp }[] = [
-    { args: ['validate', '--doc-count', '5', '--db', notADatabase], message: /file is not a database/ },
+    {
+      args: ['validate', '--doc-count', '5', '--db', notADatabase],
+      message: /not-a-database\.db is not an SQLite database \(SQLite: file is not a database\)/,
+    },
     {
       args: ['validate', '--doc-count', '5', '--db', 'postgres://u:p@[::1/db'],
       message: /cannot be parsed as a URL/,

@@ -25,11 +25,20 @@ import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
 import { lowerKeys } from '../sql/client.ts';
 import { readOnlyUri } from './sqlite-readonly.ts';
 import { pause } from '../../core/timers.ts';
+import { StoreConfigError } from '../errors.ts';
+
+/** SQLite's primary result code of an error from node:sqlite (its extended code less the extension), or null. */
+function sqliteCode(error: unknown): number | null {
+  const code = (error as { errcode?: unknown })?.errcode;
+  return typeof code === 'number' ? code & 0xff : null;
+}
+
+const SQLITE_BUSY = 5;
+const SQLITE_NOTADB = 26;
 
 /** SQLITE_BUSY (also its extended codes): the lock is held by another connection; waiting may help. */
 export function isSqliteBusy(error: unknown): boolean {
-  const code = (error as { errcode?: unknown })?.errcode;
-  return typeof code === 'number' && (code & 0xff) === 5;
+  return sqliteCode(error) === SQLITE_BUSY;
 }
 
 /** SQLite's name for an in-memory database. */
@@ -106,13 +115,22 @@ export class SqliteClient implements SqlClient {
     this.db = new DatabaseSync(':memory:');
     // No waiting inside SQLite (it would block the event loop): waitingForLock waits instead.
     this.db.exec('PRAGMA busy_timeout = 0');
-    if (!options.readOnly) {
-      this.db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(path);
-      this.db.exec(`PRAGMA ${schema}.journal_mode = WAL; PRAGMA ${schema}.synchronous = NORMAL;`);
-    } else {
-      this.db
-        .prepare(`ATTACH DATABASE ? AS ${schema}`)
-        .run(!memory && existsSync(path) ? readOnlyUri(path) : MEMORY);
+    try {
+      if (!options.readOnly) {
+        this.db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(path);
+        this.db.exec(`PRAGMA ${schema}.journal_mode = WAL; PRAGMA ${schema}.synchronous = NORMAL;`);
+      } else {
+        this.db
+          .prepare(`ATTACH DATABASE ? AS ${schema}`)
+          .run(!memory && existsSync(path) ? readOnlyUri(path) : MEMORY);
+      }
+      // Reads the file's header: a file that is not SQLite is named here, not met at some later query.
+      this.db.prepare(`SELECT 1 FROM ${schema}.sqlite_master LIMIT 1`).all();
+    } catch (e) {
+      this.db.close();
+      if (sqliteCode(e) === SQLITE_NOTADB)
+        throw new StoreConfigError(`${path} is not an SQLite database (SQLite: file is not a database)`);
+      throw e;
     }
   }
 
