@@ -7,6 +7,9 @@
  *   upsert  the counter's AFTER INSERT trigger, as datastate makes it
  *   paused  the same trigger WHEN NOT EXISTS (SELECT 1 FROM paused); the writer inserts a marker row into `paused`
  *           inside its transaction (deleting it before COMMIT) and sets each document's count itself
+ *   sql     no trigger, and no statement per row: one INSERT ... SELECT per document makes its rows inside SQLite
+ *           (the document's vectors one BLOB parameter, cut by substr), so what is left is SQLite's own cost of
+ *           the rows (the floor under `none`, which binds and steps one single-row INSERT per row as the store does)
  * Prints the median CPU µs per row of each.
  *
  *   node bench/counter-trigger.ts [--rows 100000] [--rounds 7]
@@ -27,7 +30,7 @@ const N = Number(values.rows);
 const ROUNDS = Number(values.rounds);
 const D = 256;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ds-counter-trigger-'));
-type Kind = 'none' | 'upsert' | 'paused';
+type Kind = 'none' | 'upsert' | 'paused' | 'sql';
 const names = tableNames({});
 const counter = sqliteCounter(names);
 const tokenTable = sqliteSchemaObjects(names, { dimension: D }).find((o) => o.table === 'tokens')!.sql;
@@ -52,7 +55,12 @@ function run(kind: Kind): number {
   const setCount = db.prepare(
     `INSERT INTO ${counter.qualified} VALUES (?, ?) ON CONFLICT (doc_id) DO UPDATE SET token_rows = excluded.token_rows`,
   );
+  const perDocument = db.prepare(
+    `INSERT INTO ${tokens} SELECT ?, value, 'tok', substr(?, value * ${D * 4} + 1, ${D * 4}) ` +
+      `FROM (WITH RECURSIVE s(value) AS (SELECT 0 UNION ALL SELECT value + 1 FROM s WHERE value < 359) SELECT value FROM s)`,
+  );
   const v = new Float32Array(D * 360).map(() => Math.random());
+  const bytes = new Uint8Array(v.buffer);
   const cpu0 = process.cpuUsage();
   let n = 0;
   for (let doc = 0; n < N;) {
@@ -61,7 +69,12 @@ function run(kind: Kind): number {
     for (let d = 0; d < 16; d++, doc++) {
       const id = `PMC${String(doc).padStart(7, '0')}`;
       if (kind === 'paused') setCount.run(id, 360);
-      for (let i = 0; i < 360; i++, n++) insert.run(id, i, 'tok', new Uint8Array(v.buffer, i * D * 4, D * 4));
+      if (kind === 'sql') {
+        perDocument.run(id, bytes);
+        n += 360;
+      } else
+        for (let i = 0; i < 360; i++, n++)
+          insert.run(id, i, 'tok', new Uint8Array(v.buffer, i * D * 4, D * 4));
     }
     if (kind === 'paused') db.exec(`DELETE FROM ${paused}`);
     db.exec('COMMIT');
@@ -71,11 +84,12 @@ function run(kind: Kind): number {
     db.prepare(`SELECT COALESCE(SUM(token_rows), 0) AS s FROM ${counter.qualified}`).get() as { s: number }
   ).s;
   db.close();
-  if (kind !== 'none' && counted !== n) throw new Error(`${kind}: counted ${counted} of ${n} rows`);
+  if (kind !== 'none' && kind !== 'sql' && counted !== n)
+    throw new Error(`${kind}: counted ${counted} of ${n} rows`);
   return (cpu.user + cpu.system) / n;
 }
 
-const kinds: Kind[] = ['none', 'upsert', 'paused'];
+const kinds: Kind[] = ['none', 'upsert', 'paused', 'sql'];
 const results = new Map<Kind, number[]>(kinds.map((k) => [k, []]));
 try {
   for (let r = 0; r < ROUNDS; r++) for (const k of kinds) results.get(k)!.push(run(k));
