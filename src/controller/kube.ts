@@ -72,11 +72,22 @@ export class KubeClients {
     return list;
   }
 
-  /** Replaces .status through the status subresource (merge patch; status is always written whole). */
+  /**
+   * Replaces .status, whole, through the status subresource. A JSON Patch `add` of /status replaces the member
+   * (RFC 6902 4.1); a merge patch would keep every key the new status leaves out (RFC 7386), so an old lastError,
+   * estimate or ETA would outlive the pass that wrote it.
+   */
   async patchStatus(namespace: string, name: string, status: DatasetStateStatus): Promise<void> {
     await this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        name,
+        body: [{ op: 'add', path: '/status', value: status }],
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
     );
   }
 

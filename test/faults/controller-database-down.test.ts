@@ -109,6 +109,8 @@ test(
     });
     assert.equal(back.status.phase, 'Ready');
     assert.equal(back.status.embedded, 20);
+    // The status is written whole: the outage's error does not outlive it.
+    assert.equal(back.status.lastError, undefined, JSON.stringify(back.status));
     assert.equal(controller.exitCode, null);
 
     const events = (
