@@ -113,6 +113,13 @@ export function datasetStateCrd(): Json {
             { name: 'Docs', type: 'integer', jsonPath: '.spec.docCount' },
             { name: 'Embedded', type: 'integer', jsonPath: '.status.embedded' },
             { name: 'Progress', type: 'string', jsonPath: '.status.progress.percent' },
+            {
+              name: 'ETA',
+              type: 'integer',
+              jsonPath: '.status.progress.etaSeconds',
+              description:
+                'seconds of embedding left at the rate this heal has reached so far (also on a first heal, which has no estimate)',
+            },
             { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
             {
               name: 'Estimate',

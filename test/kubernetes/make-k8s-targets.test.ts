@@ -216,7 +216,7 @@ test(
     assert.match(r.stdout, /condition met/);
     assert.match(
       r.stdout,
-      /NAME\s+TARGET\s+DOCS\s+EMBEDDED\s+PROGRESS\s+PHASE\s+ESTIMATE\s+READY\s+AGE\nragas-20\s+ragas-eval\s+20\s+20\s+\S+\s+Ready\s+True/,
+      /NAME\s+TARGET\s+DOCS\s+EMBEDDED\s+PROGRESS\s+ETA\s+PHASE\s+ESTIMATE\s+READY\s+AGE\nragas-20\s+ragas-eval\s+20\s+20\s+\S+\s+\d+\s+Ready\s+True/,
     );
     assert.match(r.stdout, /check token_embeddings_complete: passed=true/);
     assert.equal((r.stdout.match(/passed=true/g) ?? []).length, 6);
