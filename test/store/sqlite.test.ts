@@ -206,6 +206,40 @@ test(
   }),
 );
 
+test(
+  "a full database: the write fails naming the file and what to do, keeps SQLite's code, and what was committed stays",
+  withStore(async (store, path) => {
+    await store.createSchema({ dimension: DIM });
+    await store.upsertDocuments([
+      doc('A', 'alpha abstract text, long enough'),
+      doc('B', 'beta abstract text'),
+    ]);
+    await store.writeEmbeddings([emb('A', 3, 'h')]);
+    // SQLite's own size limit stands in for a full disk: the same SQLITE_FULL, without a file system to fill.
+    const [size] = await query<{ page_count: number }>(store, 'PRAGMA "RAG".page_count');
+    await query(store, `PRAGMA "RAG".max_page_count = ${size!.page_count}`);
+    const full = await store.writeEmbeddings([emb('B', 4000, 'h')]).then(
+      () => assert.fail('the write went through a full database'),
+      (e: Error & { errcode?: number }) => e,
+    );
+    assert.equal(full.errcode! & 0xff, 13, String(full));
+    assert.ok(
+      full.message.startsWith(`sqlite:${path}: the database or its disk is full: free space`),
+      full.message,
+    );
+    assert.match(full.message, /every batch committed before stays/);
+    assert.match(full.message, /\(SQLite: database or disk is full\)$/);
+    assert.equal(store.isTransient(full), false, 'not a lock: no retry of the same batch');
+    const [a, b] = await store.embeddingStates(['A', 'B']);
+    assert.equal(a!.tokenRows, 3, 'the committed document is whole');
+    assert.deepEqual([b!.tokenRows, b!.ledger], [0, null], 'nothing of the failed batch');
+    // Room again: the same write goes through.
+    await query(store, 'PRAGMA "RAG".max_page_count = 1073741823');
+    await store.writeEmbeddings([emb('B', 4000, 'h')]);
+    assert.equal((await store.embeddingStates(['B']))[0]!.tokenRows, 4000);
+  }),
+);
+
 test('custom schema and table names', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ds-sqlite-'));
   const store = openSqliteStore({

@@ -34,7 +34,22 @@ function sqliteCode(error: unknown): number | null {
 }
 
 const SQLITE_BUSY = 5;
+const SQLITE_READONLY = 8;
+const SQLITE_IOERR = 10;
+const SQLITE_CORRUPT = 11;
+const SQLITE_FULL = 13;
 const SQLITE_NOTADB = 26;
+
+/** What to say, beside SQLite's own words, of errors that are about the file rather than the SQL. */
+const FILE_ERRORS = new Map<number, string>([
+  [
+    SQLITE_FULL,
+    'the database or its disk is full: free space where it lives, or move it; every batch committed before stays, and the next run goes on from there',
+  ],
+  [SQLITE_IOERR, 'the disk failed a read or write'],
+  [SQLITE_READONLY, 'the database cannot be written here'],
+  [SQLITE_CORRUPT, 'the database file is damaged'],
+]);
 
 /** SQLITE_BUSY (also its extended codes): the lock is held by another connection; waiting may help. */
 export function isSqliteBusy(error: unknown): boolean {
@@ -188,20 +203,50 @@ export class SqliteClient implements SqlClient {
     return run;
   }
 
+  /**
+   * An error about the file (full, I/O, read-only, damaged) named by the database it is about and said in words a
+   * user can act on; SQLite's code stays on it (errcode), so callers classify it as before. Others pass as they are.
+   */
+  private named(e: unknown): unknown {
+    const code = sqliteCode(e);
+    const say = code === null ? undefined : FILE_ERRORS.get(code);
+    if (say === undefined) return e;
+    return Object.assign(
+      new Error(`${this.description}: ${say} (SQLite: ${(e as Error).message})`, { cause: e }),
+      { code: (e as { code?: unknown }).code, errcode: (e as { errcode?: unknown }).errcode },
+    );
+  }
+
   withSession<T>(fn: (s: SqlSession) => Promise<T>): Promise<T> {
-    return this.queued(() => fn(new SqliteSession(this, true)));
+    return this.queued(async () => {
+      try {
+        return await fn(new SqliteSession(this, true));
+      } catch (e) {
+        throw this.named(e);
+      }
+    });
   }
 
   transaction<T>(fn: (s: SqlSession) => Promise<T>): Promise<T> {
     return this.queued(async () => {
-      await this.waitingForLock(() => this.db.exec('BEGIN IMMEDIATE'));
+      try {
+        await this.waitingForLock(() => this.db.exec('BEGIN IMMEDIATE'));
+      } catch (e) {
+        throw this.named(e);
+      }
       try {
         const out = await fn(new SqliteSession(this, false));
         this.db.exec('COMMIT');
         return out;
       } catch (e) {
-        if (this.db.isTransaction) this.db.exec('ROLLBACK');
-        throw e;
+        // SQLite may have rolled back already (a full disk does); a failing ROLLBACK must not hide why.
+        if (this.db.isTransaction)
+          try {
+            this.db.exec('ROLLBACK');
+          } catch {
+            /* the first error is the one to report */
+          }
+        throw this.named(e);
       }
     });
   }
