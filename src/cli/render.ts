@@ -31,7 +31,7 @@ export function progressRenderer(options: {
   const err = (s: string) => process.stderr.write(s + '\n');
   let bar: cliProgressModule.SingleBar | null = null;
   let lastLine = 0;
-  let finishedLine = false;
+  let lastCount = '';
   const every = options.lineEveryMs ?? 5000;
   const stopBar = () => {
     bar?.stop();
@@ -111,9 +111,11 @@ export function progressRenderer(options: {
           } else {
             const now = Date.now();
             if (now - lastLine < every && p.processed < p.total && p.processed > 0) return;
-            // The engine reports the end twice (the last batch, then the phase's end): one line says it.
-            if (p.processed >= p.total && finishedLine) return;
-            finishedLine = p.processed >= p.total;
+            // The engine may report a count twice (the last batch, then the phase's end; the start, then a
+            // failure before any batch): one line says it.
+            const count = `${p.processed}/${p.total}`;
+            if (count === lastCount) return;
+            lastCount = count;
             lastLine = now;
             err(
               `embedding: ${p.processed}/${p.total} documents (${p.percent.toFixed(1)}%), ${p.rate.toFixed(2)} docs/s, ` +

@@ -47,7 +47,7 @@ test('a gaps report names the failed checks in the singular for one and in the p
   await none.close();
 });
 
-test('progress lines without a terminal: one line at the end of embedding, though the engine reports the end twice', () => {
+test('progress lines without a terminal: one line per count, though the engine reports some twice', () => {
   const lines: string[] = [];
   const write = process.stderr.write;
   process.stderr.write = ((s: string) => (lines.push(s), true)) as typeof process.stderr.write;
@@ -64,6 +64,7 @@ test('progress lines without a terminal: one line at the end of embedding, thoug
     at(2, 2);
     at(2, 2); // the phase's end, after the last batch's own report
     at(0, 3); // a later phase (a pass tried again) starts counting again
+    at(0, 3); // and ends in an error before its first batch
     at(3, 3);
   } finally {
     process.stderr.write = write;
