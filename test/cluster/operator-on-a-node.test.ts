@@ -163,7 +163,7 @@ describe('a real single-node cluster', { skip, timeout: 40 * 60_000 }, () => {
     const s = make('k8s-status');
     assert.equal(s.status, 0, s.out);
     assert.match(s.out, /leader: datastate-controller-/);
-    assert.match(s.out, /ragas-200 +ragas-eval +200 +200 +100 +Ready/);
+    assert.match(s.out, /ragas-200 +ragas-eval +200 +200 +100 +0 +Ready/);
   });
 
   test('the NetworkPolicies and PodDisruptionBudgets of the chart and of the worker Deployments exist', () => {
