@@ -158,11 +158,14 @@ export function textReport(r: ReconcileResult, ctx: ReportContext): string {
     r.healed.orphansDeleted ||
     r.healed.embedded ||
     r.healed.documentsReloaded;
-  if (ctx.mode !== 'AutoFix' || healedSomething) {
-    out.push('', 'checks before:');
+  // ValidateOnly and DryRun write nothing: their checks are said once, before the plan. AutoFix says them after
+  // it, and before it too when it healed something.
+  const autoFix = ctx.mode === 'AutoFix';
+  if (!autoFix || healedSomething) {
+    out.push('', autoFix ? 'checks before:' : 'checks:');
     out.push(...r.initialChecks.map(checkLine));
   }
-  out.push('', ctx.mode === 'AutoFix' && healedSomething ? 'healing plan (done):' : 'healing plan:');
+  out.push('', autoFix && healedSomething ? 'healing plan (done):' : 'healing plan:');
   out.push(planText(r.plan));
   if (healedSomething) {
     const h = r.healed;
@@ -183,8 +186,10 @@ export function textReport(r: ReconcileResult, ctx: ReportContext): string {
     if (r.skippedFiles.length > 20)
       out.push(`  … and ${r.skippedFiles.length - 20} more (see --output json)`);
   }
-  out.push('', ctx.mode === 'AutoFix' && healedSomething ? 'checks after healing:' : 'checks:');
-  out.push(...r.checks.map(checkLine));
+  if (autoFix) {
+    out.push('', healedSomething ? 'checks after healing:' : 'checks:');
+    out.push(...r.checks.map(checkLine));
+  }
   for (const n of ctx.notes) out.push('', `note: ${n}`);
   out.push('');
   if (r.ready) out.push(`READY: ${r.embedded}/${ctx.docCount} documents embedded; the target state holds.`);

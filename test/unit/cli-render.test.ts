@@ -1,6 +1,6 @@
 /**
- * The CLI's text report (src/cli/render.ts) of a pass that found gaps and wrote nothing: how many checks failed,
- * in words that agree with the number; and the progress lines written when stderr is not a terminal.
+ * The CLI's text report (src/cli/render.ts) of a pass that found gaps and wrote nothing: its checks said once, and
+ * how many failed in words that agree with the number; and the progress lines written when stderr is not a terminal.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +24,7 @@ const context = (docCount: number) => ({
   notes: [],
 });
 
-test('a gaps report names the failed checks in the singular for one and in the plural for more', async () => {
+test('a gaps report says its checks once and names the failed ones in the singular for one, the plural for more', async () => {
   // Documents present, none embedded: only the embedding check fails.
   const one = memoryStore();
   await seedDocuments(one, fakeDocs(3));
@@ -32,10 +32,11 @@ test('a gaps report names the failed checks in the singular for one and in the p
   const r1 = await reconcile(spec, fakeDeps(spec, one, fakeEmbedder(), fakeDocs(3)).deps);
   assert.equal(r1.outcome.kind, 'gaps');
   assert.equal(r1.checks.filter((c) => !c.passed).length, 1, JSON.stringify(r1.checks));
-  assert.match(
-    textReport(r1, context(3)),
-    /^NOT READY: 1 check failed \(ValidateOnly: nothing was written\)\.$/m,
-  );
+  const report = textReport(r1, context(3));
+  assert.match(report, /^NOT READY: 1 check failed \(ValidateOnly: nothing was written\)\.$/m);
+  // Nothing was written, so the checks are said once, before the plan (not again, identical, after it).
+  assert.equal(report.match(/^ {2}FAIL {2}token_embeddings_complete/gm)?.length, 1, report);
+  assert.ok(report.indexOf('checks:') < report.indexOf('healing plan:'), report);
 
   // An empty database: the schema, the documents and their embeddings are all missing.
   const none = memoryStore();
