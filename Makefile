@@ -28,10 +28,11 @@ DATA_FLAGS = $${SOURCE:+--source "$$SOURCE"} $${DB:+--db "$$DB"} $${MODEL:+--mod
 	validate-dataset-state plan-dataset-state gen-crd typecheck lint format-check check-deps test test-unit bench
 
 help:
-	@sed -n '/^#   make/p' Makefile
+	@sed -n 's/^#   make/  make/p' Makefile
+	@echo "  make ensure-ragas-1k | ensure-ragas-5k | ensure-ragas-10k   (ensure-ragas-ready with DOCS set)"
 	@echo "  make k8s-install | k8s-ensure-ragas DOCS=N | k8s-validate DOCS=N | k8s-status   (see docs/deploy.md)"
-	@echo "  make bench-embed | bench-store | envtest-up | envtest-down"
-	@echo "  make image | cluster-up | cluster-down | cluster-status   (see docs/testing-kubernetes.md)"
+	@echo "  make test-unit | bench | bench-embed | bench-store | envtest-up | envtest-down"
+	@echo "  make image | cluster-build | cluster-up | cluster-demo DOCS=N | cluster-down | cluster-status   (see docs/testing-kubernetes.md)"
 
 
 node_modules/.installed: package.json package-lock.json

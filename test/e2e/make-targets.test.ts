@@ -145,3 +145,32 @@ test("the README's main command on the embedded defaults: synthetic corpus, gene
   conn.close();
   assert.ok(n >= 8);
 });
+
+test('make help (also plain `make`) names every target a user runs, and each one it names exists', () => {
+  const help = make(['help']);
+  assert.equal(help.code, 0, help.err);
+  assert.equal(make([]).out, help.out, 'plain make prints the help');
+  const named = new Set([...help.out.matchAll(/(?:^ {2}make |\| )([a-z0-9][a-z0-9-]*)/gm)].map((m) => m[1]!));
+  for (const t of [
+    'ensure-ragas-ready',
+    'ensure-ragas-1k',
+    'ensure-ragas-5k',
+    'ensure-ragas-10k',
+    'populate-token-embeddings',
+    'validate-dataset-state',
+    'plan-dataset-state',
+    'test',
+    'k8s-install',
+    'k8s-ensure-ragas',
+    'k8s-validate',
+    'k8s-status',
+    'cluster-up',
+    'cluster-demo',
+    'cluster-down',
+  ])
+    assert.ok(named.has(t), `make help names ${t}:\n${help.out}`);
+  // Each name is a rule of the Makefile (make's database of rules, nothing run).
+  const rules = make(['-pq', '-f', 'Makefile', '.DEFAULT_GOAL=']).out;
+  for (const t of named)
+    assert.match(rules, new RegExp(`^${t}:`, 'm'), `make help names ${t}, which is no target`);
+});
