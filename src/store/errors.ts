@@ -8,11 +8,19 @@ export class StoreConfigError extends Error {
   }
 }
 
+/** SQLite's primary result code of an error from node:sqlite (its extended code less the extension), or null. */
+export function sqliteCode(error: unknown): number | null {
+  const code = (error as { errcode?: unknown })?.errcode;
+  return typeof code === 'number' ? code & 0xff : null;
+}
+
 /** SQLite's BUSY/LOCKED: another writer holds the lock past busy_timeout; trying again later may work. */
 export function isTransientSqliteError(error: unknown): boolean {
-  const e = error as { code?: string; errcode?: number; message?: string };
-  if (e?.errcode !== undefined) return (e.errcode & 0xff) === 5 || (e.errcode & 0xff) === 6;
-  return /SQLITE_BUSY|SQLITE_LOCKED|database is locked/i.test(String(e?.message ?? ''));
+  const code = sqliteCode(error);
+  if (code !== null) return code === 5 || code === 6;
+  return /SQLITE_BUSY|SQLITE_LOCKED|database is locked/i.test(
+    String((error as { message?: string })?.message ?? ''),
+  );
 }
 
 /** The messages of an error from the odbc package (it puts the driver's messages in odbcErrors), joined. */

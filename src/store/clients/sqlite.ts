@@ -25,13 +25,7 @@ import type { Row, SqlClient, SqlSession, SqlValue } from '../sql/client.ts';
 import { lowerKeys } from '../sql/client.ts';
 import { readOnlyUri } from './sqlite-readonly.ts';
 import { pause } from '../../core/timers.ts';
-import { StoreConfigError } from '../errors.ts';
-
-/** SQLite's primary result code of an error from node:sqlite (its extended code less the extension), or null. */
-function sqliteCode(error: unknown): number | null {
-  const code = (error as { errcode?: unknown })?.errcode;
-  return typeof code === 'number' ? code & 0xff : null;
-}
+import { StoreConfigError, sqliteCode } from '../errors.ts';
 
 const SQLITE_BUSY = 5;
 const SQLITE_READONLY = 8;
@@ -50,6 +44,12 @@ const FILE_ERRORS = new Map<number, string>([
   [SQLITE_READONLY, 'the database cannot be written here'],
   [SQLITE_CORRUPT, 'the database file is damaged'],
 ]);
+
+/** A new error in place of SQLite's `cause`, carrying its code and errcode, so callers classify it as before. */
+function keepingCodes(message: string, cause: unknown): Error {
+  const c = cause as { code?: unknown; errcode?: unknown };
+  return Object.assign(new Error(message, { cause }), { code: c?.code, errcode: c?.errcode });
+}
 
 /** SQLITE_BUSY (also its extended codes): the lock is held by another connection; waiting may help. */
 export function isSqliteBusy(error: unknown): boolean {
@@ -184,12 +184,9 @@ export class SqliteClient implements SqlClient {
           );
         const left = deadline - performance.now();
         if (left <= 0)
-          throw Object.assign(
-            new Error(
-              `${this.description} is locked by another writer (waited ${this.busyTimeoutMs} ms): ${(e as Error).message}`,
-              { cause: e },
-            ),
-            { code: (e as { code?: unknown }).code, errcode: (e as { errcode?: unknown }).errcode },
+          throw keepingCodes(
+            `${this.description} is locked by another writer (waited ${this.busyTimeoutMs} ms): ${(e as Error).message}`,
+            e,
           );
         await pause(Math.min(wait, left), this.signal);
       }
@@ -205,16 +202,13 @@ export class SqliteClient implements SqlClient {
 
   /**
    * An error about the file (full, I/O, read-only, damaged) named by the database it is about and said in words a
-   * user can act on; SQLite's code stays on it (errcode), so callers classify it as before. Others pass as they are.
+   * user can act on, its codes kept (keepingCodes). Others pass as they are.
    */
   private named(e: unknown): unknown {
     const code = sqliteCode(e);
     const say = code === null ? undefined : FILE_ERRORS.get(code);
     if (say === undefined) return e;
-    return Object.assign(
-      new Error(`${this.description}: ${say} (SQLite: ${(e as Error).message})`, { cause: e }),
-      { code: (e as { code?: unknown }).code, errcode: (e as { errcode?: unknown }).errcode },
-    );
+    return keepingCodes(`${this.description}: ${say} (SQLite: ${(e as Error).message})`, e);
   }
 
   withSession<T>(fn: (s: SqlSession) => Promise<T>): Promise<T> {
